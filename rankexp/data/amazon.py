@@ -1,0 +1,78 @@
+"""Amazon reviews (McAuley et al., 2018 release): 5-core JSON lines per category.
+
+Any category works by name: `data.category=Digital_Music` reads
+`<root>/amazon/Digital_Music_5.json(.gz)` and `meta_Digital_Music.json(.gz)`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from rankexp.data.parsing import check_rating
+from rankexp.errors import DataError
+
+URL = "https://datarepo.eng.ucsd.edu/mcauley_group/data/amazon_v2/categoryFilesSmall/{category}_5.json.gz"
+HOW_TO_GET = (
+    "Download `{category}_5.json.gz` and `meta_{category}.json.gz` from "
+    "https://nijianmo.github.io/amazon/ into `<data.root>/amazon/`."
+)
+
+
+def _find(folder: Path, stem: str, category: str) -> Path:
+    for name in (f"{stem}.json", f"{stem}.json.gz"):
+        if (folder / name).is_file():
+            return folder / name
+    raise DataError(f"missing data file {folder / (stem + '.json(.gz)')}. " + HOW_TO_GET.format(category=category))
+
+
+def _json_lines(path: Path):
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path} line {number}: not a JSON object ({err.msg})") from None
+
+
+def load_amazon_ratings(folder: Path, category: str) -> pd.DataFrame:
+    path = _find(folder, f"{category}_5", category)
+    columns: dict[str, list] = {"user_id": [], "item_id": [], "rating": [], "timestamp": []}
+    for number, record in _json_lines(path):
+        try:
+            user, item = str(record["reviewerID"]), str(record["asin"])
+            rating, stamp = float(record["overall"]), int(record["unixReviewTime"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise DataError(
+                f"{path} line {number}: expected reviewerID, asin, numeric overall and unixReviewTime ({err!r})"
+            ) from None
+        columns["user_id"].append(user)
+        columns["item_id"].append(item)
+        columns["rating"].append(check_rating(path, number, rating, 1, 5))
+        columns["timestamp"].append(stamp)
+    if not columns["user_id"]:
+        raise DataError(f"{path}: no reviews found")
+    return pd.DataFrame(columns)
+
+
+def load_amazon_items(folder: Path, category: str) -> pd.DataFrame:
+    path = _find(folder, f"meta_{category}", category)
+    records = []
+    for number, record in _json_lines(path):
+        if "asin" not in record:
+            raise DataError(f"{path} line {number}: metadata record without `asin`")
+        categories = record.get("category") or []
+        records.append(
+            {
+                "item_id": str(record["asin"]),
+                "title": str(record.get("title") or record["asin"]).strip(),
+                "genres": "|".join(c for c in categories if isinstance(c, str)),
+            }
+        )
+    return pd.DataFrame(records).drop_duplicates("item_id")

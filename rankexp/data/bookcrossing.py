@@ -1,0 +1,76 @@
+"""Book-Crossing (Ziegler et al. 2005): `;`-separated, quoted, latin-1 CSV files.
+
+The files carry no timestamps, so the row order of BX-Book-Ratings.csv stands in
+for time (documented in README): leave-one-out then holds out each user's last
+listed liked book. Rating 0 marks an implicit interaction; `data.keep_implicit`
+decides whether those rows stay.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+
+from rankexp.data.parsing import check_rating, convert, require_file
+from rankexp.errors import DataError
+
+SOURCE = {
+    "folder": "bookcrossing",
+    "url": "http://www2.informatik.uni-freiburg.de/~cziegler/BX/BX-CSV-Dump.zip",
+    "md5": None,
+}
+HOW_TO_GET = (
+    "Get BX-CSV-Dump.zip from http://www2.informatik.uni-freiburg.de/~cziegler/BX/, extract "
+    "BX-Book-Ratings.csv and BX-Books.csv into `<data.root>/bookcrossing/`."
+)
+
+
+def _rows(path: Path) -> list[tuple[int, list[str]]]:
+    try:
+        with open(path, encoding="latin-1", newline="") as handle:
+            reader = csv.reader(handle, delimiter=";", quotechar='"', escapechar="\\")
+            return [(reader.line_num, row) for row in reader if row]
+    except csv.Error as err:
+        raise DataError(f"{path}: malformed CSV ({err})") from err
+
+
+def _check_header(path: Path, header: list[str], expected: str) -> None:
+    if not header or header[0].strip() != expected:
+        raise DataError(
+            f"{path} line 1: expected a `;`-separated header starting with {expected!r}, got {header[:3]!r}"
+        )
+
+
+def load_bookcrossing_ratings(folder: Path, keep_implicit: bool = False) -> pd.DataFrame:
+    path = require_file(folder / "BX-Book-Ratings.csv", HOW_TO_GET)
+    rows = _rows(path)
+    _check_header(path, rows[0][1], "User-ID")
+    columns: dict[str, list] = {"user_id": [], "item_id": [], "rating": [], "timestamp": []}
+    for order, (number, row) in enumerate(rows[1:]):
+        if len(row) != 3:
+            raise DataError(f"{path} line {number}: expected 3 `;`-separated fields, got {len(row)}: {row!r}")
+        rating = float(convert(path, number, "Book-Rating", row[2], float))
+        check_rating(path, number, rating, 0, 10)
+        if rating == 0 and not keep_implicit:
+            continue
+        columns["user_id"].append(row[0].strip())
+        columns["item_id"].append(row[1].strip().upper())
+        columns["rating"].append(rating)
+        columns["timestamp"].append(order)
+    if not columns["user_id"]:
+        raise DataError(f"{path}: no explicit ratings left (set `data.keep_implicit=true` to keep rating 0)")
+    return pd.DataFrame(columns)
+
+
+def load_bookcrossing_items(folder: Path) -> pd.DataFrame:
+    path = require_file(folder / "BX-Books.csv", HOW_TO_GET)
+    rows = _rows(path)
+    _check_header(path, rows[0][1], "ISBN")
+    records = []
+    for number, row in rows[1:]:
+        if len(row) < 5:
+            raise DataError(f"{path} line {number}: expected at least 5 `;`-separated fields, got {len(row)}")
+        records.append({"item_id": row[0].strip().upper(), "title": row[1].strip(), "genres": row[2].strip()})
+    return pd.DataFrame(records).drop_duplicates("item_id")

@@ -1,0 +1,99 @@
+"""Fetch dataset archives from their official URLs, verified and atomic.
+
+Why this exists: MovieLens may not be redistributed, so every user downloads it
+themselves. A half-downloaded or tampered archive must never be trusted by a
+later run, so files are written to a temp name and renamed only after the
+checksum matches, and zip members that escape the target folder are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from rankexp.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def download(url: str, dest: Path, md5: str | None, allow_unverified: bool = False) -> Path:
+    """Download `url` to `dest` unless a verified copy is already there."""
+    if md5 is None and not allow_unverified:
+        raise DataError(
+            f"no checksum is configured for {url}; set `data.md5` to the archive's md5 "
+            "or `data.allow_unverified=true` to download it unverified"
+        )
+    if dest.exists() and (md5 is None or file_md5(dest) == md5):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        log.info("downloading %s -> %s", url, dest)
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            shutil.copyfileobj(response, out)
+        got = file_md5(tmp)
+        if md5 is not None and got != md5:
+            raise DataError(
+                f"checksum mismatch for {url}: got md5 {got}, expected {md5}; the download is "
+                "truncated or changed. Retry, or place a verified copy under `data.root`."
+            )
+        os.replace(tmp, dest)
+    except OSError as err:
+        raise DataError(
+            f"could not download {url} ({err}). Offline? Put the extracted files under "
+            "`data.root` or the RANKEXP_DATA_DIR folder instead."
+        ) from err
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def safe_extract(archive: Path, target: Path) -> None:
+    """Extract a zip, refusing members that would land outside `target`."""
+    target = target.resolve()
+    with zipfile.ZipFile(archive) as zf:
+        for member in zf.namelist():
+            where = (target / member).resolve()
+            if target != where and target not in where.parents:
+                raise DataError(f"{archive}: member {member!r} would extract outside {target}; refusing")
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+        try:
+            zf.extractall(staging)
+            target.mkdir(parents=True, exist_ok=True)
+            for entry in staging.iterdir():
+                final = target / entry.name
+                if final.exists():
+                    shutil.rmtree(final) if final.is_dir() else final.unlink()
+                os.replace(entry, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,130 @@
+"""Turn ranking instances into token ids, checking the label tokens in context.
+
+Prompt and answer are tokenized separately and concatenated as ids, the same
+way at training and at inference, so the answer's first label is the same
+token whichever way it is produced. Every answer is checked to tokenize as
+`label, newline, label, ...` with the expected label ids (DESIGN.md pitfall:
+take label ids from the tokenized training string itself).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from rankexp.data.prompts import ListwiseExample, PromptStyle, listwise_prompt, listwise_target
+from rankexp.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Encoded:
+    prompt_ids: list[int]
+    target_ids: list[int]
+    gains: np.ndarray
+    target_slots: np.ndarray
+    truncated_history: int
+
+
+class ListwiseEncoder:
+    """Renders and tokenizes listwise prompts for one tokenizer and label alphabet."""
+
+    def __init__(self, tokenizer, titles: np.ndarray, labels: list[str], style: PromptStyle, max_length: int,
+                 chat_template: bool = True) -> None:
+        self.tokenizer = tokenizer
+        self.titles = titles
+        self.labels = labels
+        self.style = style
+        self.max_length = max_length
+        self.chat_template = chat_template and getattr(tokenizer, "chat_template", None) is not None
+        self.label_ids, self.newline_id = self._label_ids()
+        self.truncations = 0
+
+    def _label_ids(self) -> tuple[list[int], int]:
+        text = "\n".join(self.labels)
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        if len(ids) != 2 * len(self.labels) - 1 or len(set(ids[1::2])) > 1:
+            pieces = [self.tokenizer.decode([i]) for i in ids]
+            raise ConfigError(
+                f"`task.labels` must each be one token when written one per line; the tokenizer splits "
+                f"{text!r} into {pieces}"
+            )
+        label_ids = ids[0::2]
+        if len(set(label_ids)) != len(label_ids):
+            raise ConfigError("`task.labels` map to repeated token ids; use distinct labels")
+        return label_ids, (ids[1] if len(ids) > 1 else self.tokenizer.encode("\n", add_special_tokens=False)[-1])
+
+    def render(self, example: ListwiseExample) -> str:
+        text = listwise_prompt(example, self.titles, self.labels[: len(example.candidates)], self.style)
+        if self.chat_template:
+            return self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+            )
+        return text + "\nAnswer:\n"
+
+    def prompt_ids(self, example: ListwiseExample) -> tuple[list[int], int]:
+        """Prompt ids, dropping the oldest history items until the prompt fits."""
+        answer_room = 2 * len(example.candidates)
+        dropped = 0
+        while True:
+            ids = self.tokenizer.encode(self.render(example), add_special_tokens=False)
+            if len(ids) + answer_room <= self.max_length:
+                return ids, dropped
+            if len(example.history) == 0:
+                raise ConfigError(
+                    f"a prompt with no history is {len(ids)} tokens plus {answer_room} answer tokens, over "
+                    f"`model.max_length`={self.max_length}; lower `protocol.m` or `task.title_max_chars`"
+                )
+            example = replace(example, history=example.history[1:], history_ratings=example.history_ratings[1:])
+            dropped += 1
+
+    def target_ids(self, example: ListwiseExample) -> list[int]:
+        text = listwise_target(example, self.labels)
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        expected = []
+        for slot in example.target_slots:
+            expected += [self.label_ids[slot], self.newline_id]
+        if ids != expected[:-1]:
+            raise ConfigError(f"answer {text!r} does not tokenize as one token per label; check `task.labels`")
+        return ids
+
+    def encode(self, example: ListwiseExample, with_target: bool = True) -> Encoded:
+        prompt, dropped = self.prompt_ids(example)
+        if dropped:
+            self.truncations += 1
+            log.debug("dropped %d oldest history items of user %d to fit the context", dropped, example.user)
+        target = self.target_ids(example) if with_target else []
+        return Encoded(prompt, target, example.gains, example.target_slots, dropped)
+
+
+def collate(encoded: list[Encoded], pad_id: int, with_target: bool) -> dict[str, torch.Tensor]:
+    """Right-padded batch. `slot_positions[b, k]` is the position whose next token is slot k."""
+    lengths = [len(e.prompt_ids) + (len(e.target_ids) if with_target else 0) for e in encoded]
+    width = max(lengths)
+    batch = len(encoded)
+    input_ids = torch.full((batch, width), pad_id, dtype=torch.long)
+    attention = torch.zeros((batch, width), dtype=torch.long)
+    sft_labels = torch.full((batch, width), -100, dtype=torch.long)
+    m = len(encoded[0].gains)
+    slots = torch.zeros((batch, m), dtype=torch.long)
+    for row, (item, length) in enumerate(zip(encoded, lengths)):
+        ids = item.prompt_ids + (item.target_ids if with_target else [])
+        input_ids[row, :length] = torch.tensor(ids)
+        attention[row, :length] = 1
+        start = len(item.prompt_ids)
+        if with_target:
+            sft_labels[row, start:length] = torch.tensor(item.target_ids)
+        slots[row] = start - 1 + 2 * torch.arange(m)
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention,
+        "sft_labels": sft_labels,
+        "slot_positions": slots,
+        "prompt_lengths": torch.tensor([len(e.prompt_ids) for e in encoded]),
+        "gains": torch.tensor(np.stack([e.gains for e in encoded]), dtype=torch.float32),
+        "target_slots": torch.tensor(np.stack([e.target_slots for e in encoded]), dtype=torch.long),
+    }

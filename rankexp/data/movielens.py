@@ -1,0 +1,70 @@
+"""MovieLens 100K and 1M: official archives, latin-1 item files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from rankexp.data.parsing import parse_rating_lines, read_lines, require_file, split_fields
+
+ML100K_GENRES = (
+    "unknown Action Adventure Animation Children's Comedy Crime Documentary Drama Fantasy "
+    "Film-Noir Horror Musical Mystery Romance Sci-Fi Thriller War Western"
+).split()
+
+SOURCES = {
+    "ml100k": {
+        "folder": "ml-100k",
+        "url": "https://files.grouplens.org/datasets/movielens/ml-100k.zip",
+        "md5": "0e33842e24a9c977be4e0107933c0723",
+    },
+    "ml1m": {
+        "folder": "ml-1m",
+        "url": "https://files.grouplens.org/datasets/movielens/ml-1m.zip",
+        "md5": "c4d9eecfca2ab87c1945afe126590906",
+    },
+}
+
+HOW_TO_GET = (
+    "Download it from https://grouplens.org/datasets/movielens/ (its licence forbids "
+    "redistribution), extract it and point `data.root` or RANKEXP_DATA_DIR at the folder "
+    "that holds `{folder}/`, or set `data.download=true`."
+)
+
+
+def _dataframe(columns: dict[str, list]) -> pd.DataFrame:
+    frame = pd.DataFrame(columns)
+    frame["user_id"] = frame["user_id"].astype(str)
+    frame["item_id"] = frame["item_id"].astype(str)
+    return frame
+
+
+def load_ml100k_ratings(folder: Path) -> pd.DataFrame:
+    path = require_file(folder / "u.data", HOW_TO_GET.format(folder="ml-100k"))
+    return _dataframe(parse_rating_lines(path, "\t", "latin-1", (1, 5)))
+
+
+def load_ml100k_items(folder: Path) -> pd.DataFrame:
+    path = require_file(folder / "u.item", HOW_TO_GET.format(folder="ml-100k"))
+    rows = []
+    for number, line in read_lines(path, "latin-1"):
+        fields = split_fields(path, number, line, "|", 5 + len(ML100K_GENRES))
+        flags = fields[5:]
+        genres = [g for g, flag in zip(ML100K_GENRES, flags) if flag.strip() == "1"]
+        rows.append({"item_id": fields[0].strip(), "title": fields[1].strip(), "genres": "|".join(genres)})
+    return pd.DataFrame(rows)
+
+
+def load_ml1m_ratings(folder: Path) -> pd.DataFrame:
+    path = require_file(folder / "ratings.dat", HOW_TO_GET.format(folder="ml-1m"))
+    return _dataframe(parse_rating_lines(path, "::", "latin-1", (1, 5)))
+
+
+def load_ml1m_items(folder: Path) -> pd.DataFrame:
+    path = require_file(folder / "movies.dat", HOW_TO_GET.format(folder="ml-1m"))
+    rows = []
+    for number, line in read_lines(path, "latin-1"):
+        item, title, genres = split_fields(path, number, line, "::", 3)
+        rows.append({"item_id": item.strip(), "title": title.strip(), "genres": genres.strip()})
+    return pd.DataFrame(rows)

@@ -1,0 +1,108 @@
+"""Evaluation protocols: which lists are ranked, with what history and gains.
+
+- explicit_listwise (ALRO): held-out rated lists, graded gains.
+- rerank_topk (LlamaRec / RecRanker): a retriever's top-m for a held-out liked item.
+Both train on windows of the train split only (see rankexp.data.listwise).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from rankexp.data import RatingData
+from rankexp.data.hints import ItemMeanHints, PredictedRatingHints
+from rankexp.data.listwise import TrainWindows, explicit_eval_lists, rerank_eval_lists
+from rankexp.data.prompts import ListwiseExample
+from rankexp.data.splits import explicit_listwise, leave_one_out
+from rankexp.errors import ConfigError, unknown_name
+
+log = logging.getLogger(__name__)
+PROTOCOLS = ("explicit_listwise", "rerank_topk")
+
+
+@dataclass
+class RankingLists:
+    """Everything the ranker stage needs from a protocol."""
+
+    train: pd.DataFrame
+    train_source: TrainWindows
+    val: list[ListwiseExample]
+    test: list[ListwiseExample]
+    retriever: Any = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def build_lists(cfg: DictConfig, data: RatingData) -> RankingLists:
+    protocol = cfg.protocol
+    if protocol.name not in PROTOCOLS:
+        raise unknown_name("protocol", protocol.name, PROTOCOLS, "protocol.name")
+    builder = _explicit if protocol.name == "explicit_listwise" else _rerank
+    lists = builder(cfg, data)
+    if cfg.task.get("hints"):
+        lists = _with_hints(cfg, lists)
+    log.info("protocol %s: %d val lists, %d test lists, %d train users", protocol.name, len(lists.val),
+             len(lists.test), len(lists.train_source.users))
+    return lists
+
+
+def _train_source(cfg: DictConfig, train: pd.DataFrame) -> TrainWindows:
+    p, task = cfg.protocol, cfg.task
+    return TrainWindows(train, p.m, p.history_len, p.min_history, task.tie_break, task.shuffle)
+
+
+def _explicit(cfg: DictConfig, data: RatingData) -> RankingLists:
+    p = cfg.protocol
+    split = explicit_listwise(data.ratings, p.m, p.min_history, p.min_distinct_ratings)
+    seen_by_test = pd.concat([split.train, split.val])
+    return RankingLists(
+        train=split.train,
+        train_source=_train_source(cfg, split.train),
+        val=explicit_eval_lists(split.val, split.train, p.history_len, cfg.seed, 1),
+        test=explicit_eval_lists(split.test, seen_by_test, p.history_len, cfg.seed, 2),
+        metrics={"data/skipped_flat_lists": float(split.skipped_users)},
+    )
+
+
+def _rerank(cfg: DictConfig, data: RatingData) -> RankingLists:
+    from rankexp.retrievers.stage import retrieve  # the retriever stage is only needed here
+
+    if cfg.get("retriever") is None:
+        raise ConfigError("`protocol=rerank_topk` needs a retriever: add `retriever=lightgcn` (or pop, mf, sasrec)")
+    p = cfg.protocol
+    split = leave_one_out(data.ratings, data.like_threshold)
+    retrieved = retrieve(cfg, data, split, k=p.m)
+    seen_by_test = pd.concat([split.train, split.val])
+    return RankingLists(
+        train=split.train,
+        train_source=_train_source(cfg, split.train),
+        val=rerank_eval_lists(split.val, retrieved.val_candidates, split.train, p.history_len, cfg.seed, 1),
+        test=rerank_eval_lists(split.test, retrieved.test_candidates, seen_by_test, p.history_len, cfg.seed, 2),
+        retriever=retrieved.retriever,
+        metrics=retrieved.metrics,
+    )
+
+
+def _with_hints(cfg: DictConfig, lists: RankingLists) -> RankingLists:
+    source = cfg.task.get("hint_source", "item_mean")
+    if source == "item_mean":
+        hints = ItemMeanHints(lists.train)
+    elif source == "retriever":
+        if lists.retriever is None:
+            raise ConfigError("`task.hint_source=retriever` needs `protocol=rerank_topk` with a retriever")
+        hints = PredictedRatingHints(lists.retriever)
+    else:
+        raise unknown_name("hint source", source, ("item_mean", "retriever"), "task.hint_source")
+    lists.train_source.hint_fn = hints
+    attach = lambda ex: replace(ex, hints=hints(ex.user, ex.candidates))  # noqa: E731
+    return replace(lists, val=[attach(e) for e in lists.val], test=[attach(e) for e in lists.test])
+
+
+def candidate_matrix(examples: list[ListwiseExample]) -> tuple[np.ndarray, np.ndarray]:
+    """Stack lists into (candidates [B, m], gains [B, m])."""
+    return np.stack([e.candidates for e in examples]), np.stack([e.gains for e in examples])

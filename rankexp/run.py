@@ -1,0 +1,74 @@
+"""Entry point: `python -m rankexp.run [+experiment=...] [group=option] [key=value] [-m]`.
+
+Composes conf/run.yaml, prints the config tree, runs the experiment and writes
+results.json into Hydra's output dir. Bad input ends with a one-paragraph
+message and exit code 2, never a bare traceback; in a multirun a failed job
+logs its error and the sweep goes on (lightning-hydra-template's task wrapper).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from rankexp.errors import RankexpError
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+log = logging.getLogger("rankexp")
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _print_tree(cfg: DictConfig) -> None:
+    from rich.console import Console
+    from rich.syntax import Syntax
+    from rich.tree import Tree
+    from omegaconf import OmegaConf
+
+    tree = Tree("config", guide_style="dim")
+    for key, value in cfg.items():
+        text = OmegaConf.to_yaml(value, resolve=False) if isinstance(value, DictConfig) else str(value)
+        tree.add(str(key)).add(Syntax(text, "yaml", theme="ansi_dark"))
+    Console(stderr=True).print(tree)
+
+
+def _is_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="run", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    from rankexp.pipeline import run_experiment
+
+    _print_tree(cfg)
+    try:
+        results = run_experiment(cfg)
+    except RankexpError as err:
+        log.error("%s", err)
+        if _is_multirun():
+            return None
+        sys.exit(2)
+    except Exception:  # a failed sweep job must not end the sweep
+        if _is_multirun():
+            log.exception("job failed; the sweep goes on")
+            return None
+        raise
+    metric = f"val/{cfg.eval.selection_metric}"
+    value = results.get(f"best_{metric}", results.get(metric))
+    return float(value) if value is not None else None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The LLM stage: build encoder, datamodule, ranker and trainer; fit on train, select on val, test once."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from rankexp.data import RatingData
+from rankexp.data.datamodule import RankingDataModule
+from rankexp.data.encoding import ListwiseEncoder
+from rankexp.data.prompts import PromptStyle, labels_for
+from rankexp.errors import ConfigError
+from rankexp.losses import build_losses
+from rankexp.models.ranker import ListwiseRanker
+from rankexp.protocols import RankingLists
+
+log = logging.getLogger(__name__)
+
+
+def active_losses(cfg: DictConfig):
+    """Loss modules with a positive weight (β = 0 skips the permuted prompt entirely)."""
+    losses = build_losses(OmegaConf.to_container(cfg.loss, resolve=True) if cfg.get("loss") else {})
+    for name in [n for n, module in losses.items() if float(module.weight) == 0.0]:
+        del losses[name]
+    if not losses:
+        raise ConfigError("every loss has weight 0; enable at least one of `loss=[sft,soft_lambda,perm_kl]`")
+    if "perm_kl" in losses and cfg.protocol.m < 2:
+        raise ConfigError("`loss.perm_kl` needs at least 2 candidates to permute (`protocol.m` >= 2)")
+    return losses
+
+
+def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, max_length: int) -> ListwiseEncoder:
+    task = cfg.task
+    style = PromptStyle(
+        item_noun=data.item_noun,
+        title_max_chars=task.title_max_chars,
+        history_with_ratings=task.history_with_ratings,
+        rating_max=int(data.rating_scale[1]),
+        hints=bool(task.hints),
+    )
+    labels = labels_for(cfg.protocol.m, task.labels)
+    return ListwiseEncoder(tokenizer, data.items["title"].to_numpy(), labels, style, max_length)
+
+
+def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Trainer:
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    logger = instantiate(cfg.logger) if cfg.get("logger") and cfg.logger.get("_target_") else False
+    return instantiate(cfg.trainer, callbacks=callbacks + (extra_callbacks or []), logger=logger)
+
+
+def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[str, Any]:
+    spec = instantiate(cfg.model)
+    model, tokenizer = spec.load()
+    encoder = build_encoder(cfg, data, tokenizer, int(cfg.model.max_length))
+    losses = active_losses(cfg)
+    train_cfg = cfg.train
+    val_lists = lists.val[: train_cfg.max_val_lists] if train_cfg.max_val_lists else lists.val
+    test_lists = lists.test[: train_cfg.max_test_lists] if train_cfg.max_test_lists else lists.test
+    datamodule = RankingDataModule(
+        lists.train_source, val_lists, test_lists, encoder, seed=cfg.seed,
+        draws_per_epoch=train_cfg.draws_per_epoch, batch_size=train_cfg.batch_size,
+        eval_batch_size=train_cfg.eval_batch_size, permute="perm_kl" in losses,
+    )
+    ranker = ListwiseRanker(
+        model, encoder.label_ids, losses, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
+        warmup_steps=cfg.optim.warmup_steps, ks=tuple(cfg.eval.ks), y_over=cfg.get("y_over", "vocab"),
+        selection_metric=cfg.eval.selection_metric,
+    )
+    trainer = build_trainer(cfg)
+    metrics: dict[str, Any] = {}
+    if cfg.mode == "train":
+        if train_cfg.validate_before_fit:
+            zero_shot = trainer.validate(ranker, datamodule=datamodule, verbose=False)[0]
+            metrics.update({f"zero_shot_{k}": v for k, v in zero_shot.items()})
+        trainer.fit(ranker, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        best = _best_checkpoint(trainer)
+        metrics.update(_val_curve(trainer))
+        results = trainer.test(ranker, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
+        metrics["best_checkpoint"] = best or "final"
+    else:
+        results = trainer.test(ranker, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)[0]
+    metrics.update(results)
+    metrics["prompt/truncated_lists"] = encoder.truncations
+    _save_adapter(ranker, Path(cfg.paths.output_dir) / "adapter")
+    return metrics
+
+
+def _best_checkpoint(trainer: L.Trainer) -> str | None:
+    callback = trainer.checkpoint_callback
+    path = getattr(callback, "best_model_path", "") if callback is not None else ""
+    return path or None
+
+
+def _val_curve(trainer: L.Trainer) -> dict[str, float]:
+    callback = trainer.checkpoint_callback
+    score = getattr(callback, "best_model_score", None)
+    return {f"best_{callback.monitor}": float(score)} if score is not None else {}
+
+
+def _save_adapter(ranker: ListwiseRanker, path: Path) -> None:
+    save = getattr(ranker.model, "save_pretrained", None)
+    if save is None or not hasattr(ranker.model, "peft_config"):
+        return
+    from rankexp.models.loading import save_adapter
+
+    save_adapter(ranker.model, path)
