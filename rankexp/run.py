@@ -38,6 +38,16 @@ def _print_tree(cfg: DictConfig) -> None:
     Console(stderr=True).print(tree)
 
 
+def user_error(err: BaseException) -> RankexpError | None:
+    """The RankexpError behind `err`, also when Hydra's instantiate wrapped it."""
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, RankexpError):
+            return err
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
+
+
 def _is_multirun() -> bool:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -55,15 +65,16 @@ def main(cfg: DictConfig) -> float | None:
     _print_tree(cfg)
     try:
         results = run_experiment(cfg)
-    except RankexpError as err:
-        log.error("%s", err)
+    except Exception as err:  # a failed sweep job must not end the sweep
+        cause = user_error(err)
+        if cause is not None:
+            log.error("%s: %s", type(cause).__name__, cause)
         if _is_multirun():
+            if cause is None:
+                log.exception("job failed; the sweep goes on")
             return None
-        sys.exit(2)
-    except Exception:  # a failed sweep job must not end the sweep
-        if _is_multirun():
-            log.exception("job failed; the sweep goes on")
-            return None
+        if cause is not None:
+            sys.exit(2)
         raise
     metric = f"val/{cfg.eval.selection_metric}"
     value = results.get(f"best_{metric}", results.get(metric))

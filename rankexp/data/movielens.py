@@ -29,7 +29,7 @@ SOURCES = {
 HOW_TO_GET = (
     "Download it from https://grouplens.org/datasets/movielens/ (its licence forbids "
     "redistribution), extract it and point `data.root` or RANKEXP_DATA_DIR at the folder "
-    "that holds `{folder}/`, or set `data.download=true`."
+    "that holds `{folder}/`, or set `data.fetch=true`."
 )
 
 

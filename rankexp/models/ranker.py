@@ -84,6 +84,10 @@ class ListwiseRanker(L.LightningModule):
         return torch.softmax(logits, dim=-1)[:, self.label_ids[: batch["gains"].shape[1]]]
 
     # ---- training ------------------------------------------------------------------------
+    def on_train_start(self) -> None:
+        # Hugging Face loaders return the model in eval mode; LoRA dropout needs train mode.
+        self.model.train()
+
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         terms = self.loss_terms(batch)
         total = sum(terms.values())

@@ -1,0 +1,425 @@
+"""RecRanker's three instruction tasks as data (RECRANKER.md), and the hybrid-ranking utilities.
+
+Training instances come from TRAIN interactions only. Each instance shows some of the user's train
+items (pointwise: one; pairwise: a liked item and a non-liked one; listwise: 3 top-tier + 2
+second-tier rated items among 5 random unrated ones); its history is the user's train rows before
+the latest shown rated item, *minus every shown item*, so no answer sits in the history (the
+official code leaks listwise positives into the history: it compares item ids with list indices).
+
+Position shifting (`shuffle=True`): history order, candidate order and pair order are re-drawn from
+the instance's rng on every draw. `shuffle=False` (the ablation) uses a fixed order that still says
+nothing about the answer: history oldest first, candidates and pair members by item id.
+
+Hints are data, rendered at prompt time: the pointwise hint is a predicted rating, the pairwise hint
+the item id another recommender prefers, the listwise hint the recommender's rank per slot (shown
+next to the candidate by `prompts.listwise_prompt`). For TRAINING instances the hint model must not
+have seen the (user, item) rating it is asked about: a model fit on the whole train split has, and
+its hint carries the label (the leak found in RecRanker's pointwise prompts). Use a leave-one-out
+signal (`hints.ItemMeanHints.value`) or a model fit on an earlier slice of train.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rankexp.data.prompts import ListwiseExample, PromptStyle, order_by_gain, short_title
+from rankexp.data.splits import ORDER
+from rankexp.errors import ConfigError, DataError
+
+TASKS = ("pointwise", "pairwise", "listwise")
+POINTWISE_ANSWERS = ("1", "2", "3", "4", "5")  # one token each in SmolLM2 / Llama after a newline
+PAIRWISE_ANSWERS = ("Yes", "No")  # answer to "would the user prefer the first over the second?"
+LISTWISE_SHAPE = (3, 2, 5)  # top-tier rated, second-tier rated, random unrated candidates
+LISTWISE_TOP = 5  # RecRanker's listwise answer is the top 5 of the 10 candidates
+
+PredictRating = Callable[[int, np.ndarray], np.ndarray]  # (user, items) -> predicted ratings
+Score = Callable[[int, np.ndarray], np.ndarray]  # (user, items) -> scores, higher = preferred
+
+
+def rating_answers(scale: tuple[float, float]) -> tuple[str, ...]:
+    """Pointwise answer strings for a rating scale, e.g. (1, 5) -> "1".."5".
+
+    A 1-10 scale gives "10", which is two tokens in SmolLM2 / Llama; the label-token check in
+    `rankexp.models.scoring.label_token_ids` rejects it, so such scales need a remapping.
+    """
+    lo, hi = int(scale[0]), int(scale[1])
+    return tuple(str(r) for r in range(lo, hi + 1))
+
+
+@dataclass
+class PointwiseExample:
+    user: int
+    history: np.ndarray  # item ids, in presented order
+    history_ratings: np.ndarray
+    item: int
+    rating: int | None  # target; None at evaluation
+    hint: float | None = None  # another recommender's predicted rating
+
+
+@dataclass
+class PairwiseExample:
+    user: int
+    history: np.ndarray
+    history_ratings: np.ndarray
+    first: int
+    second: int
+    first_preferred: bool | None  # target ("Yes" if True); None at evaluation
+    hint: int | None = None  # the item (first or second) another recommender prefers
+
+
+@dataclass(frozen=True)
+class UserTrain:
+    """One user's train rows as arrays, ordered by (timestamp, item)."""
+
+    items: np.ndarray
+    ratings: np.ndarray
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> UserTrain:
+        frame = frame.sort_values(ORDER[1:], kind="mergesort")
+        return cls(frame["item"].to_numpy(np.int64), frame["rating"].to_numpy(np.float64))
+
+
+def _as_user_train(frame: pd.DataFrame | UserTrain) -> UserTrain:
+    return frame if isinstance(frame, UserTrain) else UserTrain.from_frame(frame)
+
+
+def _history(ut: UserTrain, shown: Sequence[int], history_len: int, shuffle: bool, rng: np.random.Generator):
+    """Last `history_len` rows before the latest shown row, shown rows removed; permuted if shuffle."""
+    hidden, keep, row = {int(s) for s in shown}, [], int(max(shown)) - 1
+    while row >= 0 and len(keep) < history_len:  # walk back from the latest shown row
+        if row not in hidden:
+            keep.append(row)
+        row -= 1
+    keep = np.asarray(keep[::-1], dtype=np.int64)
+    if shuffle:
+        keep = keep[rng.permutation(len(keep))]
+    return ut.items[keep], ut.ratings[keep]
+
+
+def _unrated(rng: np.random.Generator, n_items: int, rated: np.ndarray, count: int) -> np.ndarray:
+    """`count` distinct items the user has not rated in train, uniformly (rejection sampling)."""
+    seen = set(rated.tolist())
+    if n_items - len(seen) < count:
+        raise DataError(f"user rated {len(seen)} of {n_items} items: fewer than {count} unrated items left")
+    out: list[int] = []
+    while len(out) < count:
+        for item in rng.integers(n_items, size=2 * count).tolist():
+            if item not in seen:
+                seen.add(item)
+                out.append(item)
+                if len(out) == count:
+                    break
+    return np.asarray(out, dtype=np.int64)
+
+
+def pointwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.random.Generator, n_items: int,
+                       like_threshold: float, dislike_threshold: float = 2, history_len: int = 10,
+                       shuffle: bool = True, predict_rating: PredictRating | None = None) -> PointwiseExample | None:
+    """A random rated train item (not the first one) -> its rating; None if < 2 train rows."""
+    ut = _as_user_train(frame)
+    if len(ut.items) < 2:
+        return None
+    t = int(rng.integers(1, len(ut.items)))
+    items, ratings = _history(ut, [t], history_len, shuffle, rng)
+    item = int(ut.items[t])
+    hint = float(predict_rating(user, np.array([item]))[0]) if predict_rating else None
+    return PointwiseExample(user, items, ratings, item, round(ut.ratings[t]), hint)
+
+
+def pairwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.random.Generator, n_items: int,
+                      like_threshold: float, dislike_threshold: float = 2, history_len: int = 10,
+                      shuffle: bool = True, score: Score | None = None) -> PairwiseExample | None:
+    """A liked train item vs a disliked rated one (else a random unrated one), in random order."""
+    ut = _as_user_train(frame)
+    liked = np.flatnonzero(ut.ratings >= like_threshold)
+    if len(liked) == 0:
+        return None
+    pos = int(rng.choice(liked))
+    disliked = np.flatnonzero(ut.ratings <= dislike_threshold)
+    if len(disliked):
+        neg_pos = int(rng.choice(disliked))
+        neg, shown = int(ut.items[neg_pos]), [pos, neg_pos]
+    else:
+        neg, shown = int(_unrated(rng, n_items, ut.items, 1)[0]), [pos]
+    items, ratings = _history(ut, shown, history_len, shuffle, rng)
+    good = int(ut.items[pos])
+    liked_first = bool(rng.random() < 0.5) if shuffle else good < neg
+    first, second = (good, neg) if liked_first else (neg, good)
+    return PairwiseExample(user, items, ratings, first, second, liked_first, _pair_hint(user, first, second, score))
+
+
+def _pair_hint(user: int, first: int, second: int, score: Score | None) -> int | None:
+    if score is None:
+        return None
+    s = np.asarray(score(user, np.array([first, second])), dtype=np.float64)
+    return first if s[0] >= s[1] else second
+
+
+def _list_hints(user: int, candidates: np.ndarray, score: Score | None) -> list[str]:
+    """Per slot: "recommender #r" for the recommender's top 5 (its listwise answer), "" otherwise."""
+    if score is None:
+        return []
+    order = np.argsort(-np.asarray(score(user, candidates), dtype=np.float64), kind="stable")[:LISTWISE_TOP]
+    hints = [""] * len(candidates)
+    for rank, slot in enumerate(order, start=1):
+        hints[int(slot)] = f"recommender #{rank}"
+    return hints
+
+
+def listwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.random.Generator, n_items: int,
+                      like_threshold: float, dislike_threshold: float = 2, history_len: int = 10,
+                      shuffle: bool = True, score: Score | None = None) -> ListwiseExample | None:
+    """3 items of the user's highest train rating + 2 of the next distinct rating + 5 unrated.
+
+    Gains: the rating for rated candidates, 0 for unrated. `target_slots` is the full order, ties
+    (equal ratings, and the five unrated) broken by the rng; RecRanker's answer is its first 5.
+    None when the user lacks 3 items at their top rating or 2 at their second-highest rating
+    (the official code's eligibility rule, with tiers relative to the user).
+    """
+    ut = _as_user_train(frame)
+    n_top, n_second, n_random = LISTWISE_SHAPE
+    levels = np.unique(ut.ratings)[::-1]
+    if len(levels) < 2:
+        return None
+    top, second = np.flatnonzero(ut.ratings == levels[0]), np.flatnonzero(ut.ratings == levels[1])
+    if len(top) < n_top or len(second) < n_second:
+        return None
+    shown = np.concatenate([rng.choice(top, n_top, replace=False), rng.choice(second, n_second, replace=False)])
+    items, ratings = _history(ut, shown.tolist(), history_len, shuffle, rng)
+    candidates = np.concatenate([ut.items[shown], _unrated(rng, n_items, ut.items, n_random)])
+    gains = np.concatenate([ut.ratings[shown], np.zeros(n_random)]).astype(np.float32)
+    order = rng.permutation(len(candidates)) if shuffle else np.argsort(candidates, kind="stable")
+    candidates, gains = candidates[order], gains[order]
+    return ListwiseExample(user, items, ratings, candidates, gains, order_by_gain(gains, rng.random(len(gains))),
+                           _list_hints(user, candidates, score))
+
+
+BUILDERS = {"pointwise": pointwise_instance, "pairwise": pairwise_instance, "listwise": listwise_instance}
+
+
+class RecRankerTasks:
+    """Draws the three kinds of instances for a sequence of sampled users (from `sampling.py`).
+
+    Every instance has its own rng, seeded by (seed, index), so one instance can be rebuilt alone
+    and `build(users, seed + epoch)` re-draws all positions (position shifting) each epoch.
+    """
+
+    def __init__(self, train: pd.DataFrame, n_items: int, like_threshold: float, dislike_threshold: float = 2,
+                 history_len: int = 10, shuffle: bool = True, predict_rating: PredictRating | None = None,
+                 score: Score | None = None) -> None:
+        frame = train.sort_values(ORDER, kind="mergesort")
+        users = frame["user"].to_numpy()
+        bounds = np.flatnonzero(np.diff(users)) + 1
+        items, ratings = frame["item"].to_numpy(np.int64), frame["rating"].to_numpy(np.float64)
+        self.users = {int(u[0]): UserTrain(i, r) for u, i, r in zip(np.split(users, bounds), np.split(items, bounds),
+                                                                        np.split(ratings, bounds)) if len(u)}
+        self.options = {"n_items": n_items, "like_threshold": like_threshold, "dislike_threshold": dislike_threshold,
+                            "history_len": history_len, "shuffle": shuffle}
+        self.hint_of = {"pointwise": {"predict_rating": predict_rating}, "pairwise": {"score": score},
+                        "listwise": {"score": score}}
+
+    def draw(self, task: str, user: int, rng: np.random.Generator):
+        """One instance of `task` for `user`, or None when the user cannot form one."""
+        if task not in BUILDERS:
+            raise ConfigError(f"unknown RecRanker task {task!r} (config key `task.mix`); known: {', '.join(TASKS)}")
+        ut = self.users.get(int(user))
+        if ut is None:
+            return None
+        return BUILDERS[task](int(user), ut, rng, **self.options, **self.hint_of[task])
+
+    def build(self, users: np.ndarray, seed: int, mix: dict[str, float] | None = None,
+              mix_mode: str = "sample") -> list[tuple[str, object]]:
+        """(task, instance) per sampled user.
+
+        mix_mode "sample": one instance per user, its task drawn with probabilities `mix` among the
+        tasks the user can form (renormalised; a user who can form none is skipped).
+        mix_mode "all": every task the user can form (the official code: up to 3 per user; `mix`
+        keeps only tasks with a positive share).
+        """
+        mix = {t: float(w) for t, w in (mix or {t: 1.0 for t in TASKS}).items() if float(w) > 0}
+        for task in mix:
+            if task not in TASKS:
+                raise ConfigError(f"unknown task {task!r} in `task.mix`; known: {', '.join(TASKS)}")
+        if mix_mode not in ("sample", "all"):
+            raise ConfigError(f"`task.mix_mode` must be sample or all, got {mix_mode!r}")
+        out: list[tuple[str, object]] = []
+        for index, user in enumerate(np.asarray(users).tolist()):
+            rng = np.random.default_rng([abs(int(seed)), index, 31])
+            if mix_mode == "all":
+                out.extend((t, ex) for t in mix if (ex := self.draw(t, user, rng)) is not None)
+                continue
+            tasks, weights = list(mix), np.array(list(mix.values()))
+            while tasks:
+                k = int(rng.choice(len(tasks), p=weights / weights.sum()))
+                example = self.draw(tasks[k], user, rng)
+                if example is not None:
+                    out.append((tasks[k], example))
+                    break
+                tasks.pop(k)
+                weights = np.delete(weights, k)
+        return out
+
+
+# ---- evaluation: the retriever's top-m for a val / test user ------------------------------------
+
+def _eval_history(history: np.ndarray, history_ratings: np.ndarray, rng: np.random.Generator, shuffle: bool):
+    """One history order per user, shared by all its prompts (a shared prefix to cache)."""
+    history, history_ratings = np.asarray(history), np.asarray(history_ratings)
+    order = rng.permutation(len(history)) if shuffle else np.arange(len(history))
+    return history[order], history_ratings[order]
+
+
+def pointwise_eval(user: int, candidates: np.ndarray, history: np.ndarray, history_ratings: np.ndarray,
+                   rng: np.random.Generator, shuffle: bool = True,
+                   predict_rating: PredictRating | None = None) -> list[PointwiseExample]:
+    """One pointwise prompt per candidate, in the given (retriever) order."""
+    candidates = np.asarray(candidates, dtype=np.int64)
+    items, ratings = _eval_history(history, history_ratings, rng, shuffle)
+    hints = predict_rating(user, candidates) if predict_rating else [None] * len(candidates)
+    return [PointwiseExample(user, items, ratings, int(c), None, None if h is None else float(h))
+            for c, h in zip(candidates, hints)]
+
+
+def pairwise_eval(user: int, candidates: np.ndarray, history: np.ndarray, history_ratings: np.ndarray,
+                  rng: np.random.Generator, shuffle: bool = True, both_orders: bool = False, pairs: str = "all",
+                  score: Score | None = None) -> list[PairwiseExample]:
+    """Pairs of candidates: "all" = every i < j (45 for m=10); "matching" = a random perfect
+    matching (m/2 = 5 pairs, the official code). `both_orders` asks each pair both ways (x2)."""
+    candidates = np.asarray(candidates, dtype=np.int64)
+    m = len(candidates)
+    items, ratings = _eval_history(history, history_ratings, rng, shuffle)
+    if pairs == "all":
+        index_pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
+    elif pairs == "matching":
+        perm = rng.permutation(m)
+        index_pairs = [(int(perm[k]), int(perm[k + m // 2])) for k in range(m // 2)]
+    else:
+        raise ConfigError(f"`task.pairs` must be all or matching, got {pairs!r}")
+    out = []
+    for i, j in index_pairs:
+        a, b = int(candidates[i]), int(candidates[j])
+        if not both_orders and (rng.random() < 0.5 if shuffle else a > b):
+            a, b = b, a
+        orders = [(a, b), (b, a)] if both_orders else [(a, b)]
+        out.extend(PairwiseExample(user, items, ratings, x, y, None, _pair_hint(user, x, y, score)) for x, y in orders)
+    return out
+
+
+def listwise_eval(user: int, candidates: np.ndarray, history: np.ndarray, history_ratings: np.ndarray,
+                  rng: np.random.Generator, shuffle: bool = True, target_item: int | None = None,
+                  score: Score | None = None) -> ListwiseExample:
+    """The m candidates in one prompt; gain 1 on `target_item` (all 0 if missed or unknown)."""
+    candidates = np.asarray(candidates, dtype=np.int64)
+    items, ratings = _eval_history(history, history_ratings, rng, shuffle)
+    shown = candidates[rng.permutation(len(candidates)) if shuffle else np.argsort(candidates, kind="stable")]
+    gains = (shown == target_item).astype(np.float32)
+    return ListwiseExample(user, items, ratings, shown, gains, order_by_gain(gains, np.arange(len(gains))),
+                           _list_hints(user, shown, score))
+
+
+# ---- prompts -------------------------------------------------------------------------------------
+
+def _history_lines(history, history_ratings, titles, style: PromptStyle, rating_min: int) -> list[str]:
+    noun = style.item_noun
+    scale = f" with their ratings ({rating_min}-{style.rating_max})" if style.history_with_ratings else ""
+    lines = [f"Here are {noun}s a user watched{scale}:"]
+    for item, rating in zip(history, history_ratings):
+        name = short_title(titles[item], style.title_max_chars)
+        lines.append(f"- {name}: {int(rating)}" if style.history_with_ratings else f"- {name}")
+    return lines
+
+
+def pointwise_prompt(ex: PointwiseExample, titles: np.ndarray, style: PromptStyle, rating_min: int = 1) -> str:
+    lines = _history_lines(ex.history, ex.history_ratings, titles, style, rating_min)
+    name = short_title(titles[ex.item], style.title_max_chars)
+    scale = f"{rating_min} to {style.rating_max}"
+    lines.append(f'How would the user rate the {style.item_noun} "{name}" on a scale of {scale}?')
+    if style.hints and ex.hint is not None:
+        lines.append(f"Hint: another recommender predicts {ex.hint:.1f}.")
+    lines.append(f"Answer with one number from {scale}.")
+    return "\n".join(lines)
+
+
+def pointwise_target(ex: PointwiseExample) -> str:
+    return str(ex.rating)
+
+
+def pairwise_prompt(ex: PairwiseExample, titles: np.ndarray, style: PromptStyle, rating_min: int = 1) -> str:
+    lines = _history_lines(ex.history, ex.history_ratings, titles, style, rating_min)
+    first, second = (short_title(titles[i], style.title_max_chars) for i in (ex.first, ex.second))
+    lines.append(f'Would the user prefer "{first}" over "{second}"?')
+    if style.hints and ex.hint is not None:
+        lines.append(f'Hint: another recommender prefers "{short_title(titles[ex.hint], style.title_max_chars)}".')
+    lines.append("Answer Yes or No.")
+    return "\n".join(lines)
+
+
+def pairwise_target(ex: PairwiseExample) -> str:
+    return PAIRWISE_ANSWERS[0] if ex.first_preferred else PAIRWISE_ANSWERS[1]
+
+
+def listwise_top_target(ex: ListwiseExample, labels: list[str], top: int = LISTWISE_TOP) -> str:
+    """RecRanker's listwise answer: the labels of the best `top` slots, one per line."""
+    return "\n".join(labels[s] for s in ex.target_slots[:top])
+
+
+# ---- hybrid ranking (RECRANKER.md) ---------------------------------------------------------------
+
+def expected_rating(probs: np.ndarray, answers: Sequence[str] = POINTWISE_ANSWERS) -> np.ndarray:
+    """Σ_r r·P(r) over the answer tokens (probabilities renormalised over them); [..., R] -> [...]."""
+    probs = np.asarray(probs, dtype=np.float64)
+    values = np.array([float(a) for a in answers])
+    return (probs * values).sum(-1) / probs.sum(-1)
+
+
+def pair_wins(candidates: np.ndarray, examples: Sequence[PairwiseExample], p_first: np.ndarray) -> np.ndarray:
+    """Wins per candidate from pairwise answers. `p_first[k]` = P(Yes) or 0/1 for examples[k].
+
+    Each unordered pair gives its two items shares summing to 1: the mean, over the orders it was
+    asked in, of "this item won". With 0/1 answers in both orders that is 1/0 when the answers
+    agree and 0.5/0.5 when they contradict each other (the official code's 0.5 / 0.25 once scaled
+    by its 0.5 pair weight).
+    """
+    index = {int(c): k for k, c in enumerate(np.asarray(candidates).tolist())}
+    share: dict[tuple[int, int], list[float]] = {}
+    for ex, p in zip(examples, np.asarray(p_first, dtype=np.float64)):
+        a, b = index[ex.first], index[ex.second]
+        key = (min(a, b), max(a, b))
+        share.setdefault(key, []).append(p if a == key[0] else 1.0 - p)  # P(key[0] wins)
+    wins = np.zeros(len(index))
+    for (a, b), ps in share.items():
+        wins[a] += np.mean(ps)
+        wins[b] += 1.0 - np.mean(ps)
+    return wins
+
+
+def hybrid_scores(point: np.ndarray, pair_wins: np.ndarray, list_positions: Sequence[int | None],
+                  form: str = "paper", weights: Sequence[float] = (1 / 3, 1 / 3, 1 / 3),
+                  retriever_rank: np.ndarray | None = None, list_top: int = LISTWISE_TOP) -> np.ndarray:
+    """Hybrid utility per candidate (higher = ranked higher); all inputs indexed by candidate.
+
+    point: pointwise utility (expected or predicted rating); pair_wins: see `pair_wins`;
+    list_positions: 1-based position in the returned listwise answer, None if not returned;
+    retriever_rank: 0-based rank in the retriever's top-m (default: inputs are in retriever order).
+    - paper: a1·point + a2·wins + a3·U_list, U_list = m - position + 1 if returned else 0.
+    - code (cal_result.py): point + 0.05·(m - rank) + 0.5·wins + 0.025·(list_top - (position - 1))
+      if returned; `weights` unused. m = 10 and list_top = 5 in the official run. A position past
+      list_top gives a negative term, as in the code.
+    """
+    point = np.asarray(point, dtype=np.float64)
+    wins = np.asarray(pair_wins, dtype=np.float64)
+    m = len(point)
+    returned = np.array([p is not None for p in list_positions])
+    pos = np.array([p if p is not None else 0 for p in list_positions], dtype=np.float64)
+    if form == "paper":
+        a1, a2, a3 = weights
+        return a1 * point + a2 * wins + a3 * np.where(returned, m - pos + 1, 0.0)
+    if form == "code":
+        rank = np.arange(m) if retriever_rank is None else np.asarray(retriever_rank, dtype=np.float64)
+        return point + 0.05 * (m - rank) + 0.5 * wins + np.where(returned, 0.025 * (list_top - (pos - 1)), 0.0)
+    raise ConfigError(f"`task.form` must be paper or code, got {form!r}")
