@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rankexp.baselines import evaluate_baselines
+from rankexp.metrics import ranking_metrics
 from rankexp.data import RatingData
 from rankexp.data.summary import summarize
 from rankexp.protocols import RankingLists, build_lists, candidate_matrix
@@ -63,21 +64,11 @@ def list_baselines(cfg: DictConfig, lists: RankingLists) -> dict[str, float]:
         graded = torch.pow(2.0, torch.as_tensor(gains)) - 1.0
         values = evaluate_baselines(lists.train, candidates, graded, ks=ks, prefix=f"baseline_{split}")
         out.update(values)
-        if lists.retriever is not None:
-            out.update(_retriever_on_lists(lists.retriever, examples, graded, ks, split))
+        if examples[0].prior_scores is not None:
+            prior = torch.as_tensor(np.stack([e.prior_scores for e in examples]), dtype=torch.float32)
+            values = ranking_metrics(prior, graded, ks)
+            out.update({f"baseline_{split}/retriever/{k}": float(v.mean()) for k, v in values.items()})
     return out
-
-
-def _retriever_on_lists(retriever, examples, graded: torch.Tensor, ks, split: str) -> dict[str, float]:
-    from rankexp.metrics import ranking_metrics
-
-    users = torch.tensor([e.user for e in examples])
-    candidates = torch.as_tensor(np.stack([e.candidates for e in examples]), dtype=torch.long)
-    with torch.no_grad():
-        scores = torch.cat([retriever.score(chunk).gather(1, cand) for chunk, cand in
-                            zip(users.split(256), candidates.split(256))])
-    values = ranking_metrics(scores, graded, ks)
-    return {f"baseline_{split}/retriever/{k}": float(v.mean()) for k, v in values.items()}
 
 
 def config_tree(cfg: DictConfig) -> str:

@@ -70,7 +70,7 @@ def _explicit(cfg: DictConfig, data: RatingData) -> RankingLists:
 
 
 def _rerank(cfg: DictConfig, data: RatingData) -> RankingLists:
-    from rankexp.retrievers.stage import retrieve  # the retriever stage is only needed here
+    from rankexp.stage_retriever import retrieve  # the retriever stage is only needed here
 
     if cfg.get("retriever") is None:
         raise ConfigError("`protocol=rerank_topk` needs a retriever: add `retriever=lightgcn` (or pop, mf, sasrec)")
@@ -81,8 +81,10 @@ def _rerank(cfg: DictConfig, data: RatingData) -> RankingLists:
     return RankingLists(
         train=split.train,
         train_source=_train_source(cfg, split.train),
-        val=rerank_eval_lists(split.val, retrieved.val_candidates, split.train, p.history_len, cfg.seed, 1),
-        test=rerank_eval_lists(split.test, retrieved.test_candidates, seen_by_test, p.history_len, cfg.seed, 2),
+        val=rerank_eval_lists(split.val, retrieved.val_candidates, split.train, p.history_len, cfg.seed, 1,
+                              retrieved.val_scores),
+        test=rerank_eval_lists(split.test, retrieved.test_candidates, seen_by_test, p.history_len, cfg.seed, 2,
+                               retrieved.test_scores),
         retriever=retrieved.retriever,
         metrics=retrieved.metrics,
     )

@@ -32,6 +32,7 @@ def permuted_copy(example: ListwiseExample, perm: np.ndarray) -> ListwiseExample
         gains=example.gains[perm],
         target_slots=inverse[example.target_slots],
         hints=[example.hints[p] for p in perm] if example.hints else [],
+        prior_scores=None if example.prior_scores is None else example.prior_scores[perm],
     )
 
 

@@ -85,7 +85,7 @@ def explicit_eval_lists(held_out: pd.DataFrame, visible: pd.DataFrame, history_l
 
 
 def rerank_eval_lists(targets: pd.DataFrame, candidates: np.ndarray, visible: pd.DataFrame, history_len: int,
-                      seed: int, stage: int) -> list[ListwiseExample]:
+                      seed: int, stage: int, prior_scores: np.ndarray | None = None) -> list[ListwiseExample]:
     """Rerank protocol: the retriever's top-m, shuffled; gain 1 on the held-out liked item.
 
     `candidates[r]` belongs to `targets.iloc[r]`. A user whose target the retriever
@@ -93,12 +93,14 @@ def rerank_eval_lists(targets: pd.DataFrame, candidates: np.ndarray, visible: pd
     """
     history = History(visible)
     examples = []
-    for row, cands in zip(targets.itertuples(index=False), candidates):
+    for index, (row, cands) in enumerate(zip(targets.itertuples(index=False), candidates)):
         items, ratings = history.before(int(row.user), int(row.timestamp), int(row.item), history_len)
         order = _rng(seed, row.user, stage).permutation(len(cands))
         shown = np.asarray(cands)[order]
         gains = (shown == row.item).astype(np.float32)
+        prior = None if prior_scores is None else np.asarray(prior_scores[index])[order]
         examples.append(
-            ListwiseExample(int(row.user), items, ratings, shown, gains, order_by_gain(gains, np.arange(len(gains))))
+            ListwiseExample(int(row.user), items, ratings, shown, gains, order_by_gain(gains, np.arange(len(gains))),
+                            prior_scores=prior)
         )
     return examples
