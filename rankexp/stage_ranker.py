@@ -85,6 +85,12 @@ def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[s
     else:
         results = trainer.test(ranker, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)[0]
     metrics.update(results)
+    methods = list(cfg.eval.get("methods", ["verbalizer"]))
+    if set(methods) - {"verbalizer"}:
+        from rankexp.evaluation import evaluate_decoding
+
+        metrics.update(evaluate_decoding(ranker.model, encoder, test_lists, methods, cfg.eval.ks,
+                                         cfg.eval.get("max_decode_lists")))
     metrics["prompt/truncated_lists"] = encoder.truncations
     _save_adapter(ranker, Path(cfg.paths.output_dir) / "adapter")
     return metrics
