@@ -31,14 +31,19 @@ def _find(folder: Path, stem: str, category: str) -> Path:
 
 def _json_lines(path: Path):
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path} line {number}: not a JSON object ({err.msg})") from None
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield number, json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise DataError(f"{path} line {number}: not a JSON object ({err.msg})") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 JSON lines ({err}); is this the original file?") from None
+    except (OSError, EOFError) as err:
+        raise DataError(f"{path}: cannot read ({err}); a truncated .gz?") from None
 
 
 def load_amazon_ratings(folder: Path, category: str) -> pd.DataFrame:

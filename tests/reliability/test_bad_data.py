@@ -1,0 +1,140 @@
+"""Bad data input: every case is a clear error naming the file, line or key — never a bare traceback."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rankexp.data import load_dataset, load_ratings
+from rankexp.data.download import download, safe_extract
+from rankexp.data.splits import explicit_listwise
+from rankexp.errors import ConfigError, DataError
+
+
+def _ml100k(tmp_path: Path, udata: str, uitem: str = "1|Toy Story (1995)|01-Jan-1995||url" + "|0" * 19 + "\n") -> Path:
+    folder = tmp_path / "ml-100k"
+    folder.mkdir()
+    (folder / "u.data").write_text(udata)
+    (folder / "u.item").write_bytes(uitem.encode("latin-1"))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("udata", "expected"),
+    [
+        ("1\t1\t5\t100\n2\t1\t4\n", r"u.data line 2: expected 4 tab-separated fields, got 3"),
+        ("1\t1\tfive\t100\n", r"u.data line 1: field `rating` must be a number, got 'five'"),
+        ("1\t1\t7\t100\n", r"u.data line 1: rating 7.0 is outside the scale \[1, 5\]"),
+        ("1,1,5,100\n", r"u.data line 1: expected 4 tab-separated fields, got 1"),
+        ("1\t1\t5\tyesterday\n", r"u.data line 1: field `timestamp` must be a number"),
+        ("\n\n", r"u.data: no rating lines found"),
+    ],
+    ids=["wrong-field-count", "non-numeric-rating", "rating-out-of-range", "wrong-separator", "bad-timestamp", "empty"],
+)
+def test_malformed_ml100k_ratings(tmp_path, udata, expected):
+    root = _ml100k(tmp_path, udata)
+    with pytest.raises(DataError, match=expected):
+        load_ratings("ml100k", root)
+
+
+def test_missing_file_says_how_to_get_it(tmp_path):
+    with pytest.raises(DataError, match=r"missing data file .*u.data.*RANKEXP_DATA_DIR"):
+        load_ratings("ml100k", tmp_path)
+
+
+def test_not_latin1_compatible_file_is_reported(tmp_path):
+    folder = tmp_path / "amazon"
+    folder.mkdir()
+    (folder / "Music_5.json").write_bytes(b"\xff\xfe{not json")
+    with pytest.raises(DataError, match="Music_5.json"):
+        load_ratings("amazon", tmp_path, category="Music")
+
+
+def test_amazon_record_missing_fields(tmp_path):
+    folder = tmp_path / "amazon"
+    folder.mkdir()
+    (folder / "Music_5.json").write_text('{"reviewerID": "U1", "asin": "B1", "overall": 5, "unixReviewTime": 1}\n{"reviewerID": "U2"}\n')
+    with pytest.raises(DataError, match=r"Music_5.json line 2: expected reviewerID, asin"):
+        load_ratings("amazon", tmp_path, category="Music")
+
+
+def test_bookcrossing_bad_header(tmp_path):
+    folder = tmp_path / "bookcrossing"
+    folder.mkdir()
+    (folder / "BX-Book-Ratings.csv").write_text('"user";"isbn";"rating"\n"1";"X";"5"\n')
+    with pytest.raises(DataError, match=r"BX-Book-Ratings.csv line 1: expected a `;`-separated header"):
+        load_ratings("bookcrossing", tmp_path)
+
+
+def test_unknown_dataset_lists_known_ones():
+    with pytest.raises(ConfigError, match=r"unknown dataset 'ml10m' \(config key `data.name`\); known: amazon, bookcrossing"):
+        load_ratings("ml10m")
+
+
+def test_empty_after_kcore(tmp_path):
+    root = _ml100k(tmp_path, "1\t1\t5\t100\n2\t1\t4\t101\n")
+    with pytest.raises(DataError, match="empty after filtering"):
+        load_dataset("ml100k", root, kcore_k=5)
+
+
+def test_users_with_too_little_history_for_the_protocol():
+    ratings = pd.DataFrame({"user": [0] * 5, "item": range(5), "rating": [1, 2, 3, 4, 5.0], "timestamp": range(5)})
+    with pytest.raises(DataError, match=r"no user has 30 ratings.*protocol.m"):
+        explicit_listwise(ratings, m=10, min_history=10)
+
+
+def test_list_of_one_candidate_is_a_config_error():
+    ratings = pd.DataFrame({"user": [0] * 5, "item": range(5), "rating": [1, 2, 3, 4, 5.0], "timestamp": range(5)})
+    with pytest.raises(ConfigError, match=r"protocol.m"):
+        explicit_listwise(ratings, m=1, min_history=1)
+
+
+def test_checksum_mismatch_leaves_no_file(tmp_path, monkeypatch):
+    import urllib.request
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"truncated archive"))
+    dest = tmp_path / "cache" / "ml-100k.zip"
+    with pytest.raises(DataError, match="checksum mismatch"):
+        download("https://files.grouplens.org/datasets/movielens/ml-100k.zip", dest, md5="0" * 32)
+    assert not dest.exists() and list(dest.parent.iterdir()) == []
+
+
+def test_download_without_checksum_is_refused(tmp_path):
+    with pytest.raises(DataError, match="allow_unverified"):
+        download("http://example.invalid/BX.zip", tmp_path / "bx.zip", md5=None)
+
+
+def test_offline_download_says_how_to_supply_data(tmp_path, monkeypatch):
+    import urllib.request
+
+    def offline(url, timeout):
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DataError, match=r"could not download .* Offline\? Put the extracted files under"):
+        download("https://files.grouplens.org/datasets/movielens/ml-100k.zip", tmp_path / "a.zip", md5="0" * 32)
+
+
+def test_zip_with_path_traversal_member_is_refused(tmp_path):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("ml-100k/u.data", "1\t1\t5\t1\n")
+        zf.writestr("../../escape.txt", "pwned")
+    target = tmp_path / "data"
+    target.mkdir()
+    with pytest.raises(DataError, match="would extract outside"):
+        safe_extract(archive, target)
+    assert not (tmp_path.parent / "escape.txt").exists() and not any(target.iterdir())
+
+
+def test_good_zip_extracts(tmp_path):
+    archive = tmp_path / "ok.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("ml-100k/u.data", "1\t1\t5\t1\n")
+    target = tmp_path / "data"
+    safe_extract(archive, target)
+    assert (target / "ml-100k" / "u.data").read_text() == "1\t1\t5\t1\n"
