@@ -72,9 +72,9 @@ def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[s
         selection_metric=cfg.eval.selection_metric,
     )
     trainer = build_trainer(cfg)
-    metrics: dict[str, Any] = {}
+    metrics: dict[str, Any] = {"train/draws_hash": draws_hash(lists.train_source, cfg.seed, train_cfg.draws_per_epoch)}
     if cfg.mode == "train":
-        if train_cfg.validate_before_fit:
+        if train_cfg.validate_before_fit and cfg.ckpt_path is None:
             zero_shot = trainer.validate(ranker, datamodule=datamodule, verbose=False)[0]
             metrics.update({f"zero_shot_{k}": v for k, v in zero_shot.items()})
         trainer.fit(ranker, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
@@ -94,6 +94,18 @@ def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[s
     metrics["prompt/truncated_lists"] = encoder.truncations
     _save_adapter(ranker, Path(cfg.paths.output_dir) / "adapter")
     return metrics
+
+
+def draws_hash(source, seed: int, n: int) -> str:
+    """Hash of the first epoch's training instances: equal seeds must give equal instruction sets."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for index in range(n):
+        example = source.draw(index, seed)
+        for part in (example.history, example.candidates, example.target_slots):
+            digest.update(part.astype("int64").tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _best_checkpoint(trainer: L.Trainer) -> str | None:
