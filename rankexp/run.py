@@ -48,6 +48,14 @@ def user_error(err: BaseException) -> RankexpError | None:
     return None
 
 
+def _report(err: RankexpError) -> None:
+    """One clear paragraph on stderr (and in the job's log file), no traceback."""
+    from rich.console import Console
+
+    log.error("%s: %s", type(err).__name__, err)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]{type(err).__name__}:[/] {err}")
+
+
 def _is_multirun() -> bool:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -68,7 +76,7 @@ def main(cfg: DictConfig) -> float | None:
     except Exception as err:  # a failed sweep job must not end the sweep
         cause = user_error(err)
         if cause is not None:
-            log.error("%s: %s", type(cause).__name__, cause)
+            _report(cause)
         if _is_multirun():
             if cause is None:
                 log.exception("job failed; the sweep goes on")
