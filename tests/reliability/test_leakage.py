@@ -1,0 +1,98 @@
+"""Leakage audit on ML-100K: no val/test target reaches training prompts, targets, retrievers or hints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+
+from rankexp.protocols import build_lists
+from rankexp.run import CONF_DIR
+
+
+def _cfg(*overrides):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("run", overrides=["data=ml100k", *overrides])
+
+
+def _pairs(frame: pd.DataFrame) -> set[tuple[int, int]]:
+    return set(zip(frame["user"].astype(int), frame["item"].astype(int)))
+
+
+def _training_pairs(lists, n_draws: int, seed: int = 0) -> set[tuple[int, int]]:
+    seen = set()
+    for index in range(n_draws):
+        example = lists.train_source.draw(index, seed)
+        seen |= {(example.user, int(i)) for i in example.history}
+        seen |= {(example.user, int(i)) for i in example.candidates}
+    return seen
+
+
+def test_explicit_protocol_training_never_sees_held_out_lists(ml100k):
+    cfg = _cfg("task.hints=true")
+    lists = build_lists(cfg, ml100k)
+    held_out = {(e.user, int(i)) for e in lists.val + lists.test for i in e.candidates}
+    assert not _training_pairs(lists, 3000) & held_out
+    assert not _pairs(lists.train) & held_out  # hint and baseline source
+    # test prompts may show the val list as history (it is earlier), never the test list itself
+    for example in lists.test:
+        assert not set(example.history.tolist()) & set(example.candidates.tolist())
+    for example in lists.val:
+        test_items = {i for e in lists.test if e.user == example.user for i in e.candidates}
+        assert not set(example.history.tolist()) & test_items
+
+
+def test_hints_are_computed_from_train_only(ml100k):
+    cfg = _cfg("task.hints=true")
+    lists = build_lists(cfg, ml100k)
+    hints = lists.train_source.hint_fn
+    train = lists.train
+    item = int(lists.test[0].candidates[0])
+    rows = train[train["item"] == item]
+    expected = (rows["rating"].sum() + hints.shrinkage * train["rating"].mean()) / (len(rows) + hints.shrinkage)
+    assert hints.value(lists.test[0].user, item) == pytest.approx(expected)
+    # for a training window, the user's own rating of the item is left out of the hint
+    example = lists.train_source.draw(0, 0)
+    own = train[(train.user == example.user) & (train.item == int(example.candidates[0]))]["rating"].iloc[0]
+    rows = train[train["item"] == int(example.candidates[0])]
+    loo = (rows["rating"].sum() - own + hints.shrinkage * hints.mu) / (len(rows) - 1 + hints.shrinkage)
+    assert example.hints[0] == f"avg {loo:.1f}"
+
+
+def test_evaluation_candidates_are_shuffled(ml100k):
+    lists = build_lists(_cfg(), ml100k)
+    gains = np.stack([e.gains for e in lists.test])
+    per_slot = gains.mean(axis=0)
+    assert per_slot.max() - per_slot.min() < 0.35  # no slot holds systematically better items
+    ratings = ml100k.ratings.set_index(["user", "item"])["timestamp"]
+    in_time_order = 0
+    for example in lists.test:
+        times = [ratings[(example.user, int(i))] for i in example.candidates]
+        in_time_order += times == sorted(times)
+    assert in_time_order < 0.05 * len(lists.test)  # not left in the order the user rated them
+
+
+def test_rerank_retriever_fits_on_train_only(ml100k, monkeypatch, tmp_path):
+    import rankexp.stage_retriever as stage
+
+    seen = {}
+    real = stage.fit_or_load
+
+    def spy(cfg, train, val, *args, **kwargs):
+        seen["train"], seen["val"] = train, val
+        return real(cfg, train, val, *args, **kwargs)
+
+    monkeypatch.setattr(stage, "fit_or_load", spy)
+    cfg = _cfg("protocol=rerank_topk", "retriever=pop", f"paths.cache_dir={tmp_path}")
+    lists = build_lists(cfg, ml100k)
+    targets = {(e.user, int(i)) for e in lists.val + lists.test for i, g in zip(e.candidates, e.gains) if g > 0}
+    assert targets and not _pairs(seen["train"]) & targets
+    assert not _training_pairs(lists, 2000) & targets
+    for example in lists.test:  # the retriever's top-m never contains an item the user already rated in train
+        assert not set(example.candidates.tolist()) & {i for u, i in _pairs(lists.train) if u == example.user}
+
+
+def test_model_selection_reads_validation_only():
+    cfg = _cfg()
+    assert cfg.callbacks.model_checkpoint.monitor.startswith("val/")
