@@ -30,8 +30,7 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
 
 bench: install
-	$(BIN)/python experiments/bench_inference.py
-	$(BIN)/python experiments/bench_train.py
+	for script in experiments/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 lint: install
 	$(BIN)/ruff check rankexp tests experiments

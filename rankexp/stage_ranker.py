@@ -92,7 +92,32 @@ def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[s
         metrics.update(evaluate_decoding(ranker.model, encoder, test_lists, methods, cfg.eval.ks,
                                          cfg.eval.get("max_decode_lists")))
     metrics["prompt/truncated_lists"] = encoder.truncations
+    metrics.update(_media(cfg, data, ranker, encoder, trainer, test_lists))
     _save_adapter(ranker, Path(cfg.paths.output_dir) / "adapter")
+    return metrics
+
+
+def _media(cfg: DictConfig, data: RatingData, ranker, encoder, trainer, test_lists) -> dict[str, float]:
+    """Example rankings and the position-bias probe (PNG/CSV in the run dir, W&B when enabled)."""
+    n_bias = int(cfg.eval.get("position_bias_lists", 0) or 0)
+    n_examples = int(cfg.eval.get("example_rankings", 0) or 0)
+    if not (n_bias or n_examples) or not test_lists:
+        return {}
+    from rankexp import media
+    from rankexp.predict import make_score_fn
+
+    score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
+    out = Path(cfg.paths.output_dir)
+    tables, plots, metrics = {}, {}, {}
+    if n_examples:
+        shown = test_lists[:n_examples]
+        tables["example_rankings"] = media.example_rankings_table(shown, score(shown), data.items["title"].to_numpy(),
+                                                                  encoder.labels)
+    if n_bias:
+        bias = media.position_bias(score, test_lists[:n_bias], n_orders=5, seed=cfg.seed)
+        plots["position_bias"] = media.save_position_bias_plot(bias, out / "media" / "position_bias.png")
+        metrics.update(media.bias_metrics(bias))
+    media.log_media(trainer.loggers, out, tables=tables, plots=plots)
     return metrics
 
 

@@ -1,0 +1,267 @@
+"""What a researcher looks at after a run: example rankings, position bias, and where they go.
+
+Independent of the model: everything takes a `score(examples) -> np.ndarray [B, m]`
+callable (higher = ranked higher, column j = the candidate in slot j of that
+example). `rankexp.predict.make_score_fn(ranker, encoder)` builds one from a
+`ListwiseRanker` (the single-pass verbalizer). Call at the end of a run, e.g.
+in `rankexp.stage_ranker.run_ranker` after `trainer.test(...)`:
+
+    from rankexp import media
+    from rankexp.predict import make_score_fn
+
+    score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
+    shown = test_lists[:20]
+    table = media.example_rankings_table(shown, score(shown), data.items["title"].to_numpy(), encoder.labels)
+    bias = media.position_bias(score, test_lists[:100], n_orders=5, seed=cfg.seed)
+    out = Path(cfg.paths.output_dir)
+    plot = media.save_position_bias_plot(bias, out / "media" / "position_bias.png")
+    media.log_media(trainer.loggers, out, tables={"example_rankings": table}, plots={"position_bias": plot})
+    metrics.update(media.bias_metrics(bias))   # position_bias/top1_agreement, ... into results.json
+
+Cost: position_bias scores n_orders x len(examples) lists (5 x 100 = 500 prompts: as much as
+testing on 500 lists). Files always land in `<run_dir>/media/`
+(CSV, PNG); a `WandbLogger` among the loggers also gets a wandb.Table / wandb.Image.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rankexp.data.prompts import ListwiseExample
+
+log = logging.getLogger(__name__)
+
+ScoreFn = Callable[[Sequence[ListwiseExample]], Any]
+
+
+def _as_numpy(scores: Any, n: int | None = None, m: int | None = None) -> np.ndarray:
+    if hasattr(scores, "detach"):  # a torch tensor
+        scores = scores.detach().float().cpu().numpy()
+    scores = np.asarray(scores, dtype=np.float64)
+    if n is not None and scores.shape != (n, m):
+        raise ValueError(f"score function returned shape {scores.shape}, expected [B, m] = ({n}, {m})")
+    return scores
+
+
+def ranked_slots(scores: np.ndarray) -> np.ndarray:
+    """Slots best first per row; ties go to the earlier slot (the rule of rankexp.metrics)."""
+    return np.argsort(-np.asarray(scores), axis=-1, kind="stable")
+
+
+# ------------------------------------------------------------------------------------------ example table
+
+
+def example_rankings_table(examples: Sequence[ListwiseExample], scores: Any, titles: Sequence[str] | np.ndarray,
+                           labels: Sequence[str], n: int = 20) -> pd.DataFrame:
+    """One row per list (first `n`): history, labelled candidates, target order, predicted order.
+
+    `scores[b, j]` scores slot j of `examples[b]`; `titles[item]` is an item's title;
+    `labels[j]` is slot j's label. `ndcg@5` uses the graded gain 2^g - 1 (as the run's metrics).
+    """
+    import torch
+
+    from rankexp.metrics import ndcg_at_k
+
+    examples = list(examples)[:n]
+    if not examples:
+        return pd.DataFrame(columns=["user", "history", "candidates", "target_order", "predicted_order",
+                                     "predicted_top", "ndcg@5"])
+    m = len(examples[0].candidates)
+    scores = _as_numpy(_as_numpy(scores)[: len(examples)], len(examples), m)
+    rows = []
+    for example, row_scores in zip(examples, scores):
+        order = ranked_slots(row_scores)
+        gains = torch.tensor(np.asarray(example.gains, dtype=np.float32))[None]  # a copy: pandas arrays are read-only
+        ndcg = float(ndcg_at_k(torch.as_tensor(row_scores, dtype=torch.float32)[None], 2.0**gains - 1.0, 5)[0])
+        history = "; ".join(f"{titles[item]} ({float(r):g})"
+                            for item, r in zip(example.history, example.history_ratings))
+        candidates = " | ".join(f"{labels[j]}. {titles[item]} (gain {float(g):g}, score {s:.3g})"
+                                for j, (item, g, s) in enumerate(zip(example.candidates, example.gains, row_scores)))
+        rows.append({
+            "user": int(example.user),
+            "history": history,
+            "candidates": candidates,
+            "target_order": " ".join(labels[int(s)] for s in example.target_slots),
+            "predicted_order": " ".join(labels[int(s)] for s in order),
+            "predicted_top": str(titles[example.candidates[order[0]]]),
+            "ndcg@5": ndcg,
+        })
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------ position bias
+
+
+def position_bias(model_scores_fn: ScoreFn, examples: Sequence[ListwiseExample], n_orders: int = 5,
+                  seed: int = 0) -> dict[str, Any]:
+    """How much the ranking depends on where candidates are shown.
+
+    Every list is scored under `n_orders` seeded random candidate orders. Returns:
+    - `top1_agreement`: mean over lists and pairs of orders of [same item ranked first]
+      (1 = order-invariant; a ranker that ignores the items and picks a fixed slot
+      scores about `chance_top1_agreement` = 1/m);
+    - `top1_all_agree`: fraction of lists whose first item is the same under all orders;
+    - `first_slot_probability[k]`: P(the item ranked first was shown in slot k), over all
+      (list, order) pairs; uniform = 1/m when there is no position bias, since each item
+      visits each slot equally often under random orders;
+    - `slot_bias_tv`: total-variation distance of that distribution from uniform (0 = none);
+    - `n_lists`, `n_orders`, `m`.
+    """
+    from rankexp.data.datamodule import permuted_copy
+
+    examples = list(examples)
+    if not examples:
+        raise ValueError("position_bias needs at least one list")
+    if n_orders < 2:
+        raise ValueError(f"n_orders must be >= 2 to compare orders, got {n_orders}")
+    m = len(examples[0].candidates)
+    if any(len(e.candidates) != m for e in examples):
+        raise ValueError("position_bias needs lists of one length m")
+    rng = np.random.default_rng(seed)
+    top_item = np.zeros((n_orders, len(examples)), dtype=np.int64)  # in the original slot numbering
+    top_slot = np.zeros_like(top_item)  # the slot it was shown in
+    for o in range(n_orders):
+        perms = [rng.permutation(m) for _ in examples]
+        shown = [permuted_copy(example, perm) for example, perm in zip(examples, perms)]
+        scores = _as_numpy(model_scores_fn(shown), len(shown), m)
+        first = ranked_slots(scores)[:, 0]
+        top_slot[o] = first
+        top_item[o] = [perm[slot] for perm, slot in zip(perms, first)]
+    pairs = [(a, b) for a in range(n_orders) for b in range(a + 1, n_orders)]
+    agreement = np.mean([(top_item[a] == top_item[b]).mean() for a, b in pairs])
+    probability = np.bincount(top_slot.ravel(), minlength=m) / top_slot.size
+    return {
+        "top1_agreement": float(agreement),
+        "top1_all_agree": float((top_item == top_item[0]).all(axis=0).mean()),
+        "chance_top1_agreement": 1.0 / m,
+        "first_slot_probability": [float(p) for p in probability],
+        "slot_bias_tv": float(0.5 * np.abs(probability - 1.0 / m).sum()),
+        "n_lists": len(examples),
+        "n_orders": int(n_orders),
+        "m": int(m),
+    }
+
+
+def bias_metrics(stats: Mapping[str, Any], prefix: str = "position_bias") -> dict[str, float]:
+    """The scalar entries of `position_bias(...)` as flat results.json keys."""
+    keys = ("top1_agreement", "top1_all_agree", "chance_top1_agreement", "slot_bias_tv")
+    return {f"{prefix}/{k}": float(stats[k]) for k in keys if k in stats}
+
+
+def _atomic_savefig(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def save_position_bias_plot(stats: Mapping[str, Any], path: str | os.PathLike,
+                            labels: Sequence[str] | None = None) -> Path:
+    """Bar chart of P(ranked first | shown in slot k) against the uniform line; returns `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    probability = list(stats["first_slot_probability"])
+    m = len(probability)
+    names = list(labels[:m]) if labels is not None else [chr(ord("A") + k) if m <= 26 else str(k) for k in range(m)]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * m + 2), 3.5))
+    ax.bar(range(m), probability, color="tab:blue")
+    ax.axhline(1.0 / m, color="tab:red", linestyle="--", label=f"no bias (1/m = {1.0 / m:.3f})")
+    ax.set_xticks(range(m), names)
+    ax.set_xlabel("input slot of the candidate ranked first")
+    ax.set_ylabel("probability")
+    ax.set_title(f"position bias: top-1 agreement {stats['top1_agreement']:.2f} over {stats['n_orders']} orders "
+                 f"(chance {stats['chance_top1_agreement']:.2f}), TV {stats['slot_bias_tv']:.2f}", fontsize=9)
+    ax.legend(fontsize=8)
+    return _atomic_savefig(fig, Path(path))
+
+
+# ------------------------------------------------------------------------------------------ logging
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _loggers(logger: Any) -> list[Any]:
+    if logger is None or logger is False:
+        return []
+    if isinstance(logger, (list, tuple)):
+        return [lg for lg in logger if lg is not None and lg is not False]
+    return [logger]
+
+
+def _is_wandb(logger: Any) -> bool:
+    try:
+        from lightning.pytorch.loggers import WandbLogger
+    except ImportError:  # pragma: no cover - lightning is a dependency
+        return False
+    return isinstance(logger, WandbLogger)
+
+
+def log_media(logger: Any, run_dir: str | os.PathLike, tables: Mapping[str, pd.DataFrame] | None = None,
+              plots: Mapping[str, Any] | None = None, prefix: str = "media") -> dict[str, Path]:
+    """Save tables (CSV) and plots (PNG) under `<run_dir>/media/`; log them to W&B too when possible.
+
+    `logger`: a Lightning logger, a list of them (`trainer.loggers`), or None. `plots` values
+    are PNG paths or matplotlib figures. A W&B failure is logged as a warning, never raised:
+    the files on disk are the record. Returns {name: saved path}.
+    """
+    media_dir = Path(run_dir) / "media"
+    media_dir.mkdir(parents=True, exist_ok=True)
+    saved: dict[str, Path] = {}
+    for name, frame in (tables or {}).items():
+        path = media_dir / f"{name}.csv"
+        _atomic_write_text(path, frame.to_csv(index=False))
+        saved[name] = path
+    for name, plot in (plots or {}).items():
+        path = media_dir / f"{name}.png"
+        if hasattr(plot, "savefig"):
+            _atomic_savefig(plot, path)
+        elif Path(plot).resolve() != path.resolve():
+            fd, tmp = tempfile.mkstemp(dir=media_dir, prefix=f".{path.name}.", suffix=".tmp")
+            os.close(fd)
+            shutil.copyfile(plot, tmp)
+            os.replace(tmp, path)
+        saved[name] = path
+    for lg in _loggers(logger):
+        if not _is_wandb(lg):
+            continue
+        try:
+            for name, frame in (tables or {}).items():
+                lg.log_table(key=f"{prefix}/{name}", dataframe=frame)
+            for name in plots or {}:
+                lg.log_image(key=f"{prefix}/{name}", images=[str(saved[name])])
+        except Exception as error:  # noqa: BLE001 - W&B trouble must not lose a finished run
+            log.warning("could not log media to W&B (%s: %s); files are in %s", type(error).__name__, error,
+                        media_dir)
+    return saved

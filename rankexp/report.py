@@ -1,0 +1,518 @@
+"""Aggregate finished runs into one table: mean ± std over seeds, per config.
+
+    python -m rankexp.report multirun/2026-01-01/12-00-00            # writes report.md, report.csv, *.png there
+    python -m rankexp.report outputs/ multirun/ --out reports/ablation
+
+Every `results.json` below the given dirs is one run; its config is the run's
+`.hydra/overrides.yaml` minus `seed` (so seeds of one config pool into one row)
+and its `.hydra/config.yaml` supplies the values the plots need (gamma, alpha,
+beta). Job dirs that have `.hydra/` but no results.json are listed as failed or
+unfinished. Reference numbers from research/*.md are printed beside ours where
+dataset and protocol match (`REFERENCES`). Plots: test NDCG@5 vs gamma when
+`loss.soft_lambda.gamma` varies, and a heatmap for every pair of varying loss
+knobs (alpha x beta first). Every file is written to a temp file, then renamed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rankexp.errors import RankexpError
+
+log = logging.getLogger(__name__)
+
+KS_TEST = (1, 3, 5, 10)
+BASELINES = ("random", "popularity", "item_mean", "retriever")
+KEY_METRICS = (
+    [f"test/ndcg@{k}" for k in KS_TEST] + ["test/hr@3", "test/hr@5"]
+    + [f"test_subset/ndcg@{k}" for k in KS_TEST] + ["test_subset/hr@3", "test_subset/hr@5"]
+    + [f"baseline_test/{name}/ndcg@5" for name in BASELINES]
+    + ["zero_shot_val/ndcg@5", "best_val/ndcg@5"]
+)
+# Short names for the loss knobs (the papers' symbols) -> config keys.
+LOSS_KNOBS = {"alpha": "loss.soft_lambda.weight", "beta": "loss.perm_kl.weight", "gamma": "loss.soft_lambda.gamma"}
+PLOT_METRIC = "test/ndcg@5"
+MAX_LINES = 8  # gamma plot: more groups than this (e.g. an Optuna sweep) are drawn as one scatter
+MAX_HEATMAP_SIDE = 12  # heatmaps need a grid; continuous (Optuna) values give a useless sparse one
+
+# Numbers published or measured elsewhere, shown beside ours for the same (dataset, protocol).
+REFERENCES: list[dict[str, Any]] = [
+    {"dataset": "ml1m", "protocol": "rerank_topk", "name": "RecRanker (independent reproduction)",
+     "source": "research/RECRANKER.md, 'Reported numbers'; LLaMA-2, top-10 of LightGCN",
+     "metrics": {"test/hr@3": 0.0270, "test/ndcg@3": 0.0200, "test/hr@5": 0.0430, "test/ndcg@5": 0.0262}},
+    {"dataset": "ml1m", "protocol": "rerank_topk", "name": "LightGCN retriever (same reproduction)",
+     "source": "research/RECRANKER.md, 'Reported numbers'",
+     "metrics": {"test/hr@3": 0.0250, "test/ndcg@3": 0.0182, "test/hr@5": 0.0413, "test/ndcg@5": 0.0251}},
+    {"dataset": "ml100k", "protocol": "explicit_listwise", "name": "SmolLM2 SFT probe, 400 steps (m=10, H=10)",
+     "source": "research/ALRO.md, 'Measured risk'; 200 test users, s.e. ~0.01",
+     "metrics": {"test/ndcg@5": 0.667, "zero_shot_val/ndcg@5": 0.666, "baseline_test/random/ndcg@5": 0.658,
+                 "baseline_test/popularity/ndcg@5": 0.719, "baseline_test/item_mean/ndcg@5": 0.794}},
+]
+REFERENCE_METRICS = ("test/hr@3", "test/ndcg@3", "test/hr@5", "test/ndcg@5", "zero_shot_val/ndcg@5",
+                     "baseline_test/random/ndcg@5", "baseline_test/popularity/ndcg@5",
+                     "baseline_test/item_mean/ndcg@5")
+
+
+class ReportError(RankexpError):
+    """Nothing to report, or a dir that does not exist."""
+
+
+# ------------------------------------------------------------------------------------------ reading runs
+
+
+@dataclass
+class Run:
+    path: Path
+    results: dict[str, Any]
+    overrides: list[str]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seed(self) -> Any:
+        return self.results.get("seed", self.config.get("seed"))
+
+    def value(self, dotted: str) -> Any:
+        """A config value by dotted key (`loss.soft_lambda.gamma`), None when absent."""
+        node: Any = self.config
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+
+def override_key(override: str) -> str:
+    """`+loss.perm_kl.weight=0.5` -> `loss.perm_kl.weight`."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def config_overrides(overrides: Iterable[str]) -> tuple[str, ...]:
+    """What identifies a config: the overrides minus `seed` (and any `hydra.*`), sorted."""
+    keep = [o for o in overrides if override_key(o) != "seed" and not override_key(o).startswith("hydra.")]
+    return tuple(sorted(keep))
+
+
+def short_override(override: str) -> str:
+    """`optim.lr=0.000471115235575939` -> `optim.lr=0.0004711` (display only; the CSV keeps the full text)."""
+    key, sep, value = override.partition("=")
+    number = _parse_value(value) if sep else value
+    if isinstance(number, float) and len(value) > 8:
+        return f"{key}={number:.4g}"
+    return override
+
+
+def _natural(path: Path) -> list[Any]:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(path))]
+
+
+def _load_yaml(path: Path) -> Any:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+
+
+def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[Path], list[str]]:
+    """(runs with results, job dirs without results, unreadable files) below `roots`."""
+    runs: list[Run] = []
+    problems: list[str] = []
+    with_results: set[Path] = set()
+    job_dirs: set[Path] = set()
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            raise ReportError(f"{root} is not a directory; pass a run dir or a multirun dir "
+                              "(e.g. multirun/2026-01-01/12-00-00)")
+        job_dirs.update(p.parent.parent for p in root.rglob(".hydra/overrides.yaml"))
+        for path in sorted(root.rglob("results.json"), key=_natural):
+            run_dir = path.parent
+            try:
+                results = json.loads(path.read_text())
+            except (OSError, ValueError) as error:
+                problems.append(f"{path}: {error}")
+                continue
+            if not isinstance(results, dict):
+                problems.append(f"{path}: not a JSON object")
+                continue
+            hydra_dir = run_dir / ".hydra"
+            overrides, config = [], {}
+            try:
+                if (hydra_dir / "overrides.yaml").is_file():
+                    overrides = [str(o) for o in _load_yaml(hydra_dir / "overrides.yaml") or []]
+                if (hydra_dir / "config.yaml").is_file():
+                    config = _load_yaml(hydra_dir / "config.yaml") or {}
+            except Exception as error:  # noqa: BLE001 - a broken YAML must not hide the other runs
+                problems.append(f"{hydra_dir}: {error}")
+            if not (hydra_dir / "overrides.yaml").is_file():
+                problems.append(f"{run_dir}: no .hydra/overrides.yaml, grouped as its own config")
+                overrides = [f"run={run_dir.name}"]
+            runs.append(Run(run_dir, results, overrides, config))
+            with_results.add(run_dir.resolve())
+    missing = sorted((d for d in job_dirs if d.resolve() not in with_results), key=_natural)
+    return runs, missing, problems
+
+
+# ------------------------------------------------------------------------------------------ aggregating
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _sort_key(overrides: tuple[str, ...]) -> list[Any]:
+    """Order rows by their override values, numbers numerically."""
+    key = []
+    for o in overrides:
+        name, _, value = o.partition("=")
+        parsed = _parse_value(value)
+        key.append((name, 0, parsed, "") if isinstance(parsed, float) else (name, 1, 0.0, value))
+    return key
+
+
+def varying_keys(groups: Sequence[tuple[str, ...]]) -> list[str]:
+    """Override keys whose value differs between configs (or that only some configs set)."""
+    values: dict[str, set[str]] = {}
+    for overrides in groups:
+        for o in overrides:
+            values.setdefault(override_key(o), set()).add(o)
+    keys = sorted(values)
+    return [k for k in keys if len(values[k]) > 1 or any(not any(override_key(o) == k for o in g) for g in groups)]
+
+
+def aggregate(runs: Sequence[Run], metrics: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """One row per config: `config`, `n`, `seeds`, dataset/protocol, `<metric>_mean`, `<metric>_std`.
+
+    Returns (table, the metric names present, the overrides common to every config).
+    """
+    by_config: dict[tuple[str, ...], list[Run]] = {}
+    for run in runs:
+        by_config.setdefault(config_overrides(run.overrides), []).append(run)
+    configs = sorted(by_config, key=_sort_key)
+    varying = varying_keys(configs)
+    common = sorted({o for g in configs for o in g if override_key(o) not in varying})
+    wanted = list(metrics or KEY_METRICS)
+    present = [m for m in wanted if any(_number(r.results.get(m)) is not None for r in runs)]
+    rows = []
+    for overrides in configs:
+        group = by_config[overrides]
+        label = " ".join(short_override(o) for o in overrides if override_key(o) in varying) or "(defaults)"
+        row: dict[str, Any] = {
+            "config": label,
+            "n": len(group),
+            "seeds": " ".join(str(s) for s in sorted({r.seed for r in group}, key=str)),
+            "dataset": _one(r.value("data.name") for r in group),
+            "protocol": _one(r.value("protocol.name") for r in group),
+        }
+        for knob, key in LOSS_KNOBS.items():
+            row[knob] = _one(_knob(r, key) for r in group)
+        for metric in present:
+            values = np.array([v for v in (_number(r.results.get(metric)) for r in group) if v is not None])
+            row[f"{metric}_mean"] = float(values.mean()) if len(values) else math.nan
+            row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+            row[f"{metric}_n"] = len(values)
+        row["overrides"] = " ".join(overrides)
+        row["run_dirs"] = " ".join(str(r.path) for r in group)
+        rows.append(row)
+    return pd.DataFrame(rows), present, common
+
+
+def _one(values: Iterable[Any]) -> Any:
+    distinct = {v for v in values if v is not None}
+    return distinct.pop() if len(distinct) == 1 else (None if not distinct else "mixed")
+
+
+def _knob(run: Run, key: str) -> float | None:
+    """A loss knob; a weight of a loss term the run does not use counts as 0 (the term is off)."""
+    loss_name = key.split(".")[1]
+    if run.config and run.value("loss") is not None and run.value(f"loss.{loss_name}") is None:
+        return 0.0 if key.endswith(".weight") else None
+    return _number(run.value(key))
+
+
+# ------------------------------------------------------------------------------------------ rendering
+
+
+def _cell(mean: float, std: float, n: int, n_runs: int) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    text = f"{mean:.4f}"
+    if std is not None and not math.isnan(std):
+        text += f" ± {std:.4f}"
+    if n != n_runs:
+        text += f" (n={n})"
+    return text
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    escape = lambda s: str(s).replace("|", "\\|")
+    lines = ["| " + " | ".join(escape(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(table: pd.DataFrame, present: Sequence[str], common: Sequence[str], runs: Sequence[Run],
+                    missing: Sequence[Path], problems: Sequence[str], roots: Sequence[Path],
+                    plots: Sequence[Path], sweep: dict[str, Any] | None) -> str:
+    summary = (f"{len(runs)} runs in {len(table)} configs from {', '.join(str(r) for r in roots)}. "
+               "Cells: mean ± sample std over seeds; `n` = runs (seeds) per config.")
+    lines = ["# rankexp report", "", summary, ""]
+    if common:
+        lines += ["Overrides shared by every config: `" + " ".join(common) + "`", ""]
+    header = ["config", "n"] + present
+    rows = []
+    for _, row in table.iterrows():
+        rows.append([row["config"], str(row["n"])] + [_cell(row[f"{m}_mean"], row[f"{m}_std"], row[f"{m}_n"], row["n"])
+                                                       for m in present])
+    lines += ["## Results", ""] + _md_table(header, rows) + [""]
+    lines += _references(table)
+    if sweep:
+        lines += ["## Optuna sweep", "", f"Best value: {sweep.get('best_value')}",
+                  f"Best params: `{json.dumps(sweep.get('best_params'), sort_keys=True)}`", ""]
+    if plots:
+        lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
+    if missing:
+        lines += [f"## Jobs without results.json ({len(missing)}: failed or still running)", ""]
+        lines += [f"- {d}{_failure_note(d)}" for d in missing] + [""]
+    if problems:
+        lines += ["## Problems while reading", ""] + [f"- {p}" for p in problems] + [""]
+    return "\n".join(lines)
+
+
+def _failure_note(job: Path) -> str:
+    """The job's overrides and the last ERROR line of its run.log, if any."""
+    note = ""
+    try:
+        overrides = _load_yaml(job / ".hydra" / "overrides.yaml") or []
+        note += f" `{' '.join(str(o) for o in overrides)}`" if overrides else ""
+    except Exception as error:  # noqa: BLE001 - a note only
+        log.debug("no overrides for %s: %s", job, error)
+    log_file = job / "run.log"
+    if log_file.is_file():
+        errors = [line for line in log_file.read_text(errors="replace").splitlines() if "ERROR" in line]
+        if errors:
+            note += f": {errors[-1].split(' - ', 1)[-1].strip()[:300]}"
+    return note
+
+
+def _references(table: pd.DataFrame) -> list[str]:
+    """The reference rows for each (dataset, protocol) we have runs for, with our configs beside them."""
+    lines: list[str] = []
+    for dataset, protocol in sorted({(r["dataset"], r["protocol"]) for _, r in table.iterrows()}, key=str):
+        refs = [r for r in REFERENCES if r["dataset"] == dataset and r["protocol"] == protocol]
+        if not refs:
+            continue
+        ours = table[(table["dataset"] == dataset) & (table["protocol"] == protocol)]
+        metrics = [m for m in REFERENCE_METRICS
+                   if any(m in r["metrics"] for r in refs) or f"{m}_mean" in ours.columns]
+        metrics = [m for m in metrics if any(m in r["metrics"] for r in refs)]
+        rows = [[f"{r['name']} — {r['source']}"] + [f"{r['metrics'][m]:.4f}" if m in r["metrics"] else "–"
+                                                   for m in metrics] for r in refs]
+        for _, row in ours.iterrows():
+            rows.append([f"ours: {row['config']} (n={row['n']})"] + [
+                _cell(row.get(f"{m}_mean", math.nan), row.get(f"{m}_std", math.nan), row.get(f"{m}_n", 0), row["n"])
+                if f"{m}_mean" in row else "–" for m in metrics])
+        lines += [f"## Paper / reproduction reference: {dataset}, {protocol}", "",
+                  "Reference setups differ from ours (model size, steps, users); compare trends, not decimals.", ""]
+        lines += _md_table(["run"] + list(metrics), rows) + [""]
+    return lines
+
+
+# ------------------------------------------------------------------------------------------ plots
+
+
+def _atomic_savefig(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def plot_gamma(runs: Sequence[Run], out: Path, metric: str = PLOT_METRIC) -> Path | None:
+    """`metric` (mean ± std over runs) vs gamma, one line per value of the other varying overrides."""
+    points = [(r, _knob(r, LOSS_KNOBS["gamma"]), _number(r.results.get(metric))) for r in runs]
+    points = [(r, g, v) for r, g, v in points if g is not None and v is not None]
+    if len({g for _, g, _ in points}) < 2:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [config_overrides(r.overrides) for r, _, _ in points]
+    others = [k for k in varying_keys(groups) if k != LOSS_KNOBS["gamma"]]
+    lines: dict[str, dict[float, list[float]]] = {}
+    for (run, gamma, value), overrides in zip(points, groups):
+        label = " ".join(short_override(o) for o in overrides if override_key(o) in others) or metric
+        lines.setdefault(label, {}).setdefault(gamma, []).append(value)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if len(lines) > MAX_LINES:  # every run its own config (random search): one point per run
+        ax.scatter([g for _, g, _ in points], [v for _, _, v in points], label=f"each run ({len(points)})")
+    else:
+        for label, by_gamma in sorted(lines.items()):
+            xs = sorted(by_gamma)
+            means = [np.mean(by_gamma[x]) for x in xs]
+            stds = [np.std(by_gamma[x], ddof=1) if len(by_gamma[x]) > 1 else 0.0 for x in xs]
+            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=label)
+    gammas = [g for _, g, _ in points]
+    if min(gammas) > 0 and max(gammas) / min(gammas) >= 10:
+        ax.set_xscale("log")
+    ax.set_xlabel("gamma (loss.soft_lambda.gamma)")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} vs gamma (mean ± std over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    path = out / "ndcg5_vs_gamma.png"
+    _atomic_savefig(fig, path)
+    return path
+
+
+def plot_heatmaps(runs: Sequence[Run], out: Path, metric: str = PLOT_METRIC) -> list[Path]:
+    """Heatmap of `metric` for every pair of varying loss knobs (alpha x beta, gamma x beta, ...)."""
+    knob_values = {name: [_knob(r, key) for r in runs] for name, key in LOSS_KNOBS.items()}
+    varying = [n for n in ("alpha", "beta", "gamma") if len({v for v in knob_values[n] if v is not None}) > 1]
+    pairs = [(a, b) for i, a in enumerate(varying) for b in varying[i + 1:]]
+    pairs = [("alpha", "beta")] + [p for p in pairs if p != ("alpha", "beta")] if ("alpha", "beta") in pairs else pairs
+    if not pairs:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for row_knob, col_knob in pairs:
+        cells: dict[tuple[float, float], list[float]] = {}
+        for i, run in enumerate(runs):
+            r, c, v = knob_values[row_knob][i], knob_values[col_knob][i], _number(run.results.get(metric))
+            if r is not None and c is not None and v is not None:
+                cells.setdefault((r, c), []).append(v)
+        rows, cols = sorted({k[0] for k in cells}), sorted({k[1] for k in cells})
+        if len(rows) > MAX_HEATMAP_SIDE or len(cols) > MAX_HEATMAP_SIDE:
+            log.info("no %s x %s heatmap: %d x %d distinct values is no grid", row_knob, col_knob, len(rows), len(cols))
+            continue
+        grid = np.full((len(rows), len(cols)), np.nan)
+        counts = np.zeros_like(grid, dtype=int)
+        for (r, c), values in cells.items():
+            grid[rows.index(r), cols.index(c)] = np.mean(values)
+            counts[rows.index(r), cols.index(c)] = len(values)
+        fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 3, 0.8 * len(rows) + 2.5))
+        image = ax.imshow(grid, cmap="viridis", aspect="auto")
+        fig.colorbar(image, ax=ax, label=metric)
+        ax.set_xticks(range(len(cols)), [f"{c:g}" for c in cols])
+        ax.set_yticks(range(len(rows)), [f"{r:g}" for r in rows])
+        ax.set_xlabel(f"{col_knob} ({LOSS_KNOBS[col_knob]})")
+        ax.set_ylabel(f"{row_knob} ({LOSS_KNOBS[row_knob]})")
+        finite = grid[np.isfinite(grid)]
+        middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+        for i in range(len(rows)):
+            for j in range(len(cols)):
+                if np.isfinite(grid[i, j]):
+                    ax.text(j, i, f"{grid[i, j]:.3f}\nn={counts[i, j]}", ha="center", va="center", fontsize=8,
+                            color="black" if grid[i, j] > middle else "white")
+        rest = [k for k in varying if k not in (row_knob, col_knob)]
+        note = f" (mean over {', '.join(rest)} too)" if rest else ""
+        ax.set_title(f"{metric}: {row_knob} x {col_knob}{note}", fontsize=9)
+        path = out / f"heatmap_{row_knob}_x_{col_knob}.png"
+        _atomic_savefig(fig, path)
+        paths.append(path)
+    return paths
+
+
+# ------------------------------------------------------------------------------------------ entry
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _sweep_results(roots: Sequence[Path]) -> dict[str, Any] | None:
+    for root in roots:
+        for path in sorted(Path(root).rglob("optimization_results.yaml")):
+            try:
+                return _load_yaml(path)
+            except Exception:  # noqa: BLE001 - optional extra; a broken file only loses this section
+                return None
+    return None
+
+
+def build_report(roots: Sequence[str | Path], out: str | Path | None = None) -> dict[str, Path]:
+    """Write report.md, report.csv and the plots into `out` (default: the first root). Returns the paths."""
+    roots = [Path(r) for r in roots]
+    if not roots:
+        raise ReportError("give at least one run or multirun dir")
+    runs, missing, problems = find_runs(roots)
+    if not runs:
+        detail = f"; {len(missing)} job dirs have .hydra/ but no results.json (failed or still running)" if missing else ""
+        raise ReportError(f"no results.json under {', '.join(str(r) for r in roots)}{detail}. Each finished "
+                          "`python -m rankexp.run` writes one into its output dir (outputs/... or multirun/...)")
+    out = Path(out) if out is not None else roots[0]
+    out.mkdir(parents=True, exist_ok=True)
+    table, present, common = aggregate(runs)
+    plots = [p for p in [plot_gamma(runs, out)] if p is not None] + plot_heatmaps(runs, out)
+    markdown = render_markdown(table, present, common, runs, missing, problems, roots, plots, _sweep_results(roots))
+    paths = {"markdown": out / "report.md", "csv": out / "report.csv"}
+    atomic_write_text(paths["markdown"], markdown)
+    atomic_write_text(paths["csv"], table.to_csv(index=False, float_format="%.6g"))
+    paths.update({p.stem: p for p in plots})
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rankexp.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("dirs", nargs="+", help="run dirs or multirun dirs (searched recursively for results.json)")
+    parser.add_argument("--out", default=None, help="where to write report.md / report.csv / *.png (default: first dir)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        paths = build_report(args.dirs, args.out)
+    except RankexpError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    sys.stdout.write(paths["markdown"].read_text())
+    sys.stdout.write("\nwrote " + ", ".join(str(p) for p in paths.values()) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

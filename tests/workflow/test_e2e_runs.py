@@ -1,0 +1,114 @@
+"""End to end through `python -m rankexp.run` (subprocesses, tiny model): every experiment, sweeps, report.
+
+All `slow`: each run is ~20-40 s on 2 CPU cores (import + tiny model + 4 steps + 8 lists).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from workflow_helpers import EXPERIMENTS, TINY, TINY_PROTOCOL, compose, data_available, explain, run_module
+
+pytestmark = pytest.mark.slow
+
+# What the listwise ranker stage (ALRO) writes; other stages (RecRanker) are checked more loosely.
+LISTWISE_KEYS = ("test/ndcg@5", "test/ndcg@1", "test/hr@5", "best_val/ndcg@5", "zero_shot_val/ndcg@5",
+                 "baseline_test/random/ndcg@5", "baseline_test/popularity/ndcg@5", "baseline_test/item_mean/ndcg@5")
+PROVENANCE = ("seed", "config_hash", "git_sha", "wall_time_s", "mode", "task_name")
+
+
+def _results(job: Path) -> dict:
+    path = job / "results.json"
+    assert path.is_file(), f"no results.json in {job}: {sorted(p.name for p in job.iterdir())}"
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_runs_two_steps(experiment: str, tmp_path: Path):
+    cfg = compose(f"+experiment={experiment}")  # skips when a config group (retriever/) is not in the tree
+    available, why = data_available(cfg.data)
+    if not available:
+        pytest.skip(why)
+    overrides = [f"+experiment={experiment}", *TINY, "trainer.max_steps=2", "trainer.val_check_interval=1",
+                 f"hydra.run.dir={tmp_path}"]
+    proc = run_module("rankexp.run", *overrides, timeout=600)
+    assert proc.returncode == 0, explain(proc)
+    results = _results(tmp_path)
+    for key in PROVENANCE:
+        assert key in results, key
+    assert results["mode"] == cfg.mode
+    if cfg.mode == "train":
+        test_ndcg = [k for k in results if re.fullmatch(r"test(_subset)?/.*ndcg@5", k)]
+        assert test_ndcg, sorted(results)
+        assert all(0.0 <= results[k] <= 1.0 for k in test_ndcg)
+        assert "baseline_test/random/ndcg@5" in results
+        listwise = cfg.task.name == "listwise" and not cfg.get("recranker", False)
+        for key in LISTWISE_KEYS if listwise else ():
+            assert isinstance(results.get(key), float) and 0.0 <= results[key] <= 1.0, (key, results.get(key))
+        if cfg.protocol.name == "rerank_topk":  # overall and hit-only metrics, and the retriever's own order
+            assert any(k.startswith("test_subset/") for k in results)
+            assert "baseline_test/retriever/ndcg@5" in results
+        assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+
+
+def test_grid_sweep_then_report(tmp_path: Path):
+    """A 2x2 multirun over gamma and beta -> 4 results.json -> report table + heatmap + gamma plot."""
+    sweep = tmp_path / "sweep"
+    proc = run_module("rankexp.run", "-m", "data=synthetic", *TINY, *TINY_PROTOCOL, "loss.soft_lambda.gamma=1,10",
+                      "loss.perm_kl.weight=0,0.5", f"hydra.sweep.dir={sweep}", timeout=900)
+    assert proc.returncode == 0, explain(proc)
+    jobs = sorted(p.parent for p in sweep.glob("*/results.json"))
+    assert len(jobs) == 4, explain(proc)
+    seen = set()
+    for job in jobs:
+        results = _results(job)
+        overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+        seen.add(tuple(o for o in overrides if o.startswith(("loss.soft_lambda.gamma", "loss.perm_kl.weight"))))
+        assert 0.0 <= results["test/ndcg@5"] <= 1.0
+    assert len(seen) == 4
+
+    report = run_module("rankexp.report", str(sweep), "--out", str(tmp_path / "report"), timeout=300)
+    assert report.returncode == 0, explain(report)
+    table = pd.read_csv(tmp_path / "report" / "report.csv")
+    assert len(table) == 4 and table["n"].tolist() == [1, 1, 1, 1]
+    assert set(table["gamma"]) == {1.0, 10.0} and set(table["beta"]) == {0.0, 0.5}
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "loss.perm_kl.weight=0.5 loss.soft_lambda.gamma=10" in markdown
+    for png in ("heatmap_beta_x_gamma.png", "ndcg5_vs_gamma.png"):
+        assert (tmp_path / "report" / png).read_bytes()[:4] == b"\x89PNG", png
+
+
+def test_failing_job_does_not_stop_the_sweep(tmp_path: Path):
+    """protocol.m=1 is a ConfigError (perm_kl needs 2 candidates); the m=6 job still runs and reports."""
+    sweep = tmp_path / "sweep"
+    proc = run_module("rankexp.run", "-m", "data=synthetic", *TINY, "protocol.history_len=5",
+                      "protocol.min_history=3", "protocol.m=1,6", f"hydra.sweep.dir={sweep}", timeout=600)
+    assert proc.returncode == 0, explain(proc)
+    assert not (sweep / "0" / "results.json").exists()
+    assert "protocol.m" in (sweep / "0" / "run.log").read_text()
+    assert _results(sweep / "1")["test/ndcg@5"] >= 0.0
+    report = run_module("rankexp.report", str(sweep), timeout=300)
+    assert report.returncode == 0, explain(report)
+    assert "Jobs without results.json (1" in report.stdout and str(sweep / "0") in report.stdout
+    assert "ConfigError" in report.stdout  # the failed job's error, read from its run.log
+
+
+def test_optuna_search_runs_two_trials(tmp_path: Path):
+    sweep = tmp_path / "optuna"
+    proc = run_module("rankexp.run", "+experiment=alro_ml100k", "hparams_search=alro_optuna",
+                      "hydra.sweeper.n_trials=2", "data=synthetic", *TINY, *TINY_PROTOCOL,
+                      f"hydra.sweep.dir={sweep}", timeout=900)
+    assert proc.returncode == 0, explain(proc)
+    assert len(list(sweep.glob("*/results.json"))) == 2
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert set(best["best_params"]) == {"loss.soft_lambda.gamma", "loss.soft_lambda.weight", "loss.perm_kl.weight",
+                                        "optim.lr", "model.lora.r"}
+    values = [_results(p.parent).get("best_val/ndcg@5") for p in sweep.glob("*/results.json")]
+    assert best["best_value"] == pytest.approx(max(values))
+    report = run_module("rankexp.report", str(sweep), timeout=300)
+    assert report.returncode == 0 and "## Optuna sweep" in report.stdout, explain(report)
