@@ -1,0 +1,67 @@
+"""Inference throughput of ALRO's three paths on the same prompts and model (ALRO.md "Inference").
+
+(a) single-pass verbalizer (ListwiseRanker.score), (b) constrained greedy decode with KV cache,
+(c) free generate() + parse; and one plain forward (full [B, T, vocab] logits) for reference.
+Targets (issue): (a) >= 10x faster than (c), and within 1.1x of one plain forward.
+
+    python experiments/bench_inference.py [--lists 16]   -> experiments/results/bench_inference.json
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from _bench_common import save, setup, timed
+from rankexp.data.encoding import collate
+from rankexp.losses import build_losses
+from rankexp.models.decoding import ParseCounts, constrained_greedy, generate_and_parse
+from rankexp.models.ranker import ListwiseRanker
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lists", type=int, default=16)
+    args = parser.parse_args()
+    cfg, data, lists, model, tokenizer, encoder = setup()
+    model.eval()
+    ranker = ListwiseRanker(model, encoder.label_ids, build_losses(["sft"]))
+    examples = lists.test[: args.lists]
+    encoded = [encoder.encode(e, with_target=False) for e in examples]
+    pad = tokenizer.pad_token_id
+    m = len(examples[0].candidates)
+    results: dict[str, float] = {"lists": len(examples), "m": m,
+                                 "mean_prompt_tokens": sum(len(e.prompt_ids) for e in encoded) / len(encoded)}
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16)
+    with torch.no_grad(), autocast:
+        def verbalizer():
+            for e in encoded:
+                ranker.score(collate([e], pad, False))
+
+        def plain_forward():
+            for e in encoded:
+                batch = collate([e], pad, False)
+                model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+
+        def constrained():
+            for e in encoded:
+                constrained_greedy(model, e.prompt_ids, encoder.label_ids[:m], encoder.newline_id)
+
+        counts = ParseCounts()
+
+        def generate():
+            for e in encoded:
+                generate_and_parse(model, tokenizer, e.prompt_ids, encoder.labels[:m], counts)
+
+        for name, fn in (("verbalizer", verbalizer), ("plain_forward", plain_forward),
+                         ("constrained", constrained), ("generate", generate)):
+            results[f"{name}_s_per_list"] = timed(fn, repeats=1) / len(examples)
+    results["generate_vs_verbalizer"] = results["generate_s_per_list"] / results["verbalizer_s_per_list"]
+    results["verbalizer_vs_plain_forward"] = results["verbalizer_s_per_list"] / results["plain_forward_s_per_list"]
+    results.update(counts.as_metrics("generate"))
+    save("bench_inference", results)
+
+
+if __name__ == "__main__":
+    main()
