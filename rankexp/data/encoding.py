@@ -44,9 +44,22 @@ class ListwiseEncoder:
         self.label_ids, self.newline_id = self._label_ids()
         self.truncations = 0
 
+    def answer_ids(self, text: str) -> list[int]:
+        """Token ids of an answer as it appears after a newline (the end of the prompt).
+
+        SentencePiece tokenizers (Llama) give a string-initial "A" a word-start
+        piece ("▁A") but "A" after a newline a bare one; tokenizing behind a
+        newline and dropping it gives every slot the same, in-context label ids.
+        """
+        lead = self.tokenizer.encode("\n", add_special_tokens=False)
+        ids = self.tokenizer.encode("\n" + text, add_special_tokens=False)
+        if ids[: len(lead)] != lead:
+            raise ConfigError(f"the tokenizer merges a newline with {text[:8]!r}; use other `task.labels`")
+        return ids[len(lead):]
+
     def _label_ids(self) -> tuple[list[int], int]:
         text = "\n".join(self.labels)
-        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        ids = self.answer_ids(text)
         if len(ids) != 2 * len(self.labels) - 1 or len(set(ids[1::2])) > 1:
             pieces = [self.tokenizer.decode([i]) for i in ids]
             raise ConfigError(
@@ -84,7 +97,7 @@ class ListwiseEncoder:
 
     def target_ids(self, example: ListwiseExample) -> list[int]:
         text = listwise_target(example, self.labels)
-        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        ids = self.answer_ids(text)
         expected = []
         for slot in example.target_slots:
             expected += [self.label_ids[slot], self.newline_id]

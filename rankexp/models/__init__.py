@@ -1,0 +1,33 @@
+"""LLM loading (GGUF package, hub, tiny random; LoRA; 4-bit) and single-pass label scoring."""
+
+from rankexp.models.loading import (
+    ModelSpec,
+    add_lora,
+    ensure_gguf_cache,
+    format_prompt,
+    load_adapter,
+    load_model,
+    save_adapter,
+)
+from rankexp.models.scoring import (
+    full_vocab_log_softmax_at,
+    gather_label_logits,
+    hidden_at,
+    label_token_ids,
+    lm_logits,
+)
+
+__all__ = [
+    "ModelSpec",
+    "add_lora",
+    "ensure_gguf_cache",
+    "format_prompt",
+    "full_vocab_log_softmax_at",
+    "gather_label_logits",
+    "hidden_at",
+    "label_token_ids",
+    "lm_logits",
+    "load_adapter",
+    "load_model",
+    "save_adapter",
+]

@@ -1,0 +1,126 @@
+"""RecRanker's instruction-tuned ranker as a LightningModule.
+
+Training: SFT on the answer tokens of pointwise / pairwise / listwise instructions
+(`rankexp.data.instructions`); LM-head logits are computed only where the next token is an answer
+token (never [B, T, vocab]), as in `ListwiseRanker.answer_logits`.
+Evaluation: one user per step, the hybrid of the three tasks' single-pass scores over the
+retriever's top-m (`rankexp.hybrid`); validation selects the checkpoint, test runs once.
+Checkpoints hold the trainable (LoRA) weights only, exactly as `ListwiseRanker` does.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from rankexp.hybrid import METHODS, HybridEvaluator, UserResult
+from rankexp.losses import sft_loss
+from rankexp.metrics import RankingMetrics
+from rankexp.models.ranker import ListwiseRanker, hidden_states
+
+STAGES = {"val": 1, "test": 2}  # rng stream of the evaluation prompts (rerank_eval_lists uses 1 / 2 too)
+
+
+def answer_logits(model: nn.Module, hidden: Tensor, sft_labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Full-vocab logits only at positions whose next token is an answer token: ([N, V], [N])."""
+    next_labels = sft_labels[:, 1:]
+    mask = next_labels != -100
+    return model.get_output_embeddings()(hidden[:, :-1][mask]).float(), next_labels[mask]
+
+
+class InstructionRanker(L.LightningModule):
+    """LoRA causal LM trained on RecRanker instructions; ranks with the hybrid of its three tasks."""
+
+    def __init__(self, model: nn.Module, evaluator: HybridEvaluator, *, lr: float = 1e-4, weight_decay: float = 0.0,
+                 warmup_steps: int = 0, ks: tuple[int, ...] = (3, 5), selection_metric: str = "ndcg@5") -> None:
+        super().__init__()
+        self.model = model
+        self.evaluator = evaluator
+        self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
+        self.ks = tuple(sorted({int(k) for k in ks} | {3, 5}))
+        self.selection_metric = selection_metric
+        self.metrics = nn.ModuleDict({f"{stage}_{method}": RankingMetrics(ks=self.ks)
+                                      for stage in ("val", "test", "test_subset") for method in METHODS})
+        self._costs: dict[str, list[float]] = {}
+        self.test_results: list[UserResult] = []
+        # Checkpoints hold the trainable (LoRA) weights only; the frozen base reloads from its source.
+        self.strict_loading = False
+
+    # Same optimizer, schedule and adapter-only checkpoints as the listwise ranker.
+    configure_optimizers = ListwiseRanker.configure_optimizers
+    on_save_checkpoint = ListwiseRanker.on_save_checkpoint
+    on_load_checkpoint = ListwiseRanker.on_load_checkpoint
+
+    # ---- training ------------------------------------------------------------------------------
+    def on_train_start(self) -> None:
+        self.model.train()  # Hugging Face loaders return eval mode; LoRA dropout needs train mode
+
+    def sft_loss(self, batch: dict[str, Tensor]) -> Tensor:
+        hidden = hidden_states(self.model, batch["input_ids"], batch["attention_mask"])
+        logits, labels = answer_logits(self.model, hidden, batch["sft_labels"])
+        return sft_loss(logits[None], labels[None], shift=False)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss = self.sft_loss(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"SFT loss is {loss.item()} at global step {self.global_step}; lower `optim.lr`")
+        size = int(batch["input_ids"].shape[0])
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log("train/loss_sft", loss, batch_size=size)
+        self.log("train/tokens", float(batch["attention_mask"].sum()), reduce_fx="sum", batch_size=size)
+        return loss
+
+    # ---- evaluation: one user per step ---------------------------------------------------------
+    def _evaluate(self, users, stage: str) -> None:
+        for example in users:
+            result = self.evaluator.evaluate(self.model, example, STAGES[stage])
+            gains = torch.as_tensor(result.gains, device=self.device)[None]
+            hit = bool(gains.sum() > 0)
+            for method, scores in result.scores.items():
+                row = torch.as_tensor(np.asarray(scores), dtype=torch.float32, device=self.device)[None]
+                self.metrics[f"{stage}_{method}"].update(row, gains)
+                if stage == "test" and hit:
+                    self.metrics[f"test_subset_{method}"].update(row, gains)
+            for key in ("prompts", "forwards", "tokens", "seconds"):
+                self._costs.setdefault(key, []).append(float(getattr(result, key)))
+            self._costs.setdefault("hit", []).append(float(hit))
+            if stage == "test":
+                self.test_results.append(result)
+
+    def _log_epoch(self, stage: str) -> None:
+        prefixes = (stage, "test_subset") if stage == "test" else (stage,)
+        for prefix in prefixes:
+            for method in METHODS:
+                metric = self.metrics[f"{prefix}_{method}"]
+                if not metric.update_count:
+                    continue
+                for name, value in metric.compute().items():
+                    self.log(f"{prefix}/{method}/{name}", value, sync_dist=True)
+                    if method == "hybrid" and prefix == stage:  # what ModelCheckpoint monitors (val/ndcg@5)
+                        self.log(f"{prefix}/{name}", value, prog_bar=name == self.selection_metric, sync_dist=True)
+                metric.reset()
+        hits = self._costs.pop("hit", [])
+        if hits:  # share of users whose target is among the candidates (the ceiling of HR@m)
+            self.log(f"{stage}/users", float(len(hits)), sync_dist=True, reduce_fx="sum")
+            self.log(f"{stage}/target_in_candidates", float(np.mean(hits)), sync_dist=True)
+        for key, values in self._costs.items():
+            if values:
+                self.log(f"{stage}/{key}_per_user", float(np.mean(values)), sync_dist=True)
+        self._costs = {}
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_start(self) -> None:
+        self.test_results = []
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
