@@ -43,9 +43,12 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
         if cfg.eval.get("baselines", True):
             metrics.update(list_baselines(cfg, lists))
         if cfg.mode in ("train", "eval") and cfg.get("model") is not None:
-            from rankexp.stage_ranker import run_ranker
+            if cfg.task.name in ("pointwise", "pairwise", "hybrid") or cfg.get("recranker", False):
+                from rankexp.stage_recranker import run_recranker as run_stage
+            else:
+                from rankexp.stage_ranker import run_ranker as run_stage
 
-            metrics.update(run_ranker(cfg, data, lists))
+            metrics.update(run_stage(cfg, data, lists))
     out = Path(cfg.paths.output_dir)
     payload = write_results(out / "results.json", metrics, cfg, time.time() - started,
                             extra={"mode": cfg.mode, "task_name": cfg.task_name})

@@ -1,0 +1,321 @@
+"""RecRanker instructions -> token ids, as SHARED PREFIX + TASK SUFFIX + ANSWER (RECRANKER.md).
+
+Every prompt is rendered in two pieces, tokenized separately and concatenated as ids, the same way
+at training and at inference:
+- prefix: chat-template head + instruction + the user's history (`recranker._history_lines`);
+  identical for all of one user's evaluation prompts, so its KV cache is computed once
+  (`rankexp.hybrid`);
+- suffix: the task's question (pointwise / pairwise / listwise) + chat-template tail.
+The answer is tokenized as it follows the prompt's final newline (`_after_newline`) and checked to
+be single tokens: `1`..`5` (pointwise), `Yes` / `No` (pairwise), top-5 labels one per line
+(listwise, the ListwiseEncoder convention). Scoring reads the LM head at the last prompt token.
+
+Rating scales with a two-digit top (BookCrossing 1-10: "10" is two tokens) are shown and answered
+on 1..n bins, n = number of pointwise answers (`RatingBins`): 1-2 -> 1, ..., 9-10 -> 5.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from rankexp.data.prompts import ListwiseExample, PromptStyle, short_title
+from rankexp.data.recranker import (
+    LISTWISE_TOP,
+    PAIRWISE_ANSWERS,
+    POINTWISE_ANSWERS,
+    PairwiseExample,
+    PointwiseExample,
+    RecRankerTasks,
+    _history_lines,
+    listwise_top_target,
+    pairwise_prompt,
+    pointwise_prompt,
+)
+from rankexp.errors import ConfigError
+
+log = logging.getLogger(__name__)
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class RatingBins:
+    """Raw rating scale -> 1..n shown and answered in prompts (identity when the scale is 1..n)."""
+
+    lo: int
+    hi: int
+    n: int
+
+    @property
+    def identity(self) -> bool:
+        return self.lo == 1 and self.hi == self.n
+
+    def __call__(self, ratings) -> np.ndarray:
+        r = np.asarray(ratings, dtype=np.float64)
+        if self.identity:
+            return np.rint(r).astype(np.int64)
+        binned = 1 + np.floor((np.rint(r) - self.lo) * self.n / (self.hi - self.lo + 1))
+        return np.clip(binned, 1, self.n).astype(np.int64)
+
+    def continuous(self, value: float) -> float:
+        """A predicted (real-valued) rating on the 1..n scale: endpoints map to endpoints."""
+        if self.identity:
+            return float(value)
+        return float(np.clip(1 + (value - self.lo) * (self.n - 1) / (self.hi - self.lo), 1, self.n))
+
+
+def rating_bins(scale: Sequence[float], n_answers: int) -> RatingBins:
+    # A scale starting at 0 (BookCrossing: 0 = implicit, dropped) is answered from 1.
+    return RatingBins(max(1, int(scale[0])), int(scale[1]), int(n_answers))
+
+
+@dataclass
+class Encoded:
+    task: str
+    prefix_ids: list[int]
+    suffix_ids: list[int]
+    answer_ids: list[int]
+    dropped: int = 0  # history items dropped to fit max_length
+
+
+class InstructionEncoder:
+    """Renders and tokenizes the three RecRanker tasks for one tokenizer."""
+
+    def __init__(self, tokenizer, titles: np.ndarray, style: PromptStyle, listwise_labels: Sequence[str], *,
+                 pointwise_answers: Sequence[str] = POINTWISE_ANSWERS,
+                 pairwise_answers: Sequence[str] = PAIRWISE_ANSWERS, rating_scale: Sequence[float] = (1, 5),
+                 max_length: int = 1024, chat_template: bool = True, listwise_top: int = LISTWISE_TOP) -> None:
+        self.tokenizer, self.titles, self.max_length = tokenizer, titles, max_length
+        self.bins = rating_bins(rating_scale, len(pointwise_answers))
+        self.style = replace(style, rating_max=self.bins.n)
+        self.labels, self.listwise_top = list(listwise_labels), listwise_top
+        self.answers = {"pointwise": list(pointwise_answers), "pairwise": list(pairwise_answers)}
+        if len(self.answers["pairwise"]) != 2:
+            raise ConfigError(f"pairwise answers must be two strings (yes, no), got {pairwise_answers}")
+        self.chat_template = chat_template and getattr(tokenizer, "chat_template", None) is not None
+        self.head, self.tail = self._template()
+        self.newline = self._encode("\n")
+        self.answer_token_ids = {task: self._single_tokens(task, answers) for task, answers in self.answers.items()}
+        self.answer_token_ids["listwise"] = self._label_ids()
+        self.truncations = 0
+
+    # ---- tokens ---------------------------------------------------------------------------------
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def _after_newline(self, text: str) -> list[int]:
+        """Ids of `text` as it follows the prompt's final newline (no SentencePiece word-start marker)."""
+        full = self._encode("\n" + text)
+        if full[: len(self.newline)] != self.newline:
+            raise ConfigError(f"the tokenizer merges a newline with {text!r}; answers cannot be read as tokens")
+        return full[len(self.newline):]
+
+    def _single_tokens(self, task: str, answers: list[str]) -> list[int]:
+        ids = []
+        for answer in answers:
+            pieces = self._after_newline(answer)
+            if len(pieces) != 1:
+                shown = [self.tokenizer.decode([i]) for i in pieces]
+                raise ConfigError(f"{task} answer {answer!r} is {len(pieces)} tokens {shown}, not one; use "
+                                  f"single-token answers (ratings above 9 are binned to 1..n, see RatingBins)")
+            ids.append(pieces[0])
+        if len(set(ids)) != len(ids):
+            raise ConfigError(f"{task} answers {answers} map to repeated token ids {ids}")
+        return ids
+
+    def _label_ids(self) -> list[int]:
+        """Listwise labels: one token each, one per line (ListwiseEncoder's check, after a newline)."""
+        ids = self._after_newline("\n".join(self.labels))
+        label_ids = ids[0::2]
+        if len(ids) != 2 * len(self.labels) - 1 or set(ids[1::2]) - set(self.newline[-1:]) \
+                or label_ids != self._single_tokens("listwise", self.labels):
+            pieces = [self.tokenizer.decode([i]) for i in ids]
+            raise ConfigError(f"`task.labels` must each be one token when written one per line; got {pieces}")
+        return label_ids
+
+    def _template(self) -> tuple[str, str]:
+        if not self.chat_template:
+            return "", "\nAnswer:\n"
+        marker = "\x00CONTENT\x00"
+        text = self.tokenizer.apply_chat_template([{"role": "user", "content": marker}], tokenize=False,
+                                                  add_generation_prompt=True)
+        if text.count(marker) != 1 or not text.endswith("\n"):
+            raise ConfigError("the chat template does not place the user turn verbatim before a final newline; "
+                              "set `+task.chat_template=false`")
+        head, tail = text.split(marker)
+        return head, tail
+
+    # ---- text -----------------------------------------------------------------------------------
+    def _history_block(self, history, history_ratings) -> str:
+        return "\n".join(_history_lines(history, self.bins(history_ratings), self.titles, self.style, 1))
+
+    def prefix_text(self, history, history_ratings) -> str:
+        return self.head + self._history_block(history, history_ratings)
+
+    def suffix_text(self, task: str, example) -> str:
+        """The question after the shared history block (starts with a newline), plus the template tail."""
+        empty = np.zeros(0, dtype=np.int64)
+        if task == "pointwise":
+            hint = None if example.hint is None else self.bins.continuous(example.hint)
+            shown = replace(example, history=empty, history_ratings=empty, hint=hint)
+            body = pointwise_prompt(shown, self.titles, self.style)
+        elif task == "pairwise":
+            body = pairwise_prompt(replace(example, history=empty, history_ratings=empty), self.titles, self.style)
+        elif task == "listwise":
+            body = self._listwise_question(example)
+        else:
+            raise ConfigError(f"unknown RecRanker task {task!r}")
+        header = self._history_block(empty, empty)
+        if task != "listwise":  # the task renderers repeat the history header: cut it
+            body = body[len(header):]
+        return body + self.tail
+
+    def _listwise_question(self, ex: ListwiseExample) -> str:
+        noun, m = self.style.item_noun, len(ex.candidates)
+        if m > len(self.labels):
+            raise ConfigError(f"{m} listwise candidates need {m} labels; `task.labels` has {len(self.labels)}")
+        lines = [f"Rank these {m} candidate {noun}s from most to least likely to be liked by the user:"]
+        for label, item, hint in zip(self.labels, ex.candidates, ex.hints or [""] * m):
+            suffix = f" [{hint}]" if self.style.hints and hint else ""
+            lines.append(f"{label}. {short_title(self.titles[item], self.style.title_max_chars)}{suffix}")
+        lines.append(f"Answer with the letters of the top {min(self.listwise_top, m)} only, one per line, best first.")
+        return "\n" + "\n".join(lines)
+
+    def answer_text(self, task: str, example) -> str:
+        if task == "pointwise":
+            return self.answers["pointwise"][int(self.bins([example.rating])[0]) - 1]
+        if task == "pairwise":
+            return self.answers["pairwise"][0 if example.first_preferred else 1]
+        return listwise_top_target(example, self.labels, self.listwise_top)
+
+    def answer_ids(self, task: str, example) -> list[int]:
+        ids = self._after_newline(self.answer_text(task, example))
+        if task == "listwise":
+            label_ids = self.answer_token_ids["listwise"]
+            expected = []
+            for slot in example.target_slots[: self.listwise_top]:
+                expected += [label_ids[int(slot)], self.newline[-1]]
+            if ids != expected[:-1]:
+                raise ConfigError("the listwise answer does not tokenize as one token per label; check `task.labels`")
+        elif len(ids) != 1 or ids[0] not in self.answer_token_ids[task]:
+            raise ConfigError(f"{task} answer {self.answer_text(task, example)!r} is not one answer token")
+        return ids
+
+    # ---- ids ------------------------------------------------------------------------------------
+    def prefix_ids(self, history, history_ratings, room: int) -> tuple[list[int], int]:
+        """Prefix ids, dropping the first history items until prefix + `room` tokens fit max_length."""
+        history, ratings = np.asarray(history), np.asarray(history_ratings)
+        for dropped in range(len(history) + 1):
+            ids = self._encode(self.prefix_text(history[dropped:], ratings[dropped:]))
+            if len(ids) + room <= self.max_length:
+                if dropped:
+                    self.truncations += 1
+                return ids, dropped
+        raise ConfigError(f"a prompt with no history needs {len(ids) + room} tokens, over `model.max_length`="
+                          f"{self.max_length}; lower `protocol.m` or `task.title_max_chars`")
+
+    def encode(self, task: str, example, with_answer: bool = True) -> Encoded:
+        suffix = self._encode(self.suffix_text(task, example))
+        answer = self.answer_ids(task, example) if with_answer else []
+        prefix, dropped = self.prefix_ids(example.history, example.history_ratings, len(suffix) + max(len(answer), 1))
+        return Encoded(task, prefix, suffix, answer, dropped)
+
+    def encode_user(self, prompts: Sequence[tuple[str, object]]) -> tuple[list[int], list[list[int]], int]:
+        """One user's evaluation prompts (same history) -> (shared prefix ids, suffix ids per prompt, dropped)."""
+        first = prompts[0][1]
+        for _, example in prompts[1:]:
+            if not np.array_equal(example.history, first.history):
+                raise ValueError("evaluation prompts of one user must show the same history (shared prefix)")
+        suffixes = [self._encode(self.suffix_text(task, example)) for task, example in prompts]
+        prefix, dropped = self.prefix_ids(first.history, first.history_ratings, max(map(len, suffixes)) + 1)
+        return prefix, suffixes, dropped
+
+
+# ---- training data --------------------------------------------------------------------------------
+
+class InstructionSet(Dataset):
+    """The Γ training instructions of one epoch: `tasks.build(users, seed + epoch, mix)`, encoded lazily.
+
+    Each epoch re-draws every instance (position shifting: history, candidate and pair orders).
+    """
+
+    def __init__(self, tasks: RecRankerTasks, users: np.ndarray, encoder: InstructionEncoder, seed: int,
+                 mix: dict[str, float], mix_mode: str = "sample") -> None:
+        self.tasks, self.users, self.encoder = tasks, np.asarray(users, dtype=np.int64), encoder
+        self.seed, self.mix, self.mix_mode = seed, dict(mix), mix_mode
+        self.epoch, self._instances = 0, None
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.epoch, self._instances = epoch, None
+
+    @property
+    def instances(self) -> list[tuple[str, object]]:
+        if self._instances is None:
+            self._instances = self.tasks.build(self.users, self.seed + self.epoch, self.mix, self.mix_mode)
+            if not self._instances:
+                raise ConfigError("no sampled user can form an instruction of the tasks in `task.mix`")
+        return self._instances
+
+    def task_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for task, _ in self.instances:
+            counts[task] = counts.get(task, 0) + 1
+        return counts
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    def __getitem__(self, index: int) -> Encoded:
+        task, example = self.instances[index]
+        return self.encoder.encode(task, example)
+
+
+def collate_sft(encoded: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded [prefix; suffix; answer] rows; `sft_labels` is -100 everywhere but the answer."""
+    rows = [e.prefix_ids + e.suffix_ids + e.answer_ids for e in encoded]
+    width = max(map(len, rows))
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    for r, (e, ids) in enumerate(zip(encoded, rows)):
+        input_ids[r, : len(ids)] = torch.tensor(ids)
+        attention[r, : len(ids)] = 1
+        labels[r, len(ids) - len(e.answer_ids): len(ids)] = torch.tensor(e.answer_ids)
+    return {"input_ids": input_ids, "attention_mask": attention, "sft_labels": labels}
+
+
+class InstructionDataModule(L.LightningDataModule):
+    """Training instructions (SFT batches) and val / test users (one rerank list per user, unbatched)."""
+
+    def __init__(self, train_set: InstructionSet, val_lists: list[ListwiseExample], test_lists: list[ListwiseExample],
+                 *, batch_size: int, pad_id: int, num_workers: int = 0) -> None:
+        super().__init__()
+        self.train_set, self.val_lists, self.test_lists = train_set, val_lists, test_lists
+        self.batch_size, self.pad_id, self.num_workers = batch_size, pad_id, num_workers
+
+    def train_dataloader(self) -> DataLoader:
+        if self.trainer is not None:
+            self.train_set.set_epoch(self.trainer.current_epoch)
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers,
+                          collate_fn=lambda rows: collate_sft(rows, self.pad_id))
+
+    def _users(self, lists: list[ListwiseExample]) -> DataLoader:
+        # One user per step: a user's prompts (up to 56) are the batch (rankexp.hybrid).
+        return DataLoader(lists, batch_size=1, collate_fn=lambda rows: rows)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._users(self.val_lists)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._users(self.test_lists)
+
+
+__all__ = ["Encoded", "InstructionDataModule", "InstructionEncoder", "InstructionSet", "PairwiseExample",
+           "PointwiseExample", "RatingBins", "collate_sft", "rating_bins"]

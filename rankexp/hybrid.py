@@ -1,0 +1,282 @@
+"""RecRanker's hybrid ranking of one user's retriever top-m, with a shared-prefix KV cache.
+
+Per user (RECRANKER.md, "Hybrid ranking"): m pointwise prompts, the pairwise prompts of
+`task.pairs` (all: m(m-1)/2 = 45 for m = 10; matching: m/2; x2 with `both_orders`) and one
+listwise prompt. All show the same history, so each prompt is SHARED PREFIX (chat head +
+instruction + history) + TASK SUFFIX (`rankexp.data.instructions`). The shared path runs the
+prefix once at batch 1, expands its KV cache to the suffix batch (a stride-0 view, copied only
+when the suffixes' keys are appended), and runs only the suffixes, with position ids continuing
+after the prefix and a mask of [prefix ones; suffix padding]. The unshared path runs every
+[prefix; suffix] row in full; both read the last real token's hidden state per row, and the tests
+check they give the same scores.
+
+Single-pass scores (no generation) from the LM head rows of the answer tokens at that position:
+- pointwise: expected rating Σ r·P(r), P renormalised over the answer tokens `1..n`;
+- pairwise: P(Yes) / (P(Yes) + P(No)), turned into wins per candidate (`pair_wins`);
+- listwise: label probabilities at the first answer slot; the returned top list (positions for the
+  hybrid's U_list) is the `list_top` labels ranked by that probability (the verbalizer's proxy for
+  the generated list).
+`hybrid_scores` combines them (form paper | code); each task alone and the retriever's own order
+are scored on the same users from the same forwards.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from rankexp.data.instructions import InstructionEncoder
+from rankexp.data.prompts import ListwiseExample
+from rankexp.data.recranker import (
+    LISTWISE_TOP,
+    TASKS,
+    PredictRating,
+    Score,
+    expected_rating,
+    hybrid_scores,
+    listwise_eval,
+    pair_wins,
+    pairwise_eval,
+    pointwise_eval,
+)
+from rankexp.errors import ConfigError
+from rankexp.metrics import ranking_metrics
+
+METHODS = ("hybrid", *TASKS, "retriever")
+
+
+@dataclass
+class HybridOptions:
+    """The evaluation half of `conf/task/*.yaml` (pairs, both_orders, form, weights, shuffle)."""
+
+    tasks: tuple[str, ...] = TASKS  # tasks prompted (and combined) per user
+    pairs: str = "all"
+    both_orders: bool = False
+    form: str = "paper"
+    weights: tuple[float, ...] = (1 / 3, 1 / 3, 1 / 3)
+    shuffle: bool = True
+    list_top: int = LISTWISE_TOP
+    share_prefix: bool = True
+    chunk_size: int = 64  # rows per forward at most (bounds the expanded KV cache on a GPU)
+    pad_waste: float = 0.25  # padding allowed per forward, as a share of real tokens (see length_groups)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.tasks = tuple(self.tasks)
+        unknown = set(self.tasks) - set(TASKS)
+        if unknown or not self.tasks:
+            raise ConfigError(f"hybrid tasks must be a non-empty subset of {TASKS}, got {self.tasks}")
+        if self.pairs not in ("all", "matching"):
+            raise ConfigError(f"`task.pairs` must be all or matching, got {self.pairs!r}")
+        if self.form not in ("paper", "code"):
+            raise ConfigError(f"`task.form` must be paper or code, got {self.form!r}")
+        if len(self.weights) != 3 or self.chunk_size < 1:
+            raise ConfigError(f"`task.weights` needs 3 values and chunk_size >= 1, got {self.weights}, {self.chunk_size}")
+
+
+@dataclass
+class UserResult:
+    """Scores per method, each [m] in the order of the user's `ListwiseExample.candidates`."""
+
+    scores: dict[str, np.ndarray]
+    gains: np.ndarray
+    prompts: int = 0
+    forwards: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # raw task outputs (probabilities)
+
+
+# ---- forwards ---------------------------------------------------------------------------------------
+
+def _pad(rows: list[list[int]], pad_id: int, device) -> tuple[Tensor, Tensor, Tensor]:
+    lengths = torch.tensor([len(r) for r in rows], device=device)
+    ids = torch.full((len(rows), int(lengths.max())), pad_id, dtype=torch.long, device=device)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, device=device)
+    mask = (torch.arange(ids.shape[1], device=device)[None] < lengths[:, None]).long()
+    return ids, mask, lengths
+
+
+def length_groups(lengths: list[int], chunk_size: int, waste: float = 0.25) -> list[list[int]]:
+    """Row indices in forward batches: sorted by length, at most `chunk_size` rows, and padding at most
+    `waste` of the real tokens, so the one long listwise prompt never pads 55 short ones to its length
+    (on a CPU cost follows tokens; on a GPU a larger `waste` trades padding for fewer forwards)."""
+    groups: list[list[int]] = []
+    group: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda k: lengths[k]):
+        real = sum(lengths[k] for k in group) + lengths[i]
+        if group and (len(group) == chunk_size or (len(group) + 1) * lengths[i] > (1 + waste) * real):
+            groups.append(group)
+            group = []
+        group.append(i)
+    return groups + [group] if group else groups
+
+
+def _cache_of(output):
+    cache = output.get("cache") if hasattr(output, "get") else None
+    return cache if cache is not None else output.past_key_values  # transformers < 5.2 name
+
+
+def last_hidden_shared(decoder: nn.Module, prefix: list[int], suffixes: list[list[int]], pad_id: int,
+                       chunk_size: int = 64, pad_waste: float = 0.25) -> tuple[Tensor, int]:
+    """Hidden state at each [prefix; suffix]'s last token, running the prefix once: ([N, d], forwards)."""
+    from transformers import DynamicCache
+
+    device = decoder.get_input_embeddings().weight.device
+    out = decoder(input_ids=torch.tensor([prefix], device=device), use_cache=True)
+    layers = [(layer.keys, layer.values) for layer in _cache_of(out).layers]
+    p, rows = len(prefix), [None] * len(suffixes)
+    groups = length_groups([len(s) for s in suffixes], chunk_size, pad_waste)
+    for group in groups:
+        ids, mask, lengths = _pad([suffixes[i] for i in group], pad_id, device)
+        n, s = ids.shape
+        cache = DynamicCache(ddp_cache_data=[(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in layers],
+                             config=decoder.config)
+        attention = torch.cat([torch.ones((n, p), dtype=torch.long, device=device), mask], dim=1)
+        positions = (p + torch.arange(s, device=device))[None].expand(n, -1)
+        hidden = decoder(input_ids=ids, attention_mask=attention, position_ids=positions, cache=cache,
+                         use_cache=True).last_hidden_state
+        for i, row in zip(group, hidden[torch.arange(n, device=device), lengths - 1]):
+            rows[i] = row
+    return torch.stack(rows), 1 + len(groups)
+
+
+def last_hidden_unshared(decoder: nn.Module, prefix: list[int], suffixes: list[list[int]], pad_id: int,
+                         chunk_size: int = 64, pad_waste: float = 0.25) -> tuple[Tensor, int]:
+    """The same hidden states from full [prefix; suffix] rows (right-padded): ([N, d], forwards)."""
+    device = decoder.get_input_embeddings().weight.device
+    rows = [None] * len(suffixes)
+    groups = length_groups([len(prefix) + len(s) for s in suffixes], chunk_size, pad_waste)
+    for group in groups:
+        ids, mask, lengths = _pad([prefix + suffixes[i] for i in group], pad_id, device)
+        hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+        for i, row in zip(group, hidden[torch.arange(len(ids), device=device), lengths - 1]):
+            rows[i] = row
+    return torch.stack(rows), len(groups)
+
+
+def answer_probs(model: nn.Module, hidden: Tensor, token_ids: list[int]) -> np.ndarray:
+    """Softmax over the answer tokens only (= full-vocab P renormalised over them): [N, len(ids)]."""
+    weight = model.get_output_embeddings().weight
+    rows = weight[torch.tensor(token_ids, device=weight.device)].to(hidden.dtype)
+    return torch.softmax((hidden @ rows.T).float(), dim=-1).cpu().numpy()
+
+
+# ---- one user ---------------------------------------------------------------------------------------
+
+def retriever_rank(prior_scores: np.ndarray) -> np.ndarray:
+    """0-based rank of each candidate in the retriever's order (best = 0)."""
+    order = np.argsort(-np.asarray(prior_scores, dtype=np.float64), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank
+
+
+class HybridEvaluator:
+    """Builds, runs and combines one user's pointwise / pairwise / listwise prompts."""
+
+    def __init__(self, encoder: InstructionEncoder, options: HybridOptions,
+                 predict_rating: PredictRating | None = None, score: Score | None = None) -> None:
+        self.encoder, self.options = encoder, options
+        self.predict_rating, self.score = predict_rating, score
+        tok = encoder.tokenizer
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+    def prompts(self, ex: ListwiseExample, stage: int) -> list[tuple[str, object]]:
+        """(task, example) per prompt. Each task gets a fresh rng with the same seed, so all draw
+        the same history order first (one shared prefix); the rest of each rng shuffles its task."""
+        o, cands = self.options, np.asarray(ex.candidates, dtype=np.int64)
+        rng = lambda: np.random.default_rng([abs(int(o.seed)), int(ex.user), int(stage), 41])
+        hit = cands[np.asarray(ex.gains) > 0]
+        out: list[tuple[str, object]] = []
+        if "pointwise" in o.tasks:
+            out += [("pointwise", e) for e in pointwise_eval(ex.user, cands, ex.history, ex.history_ratings, rng(),
+                                                             o.shuffle, self.predict_rating)]
+        if "pairwise" in o.tasks:
+            out += [("pairwise", e) for e in pairwise_eval(ex.user, cands, ex.history, ex.history_ratings, rng(),
+                                                           o.shuffle, o.both_orders, o.pairs, self.score)]
+        if "listwise" in o.tasks:
+            target = int(hit[0]) if len(hit) else None
+            out.append(("listwise", listwise_eval(ex.user, cands, ex.history, ex.history_ratings, rng(), o.shuffle,
+                                                  target, self.score)))
+        return out
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, ex: ListwiseExample, stage: int = 2,
+                 share_prefix: bool | None = None) -> UserResult:
+        o = self.options
+        shared = o.share_prefix if share_prefix is None else share_prefix
+        started = time.perf_counter()
+        prompts = self.prompts(ex, stage)
+        prefix, suffixes, _ = self.encoder.encode_user(prompts)
+        decoder = model.get_decoder()
+        run = last_hidden_shared if shared else last_hidden_unshared
+        hidden, forwards = run(decoder, prefix, suffixes, self.pad_id, o.chunk_size, o.pad_waste)
+        result = self.combine(model, ex, prompts, hidden)
+        if hidden.is_cuda:
+            torch.cuda.synchronize(hidden.device)
+        result.prompts, result.forwards = len(prompts), forwards
+        result.tokens = (len(prefix) + sum(map(len, suffixes))) if shared else sum(len(prefix) + len(s) for s in suffixes)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def combine(self, model: nn.Module, ex: ListwiseExample, prompts: list[tuple[str, object]],
+                hidden: Tensor) -> UserResult:
+        o, enc = self.options, self.encoder
+        cands = np.asarray(ex.candidates, dtype=np.int64)
+        m = len(cands)
+        slot_of = {int(c): j for j, c in enumerate(cands.tolist())}
+        tasks = [t for t, _ in prompts]
+        rows = {t: [i for i, name in enumerate(tasks) if name == t] for t in o.tasks}
+        scores, extra = {}, {}
+        point, wins, positions = np.zeros(m), np.zeros(m), [None] * m
+        if rows.get("pointwise"):
+            probs = answer_probs(model, hidden[rows["pointwise"]], enc.answer_token_ids["pointwise"])
+            point = expected_rating(probs, enc.answers["pointwise"])
+            scores["pointwise"], extra["pointwise"] = point, probs
+        if rows.get("pairwise"):
+            probs = answer_probs(model, hidden[rows["pairwise"]], enc.answer_token_ids["pairwise"])
+            wins = pair_wins(cands, [prompts[i][1] for i in rows["pairwise"]], probs[:, 0])
+            scores["pairwise"], extra["pairwise"] = wins, probs[:, 0]
+        if rows.get("listwise"):
+            shown = prompts[rows["listwise"][0]][1].candidates
+            probs = answer_probs(model, hidden[rows["listwise"]], enc.answer_token_ids["listwise"][:m])[0]
+            by_item = np.zeros(m)
+            by_item[[slot_of[int(c)] for c in shown]] = probs
+            for position, j in enumerate(np.argsort(-by_item, kind="stable")[: o.list_top], start=1):
+                positions[int(j)] = position
+            scores["listwise"], extra["listwise"] = by_item, probs
+        prior = ex.prior_scores
+        if o.form == "code" and prior is None:
+            raise ConfigError("`task.form=code` adds the retriever's rank: the lists need retriever scores")
+        rank = retriever_rank(prior) if prior is not None else None
+        scores["hybrid"] = hybrid_scores(point, wins, positions, o.form, o.weights, rank, o.list_top)
+        if prior is not None:
+            scores["retriever"] = np.asarray(prior, dtype=np.float64)
+        return UserResult(scores, np.asarray(ex.gains, dtype=np.float32), extra=extra)
+
+
+def summarize(results: list[UserResult], ks=(3, 5), prefix: str = "test") -> dict[str, float]:
+    """Mean metrics over ALL users (a miss has all-zero gains and scores 0) per method:
+    `{prefix}/{method}/{ndcg|hr|mrr}@k`, plus per-user cost means."""
+    out: dict[str, float] = {}
+    if not results:
+        return out
+    gains = torch.as_tensor(np.stack([r.gains for r in results]))
+    for method in METHODS:
+        if all(method in r.scores for r in results):
+            scores = torch.as_tensor(np.stack([r.scores[method] for r in results]), dtype=torch.float32)
+            for name, values in ranking_metrics(scores, gains, ks).items():
+                out[f"{prefix}/{method}/{name}"] = float(values.mean())
+    for key in ("prompts", "forwards", "tokens", "seconds"):
+        out[f"{prefix}/{key}_per_user"] = float(np.mean([getattr(r, key) for r in results]))
+    out[f"{prefix}/users"] = float(len(results))
+    out[f"{prefix}/target_in_candidates"] = float(np.mean([r.gains.sum() > 0 for r in results]))
+    return out
+
+

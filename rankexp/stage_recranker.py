@@ -1,0 +1,173 @@
+"""The RecRanker stage: sample users, build instructions from TRAIN only, tune, select on val, test once.
+
+    python -m rankexp.run +experiment=recranker_ml100k
+
+Read top to bottom: users (adaptive / uniform sampler) -> instruction set (RecRankerTasks on the
+train split, hints from train-only sources) -> token batches -> InstructionRanker (SFT) -> hybrid
+evaluation of the retriever's top-m on val (checkpoint selection) and test (once).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from rankexp.data import RatingData
+from rankexp.data.hints import ItemMeanHints
+from rankexp.data.instructions import InstructionDataModule, InstructionEncoder, InstructionSet
+from rankexp.data.prompts import LABELS, PromptStyle, labels_for
+from rankexp.data.recranker import PAIRWISE_ANSWERS, POINTWISE_ANSWERS, TASKS, RecRankerTasks
+from rankexp.data.sampling import build_sampler, instruction_set_hash, liked_counts
+from rankexp.errors import ConfigError, unknown_name
+from rankexp.hybrid import HybridEvaluator, HybridOptions
+from rankexp.models.instruction import InstructionRanker
+from rankexp.protocols import RankingLists
+from rankexp.stage_ranker import _best_checkpoint, _save_adapter, _val_curve, build_trainer
+
+log = logging.getLogger(__name__)
+HINT_SOURCES = ("item_mean", "retriever")
+
+
+def task_mix(task: DictConfig) -> dict[str, float]:
+    """Training shares per task: `task.mix` (hybrid) or the one task named by `task.name`."""
+    if task.get("mix") is not None:
+        return {str(k): float(v) for k, v in task.mix.items() if float(v) > 0}
+    if task.name in TASKS:
+        return {task.name: 1.0}
+    raise ConfigError(f"`task={task.name}` has no `task.mix`; use task=hybrid, pointwise, pairwise or listwise")
+
+
+def _answers(task: DictConfig) -> tuple[list[str], list[str], list[str]]:
+    """(pointwise answers, pairwise answers, listwise labels) from whichever task file is loaded."""
+    answers = task.get("answers") or {}
+    point = answers.get("pointwise") or (task.labels if task.name == "pointwise" else POINTWISE_ANSWERS)
+    pair = answers.get("pairwise") or (task.labels if task.name == "pairwise" else PAIRWISE_ANSWERS)
+    labels = task.labels if task.name in ("hybrid", "listwise") else LABELS
+    return list(point), list(pair), list(labels)
+
+
+def hint_functions(cfg: DictConfig, lists: RankingLists):
+    """(predict_rating, score) from train-only sources, or (None, None) without hints.
+
+    item_mean: shrunk leave-one-out item mean (the asking user's own rating removed, so a training
+    instance's hint never holds its label). retriever: the retriever's predicted rating / scores;
+    fit on train, it saw the training targets, so its training-instance hints are optimistic.
+    """
+    task = cfg.task
+    if not task.get("hints"):
+        return None, None
+    point_source = task.get("pointwise_hint_source") or task.get("hint_source", "item_mean")
+    order_source = task.get("hint_source", "item_mean")
+    for source in (point_source, order_source):
+        if source not in HINT_SOURCES:
+            raise unknown_name("hint source", source, HINT_SOURCES, "task.hint_source")
+    means = ItemMeanHints(lists.train)
+    retriever = lists.retriever
+
+    def item_mean(user: int, items: np.ndarray) -> np.ndarray:
+        return np.array([means.value(int(user), int(i)) for i in np.asarray(items)])
+
+    def predicted(user: int, items: np.ndarray) -> np.ndarray:
+        items = torch.as_tensor(np.asarray(items), dtype=torch.long)
+        return retriever.predict_rating(torch.full_like(items, int(user)), items).numpy()
+
+    @lru_cache(maxsize=8192)
+    def score_row(user: int) -> np.ndarray:
+        return retriever.score(torch.tensor([user])).numpy()[0]
+
+    def scored(user: int, items: np.ndarray) -> np.ndarray:
+        return score_row(int(user))[np.asarray(items, dtype=np.int64)]
+
+    if "retriever" in (point_source, order_source):
+        log.warning("hints from the retriever: it was fit on train, so hints on TRAINING instructions saw their "
+                    "labels (RECRANKER.md); `task.hint_source=item_mean` is leave-one-out")
+        if order_source == "retriever" and getattr(retriever, "uses_history", False):
+            raise ConfigError(f"`task.hint_source=retriever` scores without a history; {retriever.name} needs one: "
+                              "use `task.hint_source=item_mean`")
+    return (predicted if point_source == "retriever" else item_mean), (scored if order_source == "retriever" else item_mean)
+
+
+def build_encoder(cfg: DictConfig, data: RatingData, tokenizer) -> InstructionEncoder:
+    task = cfg.task
+    point, pair, labels = _answers(task)
+    style = PromptStyle(item_noun=data.item_noun, title_max_chars=task.title_max_chars,
+                        history_with_ratings=task.history_with_ratings, hints=bool(task.get("hints")))
+    return InstructionEncoder(tokenizer, data.items["title"].to_numpy(), style, labels_for(cfg.protocol.m, labels),
+                              pointwise_answers=point, pairwise_answers=pair, rating_scale=data.rating_scale,
+                              max_length=int(cfg.model.max_length), chat_template=bool(task.get("chat_template", True)),
+                              listwise_top=int(task.get("listwise_top", 5)))
+
+
+def hybrid_options(cfg: DictConfig, mix: dict[str, float]) -> HybridOptions:
+    task = cfg.task
+    return HybridOptions(tasks=tuple(t for t in TASKS if t in mix), pairs=task.get("pairs", "all"),
+                         both_orders=bool(task.get("both_orders", False)), form=task.get("form", "paper"),
+                         weights=tuple(task.get("weights", (1 / 3, 1 / 3, 1 / 3))), shuffle=bool(task.shuffle),
+                         list_top=int(task.get("listwise_top", 5)), share_prefix=bool(cfg.eval.get("share_prefix", True)),
+                         chunk_size=int(cfg.eval.get("chunk_size", 64)), pad_waste=float(cfg.eval.get("pad_waste", 0.25)),
+                         seed=int(cfg.seed))
+
+
+def sample_users(cfg: DictConfig, data: RatingData, lists: RankingLists) -> np.ndarray:
+    sampler = build_sampler(OmegaConf.to_container(cfg.sampler, resolve=True))
+    budget = sampler.budget if sampler.budget is not None else int(cfg.train.draws_per_epoch)
+    if sampler.budget is None:
+        log.info("`sampler.budget` is null: Γ = train.draws_per_epoch = %d instructions", budget)
+    embeddings = lists.retriever.user_embeddings() if sampler.name == "adaptive" else None
+    liked = liked_counts(lists.train, data.n_users, data.like_threshold)
+    return sampler.sample(liked, cfg.seed, embeddings, budget)
+
+
+def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[str, Any]:
+    if cfg.protocol.name != "rerank_topk" or lists.retriever is None:
+        raise ConfigError("RecRanker reranks a retriever's top-m: use `protocol=rerank_topk retriever=lightgcn` "
+                          "(or mf, pop); e.g. `python -m rankexp.run +experiment=recranker_ml100k`")
+    task, train_cfg = cfg.task, cfg.train
+    mix = task_mix(task)
+    users = sample_users(cfg, data, lists)
+    predict_rating, score = hint_functions(cfg, lists)
+    tasks = RecRankerTasks(lists.train, data.n_items, data.like_threshold, task.get("dislike_threshold", 2),
+                           history_len=int(cfg.protocol.history_len), shuffle=bool(task.shuffle),
+                           predict_rating=predict_rating, score=score)
+
+    model, tokenizer = instantiate(cfg.model).load()
+    encoder = build_encoder(cfg, data, tokenizer)
+    train_set = InstructionSet(tasks, users, encoder, cfg.seed, mix, task.get("mix_mode", "sample"))
+    val_lists = lists.val[: train_cfg.max_val_lists] if train_cfg.max_val_lists else lists.val
+    test_lists = lists.test[: train_cfg.max_test_lists] if train_cfg.max_test_lists else lists.test
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    datamodule = InstructionDataModule(train_set, val_lists, test_lists, batch_size=train_cfg.batch_size, pad_id=pad_id)
+    evaluator = HybridEvaluator(encoder, hybrid_options(cfg, mix), predict_rating, score)
+    ranker = InstructionRanker(model, evaluator, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
+                               warmup_steps=cfg.optim.warmup_steps, ks=tuple(cfg.eval.ks),
+                               selection_metric=cfg.eval.selection_metric)
+    metrics: dict[str, Any] = {
+        "train/instruction_set_hash": instruction_set_hash(users),
+        "train/instruction_users": float(len(users)),
+        "train/distinct_users": float(len(np.unique(users))),
+        **{f"train/instructions_{t}": float(n) for t, n in train_set.task_counts().items()},
+    }
+    log.info("RecRanker: %d instructions %s from %d distinct users (hash %s)", len(train_set), train_set.task_counts(),
+             len(np.unique(users)), metrics["train/instruction_set_hash"][:12])
+    trainer = build_trainer(cfg)
+    if cfg.mode == "train":
+        if train_cfg.validate_before_fit and cfg.ckpt_path is None:  # a resumed run has its zero-shot point
+            zero_shot = trainer.validate(ranker, datamodule=datamodule, verbose=False)[0]
+            metrics.update({f"zero_shot_{k}": v for k, v in zero_shot.items()})
+        trainer.fit(ranker, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        best = _best_checkpoint(trainer)
+        metrics.update(_val_curve(trainer))
+        metrics.update(trainer.test(ranker, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
+        metrics["best_checkpoint"] = best or "final"
+    else:
+        metrics.update(trainer.test(ranker, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)[0])
+    metrics["prompt/truncated_prompts"] = float(encoder.truncations)
+    _save_adapter(ranker, Path(cfg.paths.output_dir) / "adapter")
+    return metrics

