@@ -24,7 +24,7 @@ run: install
 	$(BIN)/python -m rankexp.run $(ARGS)
 
 test: install
-	$(BIN)/python -m pytest -q -ra $(ARGS)
+	$(BIN)/python -m pytest -q -ra --durations=25 $(ARGS)
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)

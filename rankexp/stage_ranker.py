@@ -66,10 +66,13 @@ def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[s
         draws_per_epoch=train_cfg.draws_per_epoch, batch_size=train_cfg.batch_size,
         eval_batch_size=train_cfg.eval_batch_size, permute="perm_kl" in losses,
     )
+    explicit = cfg.protocol.name == "explicit_listwise"
     ranker = ListwiseRanker(
         model, encoder.label_ids, losses, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
         warmup_steps=cfg.optim.warmup_steps, ks=tuple(cfg.eval.ks), y_over=cfg.get("y_over", "vocab"),
         selection_metric=cfg.eval.selection_metric,
+        report=("ndcg",) if explicit else ("ndcg", "hr", "mrr"),
+        subset_metrics=not explicit,
     )
     trainer = build_trainer(cfg)
     metrics: dict[str, Any] = {"train/draws_hash": draws_hash(lists.train_source, cfg.seed, train_cfg.draws_per_epoch)}

@@ -38,7 +38,8 @@ class ListwiseRanker(L.LightningModule):
 
     def __init__(self, model: nn.Module, label_ids: list[int], losses: nn.ModuleDict, *, lr: float = 1e-4,
                  weight_decay: float = 0.0, warmup_steps: int = 0, ks: tuple[int, ...] = (1, 3, 5, 10),
-                 y_over: str = "vocab", selection_metric: str = "ndcg@5") -> None:
+                 y_over: str = "vocab", selection_metric: str = "ndcg@5",
+                 report: tuple[str, ...] = ("ndcg", "hr", "mrr"), subset_metrics: bool = True) -> None:
         super().__init__()
         self.model = model
         self.losses = losses
@@ -47,6 +48,10 @@ class ListwiseRanker(L.LightningModule):
         self.y_over = y_over
         self.ks = tuple(ks)
         self.selection_metric = selection_metric
+        # Graded explicit lists have a positive item in every list, so HR/MRR are trivially 1 there.
+        self.report = tuple(report)
+        # Rerank protocol: also metrics over lists whose target the retriever found (hits only).
+        self.subset_metrics = subset_metrics
         self.val_metrics = RankingMetrics(ks=self.ks)
         self.test_metrics = RankingMetrics(ks=self.ks)
         self.test_subset_metrics = RankingMetrics(ks=self.ks)
@@ -134,7 +139,8 @@ class ListwiseRanker(L.LightningModule):
         values = self.val_metrics.compute()
         self.val_metrics.reset()
         for name, value in values.items():
-            self.log(f"val/{name}", value, prog_bar=name == self.selection_metric, sync_dist=False)
+            if name.split("@")[0] in self.report:
+                self.log(f"val/{name}", value, prog_bar=name == self.selection_metric, sync_dist=False)
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         scores = self.score(batch)
@@ -148,9 +154,10 @@ class ListwiseRanker(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         for prefix, metric in (("test", self.test_metrics), ("test_subset", self.test_subset_metrics)):
-            if metric.update_count:
+            if metric.update_count and (prefix == "test" or self.subset_metrics):
                 for name, value in metric.compute().items():
-                    self.log(f"{prefix}/{name}", value)
+                    if name.split("@")[0] in self.report:
+                        self.log(f"{prefix}/{name}", value)
             metric.reset()
 
     # ---- checkpoints: adapters only ---------------------------------------------------------

@@ -39,10 +39,10 @@ def build_retriever(name: str, **hparams: Any) -> Retriever:
 
 __all__ = [
     "KS",
+    "MF",
     "REGISTRY",
     "EvalContext",
     "LightGCN",
-    "MF",
     "Pop",
     "Retriever",
     "SASRec",

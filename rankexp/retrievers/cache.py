@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import safetensors
 import safetensors.torch
 import torch
 
@@ -81,7 +82,7 @@ def retriever_key(name: str, hparams: Mapping[str, Any], seed: int, like_thresho
 def _stored_key(path: Path) -> str | None:
     try:
         return read_metadata(path).get("key")
-    except Exception as err:  # unreadable / truncated file: treat as a miss and rebuild
+    except (OSError, ValueError, safetensors.SafetensorError) as err:  # truncated / foreign file: rebuild
         log.warning("cache file %s is unreadable (%s); rebuilding", path, err)
         return None
 

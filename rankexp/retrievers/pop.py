@@ -52,7 +52,7 @@ class Pop(Retriever):
         self.model.user_features.copy_(torch.as_tensor(feats, dtype=torch.float32))
 
     def score_batch(self, users: torch.Tensor, history: torch.Tensor | None) -> torch.Tensor:
-        return self.model.item_scores.expand(len(users), -1)
+        return self.model.item_scores.repeat(len(users), 1)  # a real tensor: callers may write into it
 
     def user_embeddings(self) -> np.ndarray:
         """[n_users, 2]: log(1 + #train ratings), mean log(1 + popularity) of the rated items."""

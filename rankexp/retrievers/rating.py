@@ -56,8 +56,9 @@ class _Side:
 
     def __init__(self, rows: torch.Tensor, cols: torch.Tensor, residual: torch.Tensor, n_rows: int, n_cols: int):
         index = torch.stack([rows, cols])
-        self.ones = torch.sparse_coo_tensor(index, torch.ones_like(residual), (n_rows, n_cols)).coalesce()
-        self.errors = torch.sparse_coo_tensor(index, residual, (n_rows, n_cols)).coalesce()
+        shape = (n_rows, n_cols)
+        self.ones = torch.sparse_coo_tensor(index, torch.ones_like(residual), shape, check_invariants=True).coalesce()
+        self.errors = torch.sparse_coo_tensor(index, residual, shape, check_invariants=True).coalesce()
         self.count = torch.zeros(n_rows).index_add_(0, rows, torch.ones_like(residual)).clamp(min=1)
 
     def solve(self, fixed: torch.Tensor, reg: float) -> torch.Tensor:
@@ -102,20 +103,22 @@ def fit_rating_model(train: pd.DataFrame, n_users: int, n_items: int, dim: int, 
     residual = r - model.baseline(u, i)
 
     def held_rmse() -> float:
-        return float(((model(users[held], items[held]) - ratings[held]) ** 2).mean().sqrt()) if held.any() else 0.0
+        return float(((model(users[held], items[held]) - ratings[held]) ** 2).mean().sqrt())
 
-    best, best_sweep = held_rmse(), 0  # sweep 0 = biases only
+    select = bool(held.any())  # too few ratings to hold any out: keep the last sweep
+    best, best_sweep = (held_rmse() if select else float("inf")), 0  # sweep 0 = biases only
     best_factors = (model.user_factors.clone(), model.item_factors.clone())
     model.item_factors.normal_(0, 0.1, generator=gen)
     by_user, by_item = _Side(u, i, residual, n_users, n_items), _Side(i, u, residual, n_items, n_users)
     for sweep in range(1, sweeps + 1):
         model.user_factors.copy_(by_user.solve(model.item_factors, reg))
         model.item_factors.copy_(by_item.solve(model.user_factors, reg))
-        rmse = held_rmse()
+        rmse = held_rmse() if select else -float(sweep)
         if rmse < best:
             best, best_sweep = rmse, sweep
             best_factors = (model.user_factors.clone(), model.item_factors.clone())
     model.user_factors.copy_(best_factors[0])
     model.item_factors.copy_(best_factors[1])
-    log.info("rating model: dim=%d, sweep %d, held-out-train RMSE %.4f", dim, best_sweep, best)
+    if select:
+        log.info("rating model: dim=%d, sweep %d, held-out-train RMSE %.4f", dim, best_sweep, best)
     return model

@@ -76,7 +76,10 @@ def training_windows(sequences: list[np.ndarray], max_len: int) -> tuple[torch.T
 
 
 class SASRec(Retriever):
-    """Next-item transformer over the train history; val NDCG@10 early stopping."""
+    """Next-item transformer over the train history; val NDCG@10 early stopping.
+
+    Defaults are the ones chosen on ML-100K val NDCG@10 (conf/retriever/sasrec.yaml).
+    """
 
     name = "sasrec"
     uses_history = True
@@ -90,11 +93,11 @@ class SASRec(Retriever):
         dropout: float = 0.2
         epochs: int = 200
         batch_size: int = 128
-        lr: float = 1e-3
+        lr: float = 5e-3
         weight_decay: float = 0.0
         n_negatives: int = 256  # uniform negatives shared by a batch (sampled softmax); 0 = full softmax
-        patience: int = 10
-        eval_every: int = 2
+        patience: int = 5  # evaluations without val NDCG@10 gain before stopping
+        eval_every: int = 3
 
         def __post_init__(self) -> None:
             super().__post_init__()

@@ -83,7 +83,7 @@ def test_split_change_is_a_new_key(planted, tmp_path, fit_calls):
 
 
 def test_candidates_cache_hit_and_rebuild(planted, tmp_path, monkeypatch):
-    data, split = planted
+    _, split = planted
     retriever = _fit(planted, tmp_path)
     calls = []
     original = cache_mod.compute_candidates

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from rankexp.retrievers import build_retriever
-from rankexp.retrievers import base, interactions, training
+from rankexp.retrievers import base, build_retriever, interactions, training
 
 FAST = {
     "pop": {},
