@@ -23,18 +23,6 @@ log = logging.getLogger("rankexp")
 
 os.environ.setdefault("WANDB_MODE", "offline")
 
-
-def _cpu_precision() -> str:
-    """bf16 autocast only where the CPU has native bf16 (elsewhere it is ~4x slower than fp32)."""
-    from rankexp.models.loading import cpu_bf16_is_fast
-
-    return "bf16-mixed" if cpu_bf16_is_fast() else "32-true"
-
-
-from omegaconf import OmegaConf  # noqa: E402
-
-if not OmegaConf.has_resolver("rankexp.cpu_precision"):
-    OmegaConf.register_new_resolver("rankexp.cpu_precision", _cpu_precision)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 

@@ -34,7 +34,6 @@ from rankexp.retrievers.interactions import COLUMNS
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = "1"  # bump when a code change alters fitted results
-PIPELINE_KEYS = ("topk",)  # config keys the pipeline reads; they do not change the fitted model
 
 
 def _digest(payload: Any) -> str:
@@ -94,7 +93,7 @@ def fit_or_load(retriever_cfg: Mapping[str, Any], train: pd.DataFrame, val: pd.D
     name, hparams, topk = parse_config(retriever_cfg)
     if topk is not None:
         check_topk(topk, n_items)
-    retriever = build_retriever(name, **hparams)  # validates hyperparameters before any work
+    retriever = build_retriever(name, topk=topk, **hparams)  # validates hyperparameters before any work
     full = retriever.hparams()  # defaults filled in, so an explicit default hits the same file
     val_frame = val if val is not None else train.iloc[:0]
     key = retriever_key(name, full, seed, like_threshold, data_fingerprint, frame_fingerprint(train, val_frame))
@@ -103,7 +102,7 @@ def fit_or_load(retriever_cfg: Mapping[str, Any], train: pd.DataFrame, val: pd.D
         if _stored_key(path) == key:
             log.info("retriever cache hit: %s", path)
             loaded = REGISTRY[name].load(path)
-            loaded.cache_key = key
+            loaded.cache_key, loaded.topk = key, topk
             return loaded
         log.warning("retriever cache %s does not match its key; rebuilding", path)
     retriever.fit(train, n_users, n_items, val=val, like_threshold=like_threshold, seed=seed)

@@ -36,13 +36,17 @@ class EvalContext:
     history: torch.Tensor | None  # [n, L] visible items strictly before the target, left-padded with -1
 
 
-def eval_context(targets: pd.DataFrame, seen: pd.DataFrame, n_users: int, history_len: int = 0) -> EvalContext:
-    """`seen` is what the user interacted with before scoring: train for val, train + val for test."""
+def eval_context(targets: pd.DataFrame, seen: pd.DataFrame, n_users: int, max_history: int = 0) -> EvalContext:
+    """`seen` is what the user interacted with before scoring: train for val, train + val for test.
+
+    All of `seen` is excluded from the ranking; a sequential model (`max_history` > 0) reads only
+    the `max_history` most recent seen items strictly before each target (DESIGN.md's history rule).
+    """
     history = None
-    if history_len > 0:
+    if max_history > 0:
         visible = History(seen)
         rows = targets[["user", "timestamp", "item"]].itertuples(index=False)
-        history = left_pad([visible.before(int(u), int(t), int(i), history_len)[0] for u, t, i in rows], history_len)
+        history = left_pad([visible.before(int(u), int(t), int(i), max_history)[0] for u, t, i in rows], max_history)
     return EvalContext(
         users=torch.tensor(targets["user"].to_numpy(np.int64)),
         targets=torch.tensor(targets["item"].to_numpy(np.int64)),
@@ -52,6 +56,7 @@ def eval_context(targets: pd.DataFrame, seen: pd.DataFrame, n_users: int, histor
 
 
 def history_len(retriever) -> int:
+    """How many history items `retriever.score` reads (0 for non-sequential models)."""
     return int(getattr(retriever.params, "max_len", 0)) if retriever.uses_history else 0
 
 

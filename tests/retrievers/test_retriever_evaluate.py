@@ -87,3 +87,15 @@ def test_scoring_is_batched(tiny):
 
     topk_candidates(Spy(3, 6), torch.tensor([0, 1, 2]), train, k=2, batch_size=2)
     assert seen_batches == [2, 1]
+
+
+def test_history_is_what_came_strictly_before_the_target(tiny):
+    train, val, test = tiny
+    late = pd.DataFrame({"user": [0], "item": [1], "rating": [2.0], "timestamp": [9]})  # rated after the test target
+    seen = pd.concat([train, late, val], ignore_index=True)
+    ctx = eval_context(test, seen, 3, max_history=5)
+    assert ctx.history[0].tolist() == [-1, 5, 4, 0, 3]  # val item included, the later rating not
+    assert ctx.history[1].tolist() == [-1, -1, 5, 1, 4]
+    assert sorted(ctx.exclude.indices[ctx.exclude.indptr[0] : ctx.exclude.indptr[1]].tolist()) == [0, 1, 3, 4, 5]
+    val_ctx = eval_context(val, train, 3, max_history=2)
+    assert val_ctx.history.tolist() == [[4, 0], [5, 1]]
