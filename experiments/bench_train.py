@@ -18,6 +18,7 @@ import torch
 from _bench_common import save, setup
 from rankexp.data.datamodule import RankingDataModule
 from rankexp.losses import build_losses
+from rankexp.models.loading import cpu_bf16_is_fast
 from rankexp.models.ranker import ListwiseRanker
 
 LOSS_SETS = {"sft": ["sft"], "sft_sll": ["sft", "soft_lambda"], "sft_psl": ["sft", "perm_kl"],
@@ -35,7 +36,7 @@ def bare_loop(ranker, data) -> float:
     ranker.model.train()
     start = time.perf_counter()
     for batch in data:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16_is_fast()):
             loss = sum(ranker.loss_terms(batch).values())
         optimizer.zero_grad()
         loss.backward()
@@ -59,7 +60,7 @@ class StepTimer(L.Callback):
 
 def lightning_loop(ranker, data) -> float:
     timer = StepTimer()
-    trainer = L.Trainer(accelerator="cpu", precision="bf16-mixed", max_steps=len(data), logger=False,
+    trainer = L.Trainer(accelerator="cpu", precision="bf16-mixed" if cpu_bf16_is_fast() else "32-true", max_steps=len(data), logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         callbacks=[timer], num_sanity_val_steps=0, limit_val_batches=0)
     trainer.fit(ranker, train_dataloaders=torch.utils.data.DataLoader(data, batch_size=None))
