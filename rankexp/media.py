@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rankexp.data.download import atomic_write_bytes
 from rankexp.data.prompts import ListwiseExample
 
 log = logging.getLogger(__name__)
@@ -201,15 +202,7 @@ def save_position_bias_plot(stats: Mapping[str, Any], path: str | os.PathLike,
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _loggers(logger: Any) -> list[Any]:

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rankexp.data.download import atomic_write_bytes
 from rankexp.errors import RankexpError
 
 log = logging.getLogger(__name__)
@@ -455,15 +456,7 @@ def plot_heatmaps(runs: Sequence[Run], out: Path, metric: str = PLOT_METRIC) -> 
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _sweep_results(roots: Sequence[Path]) -> dict[str, Any] | None:
