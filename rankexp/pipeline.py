@@ -48,12 +48,31 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
             else:
                 from rankexp.stage_ranker import run_ranker as run_stage
 
-            metrics.update(run_stage(cfg, data, lists))
+            metrics.update(run_with_oom_hint(run_stage, cfg, data, lists))
+    if not is_global_zero():  # a DDP worker: rank 0 writes the one results.json
+        return metrics
     out = Path(cfg.paths.output_dir)
     payload = write_results(out / "results.json", metrics, cfg, time.time() - started,
                             extra={"mode": cfg.mode, "task_name": cfg.task_name})
     log.info("results: %s", out / "results.json")
     return payload
+
+
+def is_global_zero() -> bool:
+    """False in the extra processes DDP launches (Lightning sets the rank from LOCAL_RANK/RANK)."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def run_with_oom_hint(stage, cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[str, Any]:
+    """Run a model stage; an accelerator OOM becomes a message naming the keys that shrink the run."""
+    from rankexp.errors import out_of_memory
+
+    try:
+        return stage(cfg, data, lists)
+    except torch.OutOfMemoryError as err:
+        raise out_of_memory(err, f"the {cfg.task.name} stage on {cfg.trainer.get('accelerator', 'cpu')}") from err
 
 
 def list_baselines(cfg: DictConfig, lists: RankingLists) -> dict[str, float]:

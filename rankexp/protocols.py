@@ -46,8 +46,25 @@ def build_lists(cfg: DictConfig, data: RatingData) -> RankingLists:
     lists = builder(cfg, data)
     if cfg.task.get("hints"):
         lists = _with_hints(cfg, lists)
+    caps = cfg.get("train") or {}
+    lists = cap_lists(lists, caps.get("max_val_lists"), caps.get("max_test_lists"))
     log.info("protocol %s: %d val lists, %d test lists, %d train users", protocol.name, len(lists.val),
              len(lists.test), len(lists.train_source.users))
+    return lists
+
+
+def cap_lists(lists: RankingLists, max_val: int | None, max_test: int | None) -> RankingLists:
+    """Keep the first `train.max_val_lists` / `train.max_test_lists` lists (users in id order).
+
+    Applied once, here, so the LLM, the non-LLM baselines and the retriever are all scored on the
+    very same lists; the uncapped counts are recorded so a capped test is never mistaken for a full one.
+    """
+    for split, cap in (("val", max_val), ("test", max_test)):
+        examples = getattr(lists, split)
+        lists.metrics[f"lists/{split}_available"] = len(examples)
+        if cap is not None and int(cap) < len(examples):
+            setattr(lists, split, examples[: int(cap)])
+        lists.metrics[f"lists/{split}_evaluated"] = len(getattr(lists, split))
     return lists
 
 

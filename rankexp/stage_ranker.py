@@ -59,8 +59,8 @@ def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[s
     encoder = build_encoder(cfg, data, tokenizer, int(cfg.model.max_length))
     losses = active_losses(cfg)
     train_cfg = cfg.train
-    val_lists = lists.val[: train_cfg.max_val_lists] if train_cfg.max_val_lists else lists.val
-    test_lists = lists.test[: train_cfg.max_test_lists] if train_cfg.max_test_lists else lists.test
+    val_lists = lists.val  # capped in build_lists
+    test_lists = lists.test  # capped in build_lists
     datamodule = RankingDataModule(
         lists.train_source, val_lists, test_lists, encoder, seed=cfg.seed,
         draws_per_epoch=train_cfg.draws_per_epoch, batch_size=train_cfg.batch_size,
@@ -88,6 +88,8 @@ def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[s
     else:
         results = trainer.test(ranker, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)[0]
     metrics.update(results)
+    if not trainer.is_global_zero:  # DDP: metrics are already synced; rank 0 alone decodes and writes
+        return metrics
     methods = list(cfg.eval.get("methods", ["verbalizer"]))
     if set(methods) - {"verbalizer"}:
         from rankexp.evaluation import evaluate_decoding

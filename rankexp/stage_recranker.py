@@ -140,8 +140,8 @@ def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dic
     model, tokenizer = instantiate(cfg.model).load()
     encoder = build_encoder(cfg, data, tokenizer)
     train_set = InstructionSet(tasks, users, encoder, cfg.seed, mix, task.get("mix_mode", "sample"))
-    val_lists = lists.val[: train_cfg.max_val_lists] if train_cfg.max_val_lists else lists.val
-    test_lists = lists.test[: train_cfg.max_test_lists] if train_cfg.max_test_lists else lists.test
+    val_lists = lists.val  # capped in build_lists
+    test_lists = lists.test  # capped in build_lists
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     datamodule = InstructionDataModule(train_set, val_lists, test_lists, batch_size=train_cfg.batch_size, pad_id=pad_id)
     evaluator = HybridEvaluator(encoder, hybrid_options(cfg, mix), predict_rating, score)

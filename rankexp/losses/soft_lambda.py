@@ -25,6 +25,9 @@ from torch import Tensor, nn
 from rankexp.errors import ConfigError
 
 DELTA_MODES = ("target", "predicted")
+# expected_position = ALRO's s_i from every teacher-forced slot | first_slot = s_i = -log Y[1, i], the
+# verbalizer's own scores (inference ranks with slot 1 only).
+SCORE_MODES = ("expected_position", "first_slot")
 
 
 def check_weight(weight: float, name: str) -> float:
@@ -49,6 +52,18 @@ def _check_delta(delta: str) -> str:
     if delta not in DELTA_MODES:
         raise ConfigError(f"`loss.soft_lambda.delta` must be one of {DELTA_MODES}, got {delta!r}")
     return delta
+
+
+def _check_scores(scores: str) -> str:
+    if scores not in SCORE_MODES:
+        raise ConfigError(f"`loss.soft_lambda.scores` must be one of {SCORE_MODES}, got {scores!r}")
+    return scores
+
+
+def first_slot_positions(y: Tensor, eps: float = 1e-12) -> Tensor:
+    """s_i = -log Y[1, i]: lower = ranked higher; only differences s_i - s_j enter the loss,
+    so the renormalisation over candidates cancels. [B, m, m] -> [B, m]."""
+    return -torch.log(y[:, 0, :].clamp_min(eps))
 
 
 def _valid_mask(ratings: Tensor, mask: Tensor | None) -> Tensor:
@@ -100,6 +115,7 @@ def soft_lambda_loss(
     gamma: float,
     delta: str = "target",
     mask: Tensor | None = None,
+    scores: str = "expected_position",
 ) -> Tensor:
     """Soft Lambda loss (ALRO.md, "Soft Lambda loss"), a scalar.
 
@@ -118,6 +134,10 @@ def soft_lambda_loss(
             Ranks carry no gradient either way.
         mask: optional [B, m] bool, True for real candidates (padded lists).
             Valid slots of list b are its first mask[b].sum() slots.
+        scores: "expected_position" (ALRO) or "first_slot". Slot k > 1 is
+            teacher-forced on the gold identifiers of slots 1..k-1, while the
+            verbalizer ranks with slot 1 alone; "first_slot" scores items by
+            -log Y[1, i] so the loss trains exactly the scores inference uses.
 
     Returns:
         Mean over lists with >= 1 pair of (mean over that list's ordered pairs
@@ -126,13 +146,17 @@ def soft_lambda_loss(
     """
     gamma = _check_gamma(gamma)
     delta = _check_delta(delta)
+    scores = _check_scores(scores)
     if ratings.shape != y.shape[:2]:
         raise ValueError(f"ratings shape {tuple(ratings.shape)} != y.shape[:2] {tuple(y.shape[:2])}")
     valid = _valid_mask(ratings, mask)
     if y.dtype in (torch.float16, torch.bfloat16):
         y = y.float()  # positions 1..m and gains 2^r need more than bf16's 8 mantissa bits
     ratings = ratings.to(y.dtype)
-    s = expected_positions(y, gamma, valid if mask is not None else None)  # [B, m]
+    if scores == "first_slot":
+        s = first_slot_positions(y)
+    else:
+        s = expected_positions(y, gamma, valid if mask is not None else None)  # [B, m]
 
     # Ordered pairs (i better than j): strictly higher rating, both real items.
     pair = (ratings[:, :, None] > ratings[:, None, :]) & valid[:, :, None] & valid[:, None, :]
@@ -167,14 +191,16 @@ class SoftLambdaLoss(nn.Module):
 
     name = "soft_lambda"
 
-    def __init__(self, weight: float = 1.0, gamma: float = 10.0, delta: str = "target") -> None:
+    def __init__(self, weight: float = 1.0, gamma: float = 10.0, delta: str = "target",
+                 scores: str = "expected_position") -> None:
         super().__init__()
         self.weight = check_weight(weight, self.name)
         self.gamma = _check_gamma(gamma)
         self.delta = _check_delta(delta)
+        self.scores = _check_scores(scores)
 
     def forward(self, y: Tensor, ratings: Tensor, mask: Tensor | None = None) -> Tensor:
-        return self.weight * soft_lambda_loss(y, ratings, self.gamma, self.delta, mask)
+        return self.weight * soft_lambda_loss(y, ratings, self.gamma, self.delta, mask, self.scores)
 
     def extra_repr(self) -> str:
-        return f"weight={self.weight}, gamma={self.gamma}, delta={self.delta!r}"
+        return f"weight={self.weight}, gamma={self.gamma}, delta={self.delta!r}, scores={self.scores!r}"

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rankexp.errors import diverged
 from rankexp.hybrid import METHODS, HybridEvaluator, UserResult
 from rankexp.losses import sft_loss
 from rankexp.metrics import RankingMetrics
@@ -65,7 +66,7 @@ class InstructionRanker(L.LightningModule):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self.sft_loss(batch)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"SFT loss is {loss.item()} at global step {self.global_step}; lower `optim.lr`")
+            raise diverged(loss.item(), self.global_step, batch_idx, {"sft": float(loss)})
         size = int(batch["input_ids"].shape[0])
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         self.log("train/loss_sft", loss, batch_size=size)

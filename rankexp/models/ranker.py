@@ -15,6 +15,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from rankexp.errors import diverged
 from rankexp.losses import reindex_by_item, sft_loss
 from rankexp.metrics import RankingMetrics
 
@@ -97,10 +98,7 @@ class ListwiseRanker(L.LightningModule):
         terms = self.loss_terms(batch)
         total = sum(terms.values())
         if not torch.isfinite(total):
-            raise FloatingPointError(
-                f"loss is {total.item()} at global step {self.global_step}, batch {batch_idx} "
-                f"(terms: { {k: float(v) for k, v in terms.items()} }); lower `optim.lr` or check the data"
-            )
+            raise diverged(total.item(), self.global_step, batch_idx, {k: float(v) for k, v in terms.items()})
         batch_size = int(batch["n_original"])
         for name, value in terms.items():
             self.log(f"train/loss_{name}", value, batch_size=batch_size)

@@ -163,3 +163,17 @@ def test_half_precision_input_is_upcast():
     loss = soft_lambda_loss(y.bfloat16(), ratings, 10.0)
     assert loss.dtype == torch.float32
     assert loss.item() == pytest.approx(soft_lambda_loss(y, ratings, 10.0).item(), rel=0.05)
+
+
+def test_first_slot_scores_prefer_the_better_item_first():
+    # first_slot compares -log Y[1, i] only: later slots (and gamma) do not matter
+    later = torch.tensor([[[0.7, 0.2, 0.1], [0.0, 0.1, 0.9], [0.0, 0.9, 0.1]]])
+    ratings_ = torch.tensor([[5.0, 3.0, 1.0]])
+    assert soft_lambda_loss(later, ratings_, 1.0, scores="first_slot") == pytest.approx(
+        soft_lambda_loss(later, ratings_, 50.0, scores="first_slot").item())
+    ratings = torch.tensor([[5.0, 3.0, 1.0]])
+    good = torch.tensor([[[0.7, 0.2, 0.1]] * 3])
+    bad = torch.tensor([[[0.1, 0.2, 0.7]] * 3])
+    assert soft_lambda_loss(good, ratings, 10.0, scores="first_slot") < soft_lambda_loss(bad, ratings, 10.0, scores="first_slot")
+    with pytest.raises(ConfigError, match="loss.soft_lambda.scores"):
+        SoftLambdaLoss(scores="all_slots")

@@ -92,3 +92,18 @@ def test_verbalizer_scores_are_label_probabilities(tiny_model, synthetic, synthe
     expected = torch.softmax(logits[torch.arange(4), last].float(), -1)[:, ranker.label_ids[:6]]
     torch.testing.assert_close(scores, expected, rtol=1e-4, atol=1e-7)
     assert np.isfinite(scores.detach().numpy()).all()
+
+
+def test_nan_loss_stops_with_the_step_and_batch(tiny_model, synthetic, synthetic_lists):
+    import pytest
+
+    from rankexp.errors import TrainingDivergedError
+
+    _, lists = synthetic_lists
+    ranker, dm = _setup(tiny_model, synthetic, lists, losses=("sft", "soft_lambda"))
+    lora_a = next(p for n, p in ranker.named_parameters() if "lora_A" in n)
+    with torch.no_grad():
+        lora_a.fill_(float("nan"))  # what a blown-up optimizer step leaves behind
+    batch = next(iter(dm.train_dataloader()))
+    with pytest.raises(TrainingDivergedError, match=r"loss is nan at global step 0, batch 7 .*optim.lr"):
+        ranker.training_step(batch, 7)

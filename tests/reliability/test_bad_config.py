@@ -88,3 +88,25 @@ def test_cli_reports_config_errors_without_traceback(tmp_path, overrides, expect
     assert done.returncode == 2, done.stderr[-2000:]
     assert expected in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_out_of_memory_names_the_keys_that_shrink_the_run():
+    from hydra import compose, initialize_config_dir
+
+    from rankexp.errors import OutOfMemoryHint
+    from rankexp.pipeline import run_with_oom_hint
+    from rankexp.run import CONF_DIR, user_error
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("run", overrides=["trainer=gpu", "model=llama2_7b"])
+
+    def stage(*_):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    with pytest.raises(OutOfMemoryHint) as caught:
+        run_with_oom_hint(stage, cfg, None, None)
+    message = str(caught.value)
+    for key in ("Tried to allocate 2.00 GiB", "train.batch_size", "model.load_in_4bit=true",
+                "model.gradient_checkpointing=true", "protocol.m", "listwise stage on gpu"):
+        assert key in message
+    assert user_error(caught.value) is caught.value  # the CLI prints it without a traceback
