@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from rankexp.resolvers import register as _register_resolvers  # noqa: E402
+from rankexp.resolvers import register as _register_resolvers
 
 _register_resolvers()

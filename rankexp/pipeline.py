@@ -17,9 +17,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rankexp.baselines import evaluate_baselines
-from rankexp.metrics import ranking_metrics
 from rankexp.data import RatingData
 from rankexp.data.summary import summarize
+from rankexp.metrics import ranking_metrics
 from rankexp.protocols import RankingLists, build_lists, candidate_matrix
 from rankexp.results import write_results
 

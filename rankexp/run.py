@@ -27,10 +27,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _print_tree(cfg: DictConfig) -> None:
+    from omegaconf import OmegaConf
     from rich.console import Console
     from rich.syntax import Syntax
     from rich.tree import Tree
-    from omegaconf import OmegaConf
 
     tree = Tree("config", guide_style="dim")
     for key, value in cfg.items():

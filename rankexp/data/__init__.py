@@ -63,7 +63,7 @@ def _movielens_folder(name: str, root: Path, fetch: bool) -> Path:
 
 
 def load_ratings(name: str, root: str | Path | None = None, *, fetch: bool = False, category: str = "Digital_Music",
-                 keep_implicit: bool = False, **synthetic: int | float) -> pd.DataFrame:
+                 keep_implicit: bool = False, **synthetic: float) -> pd.DataFrame:
     """Raw ratings: DataFrame[user_id, item_id, rating, timestamp]."""
     base = resolve_root(root)
     if name == "ml100k":
@@ -80,7 +80,7 @@ def load_ratings(name: str, root: str | Path | None = None, *, fetch: bool = Fal
 
 
 def load_items(name: str, root: str | Path | None = None, *, fetch: bool = False, category: str = "Digital_Music",
-               **synthetic: int | float) -> pd.DataFrame:
+               **synthetic: float) -> pd.DataFrame:
     """Raw item table: DataFrame[item_id, title, genres]."""
     base = resolve_root(root)
     if name == "ml100k":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from rankexp.data.splits import History, explicit_listwise, leave_one_out
