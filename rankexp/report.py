@@ -43,6 +43,8 @@ KEY_METRICS = (
     + [f"test_subset/ndcg@{k}" for k in KS_TEST] + ["test_subset/hr@3", "test_subset/hr@5"]
     + [f"baseline_test/{name}/ndcg@5" for name in BASELINES]
     + ["zero_shot_val/ndcg@5", "best_val/ndcg@5"]
+    # position bias of the ranked-first slot over 5 candidate orders (before/after PSL: compare rows)
+    + ["position_bias/top1_agreement", "position_bias/slot_bias_tv"]
 )
 # Short names for the loss knobs (the papers' symbols) -> config keys.
 LOSS_KNOBS = {"alpha": "loss.soft_lambda.weight", "beta": "loss.perm_kl.weight", "gamma": "loss.soft_lambda.gamma"}
