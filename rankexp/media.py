@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rankexp.data.download import atomic_write_bytes
+from rankexp.data.download import atomic_write_bytes, atomic_write_text
 from rankexp.data.prompts import ListwiseExample
 
 log = logging.getLogger(__name__)
@@ -158,20 +156,19 @@ def bias_metrics(stats: Mapping[str, Any], prefix: str = "position_bias") -> dic
     return {f"{prefix}/{k}": float(stats[k]) for k in keys if k in stats}
 
 
-def _atomic_savefig(fig, path: Path) -> Path:
+def atomic_savefig(fig, path: str | os.PathLike) -> Path:
+    """Save `fig` as PNG through `atomic_write_bytes` (a crash never leaves half an image); closes it."""
+    import io
+
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    buffer = io.BytesIO()
     try:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
+        fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    path = Path(path)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
@@ -195,14 +192,10 @@ def save_position_bias_plot(stats: Mapping[str, Any], path: str | os.PathLike,
     ax.set_title(f"position bias: top-1 agreement {stats['top1_agreement']:.2f} over {stats['n_orders']} orders "
                  f"(chance {stats['chance_top1_agreement']:.2f}), TV {stats['slot_bias_tv']:.2f}", fontsize=9)
     ax.legend(fontsize=8)
-    return _atomic_savefig(fig, Path(path))
+    return atomic_savefig(fig, path)
 
 
 # ------------------------------------------------------------------------------------------ logging
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _loggers(logger: Any) -> list[Any]:
@@ -234,17 +227,14 @@ def log_media(logger: Any, run_dir: str | os.PathLike, tables: Mapping[str, pd.D
     saved: dict[str, Path] = {}
     for name, frame in (tables or {}).items():
         path = media_dir / f"{name}.csv"
-        _atomic_write_text(path, frame.to_csv(index=False))
+        atomic_write_text(path, frame.to_csv(index=False))
         saved[name] = path
     for name, plot in (plots or {}).items():
         path = media_dir / f"{name}.png"
         if hasattr(plot, "savefig"):
-            _atomic_savefig(plot, path)
+            atomic_savefig(plot, path)
         elif Path(plot).resolve() != path.resolve():
-            fd, tmp = tempfile.mkstemp(dir=media_dir, prefix=f".{path.name}.", suffix=".tmp")
-            os.close(fd)
-            shutil.copyfile(plot, tmp)
-            os.replace(tmp, path)
+            atomic_write_bytes(path, Path(plot).read_bytes())
         saved[name] = path
     for lg in _loggers(logger):
         if not _is_wandb(lg):

@@ -19,10 +19,8 @@ import argparse
 import json
 import logging
 import math
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rankexp.data.download import atomic_write_bytes
+from rankexp.data.download import atomic_write_text
 from rankexp.errors import RankexpError
+from rankexp.media import atomic_savefig
 
 log = logging.getLogger(__name__)
 
@@ -349,20 +348,6 @@ def _references(table: pd.DataFrame) -> list[str]:
 # ------------------------------------------------------------------------------------------ plots
 
 
-def _atomic_savefig(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def plot_gamma(runs: Sequence[Run], out: Path, metric: str = PLOT_METRIC) -> Path | None:
     """`metric` (mean ± std over runs) vs gamma, one line per value of the other varying overrides."""
     points = [(r, _knob(r, LOSS_KNOBS["gamma"]), _number(r.results.get(metric))) for r in runs]
@@ -398,7 +383,7 @@ def plot_gamma(runs: Sequence[Run], out: Path, metric: str = PLOT_METRIC) -> Pat
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     path = out / "ndcg5_vs_gamma.png"
-    _atomic_savefig(fig, path)
+    atomic_savefig(fig, path)
     return path
 
 
@@ -449,16 +434,12 @@ def plot_heatmaps(runs: Sequence[Run], out: Path, metric: str = PLOT_METRIC) -> 
         note = f" (mean over {', '.join(rest)} too)" if rest else ""
         ax.set_title(f"{metric}: {row_knob} x {col_knob}{note}", fontsize=9)
         path = out / f"heatmap_{row_knob}_x_{col_knob}.png"
-        _atomic_savefig(fig, path)
+        atomic_savefig(fig, path)
         paths.append(path)
     return paths
 
 
 # ------------------------------------------------------------------------------------------ entry
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _sweep_results(roots: Sequence[Path]) -> dict[str, Any] | None:

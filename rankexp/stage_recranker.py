@@ -169,5 +169,6 @@ def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dic
     else:
         metrics.update(trainer.test(ranker, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)[0])
     metrics["prompt/truncated_prompts"] = float(encoder.truncations)
-    _save_adapter(ranker, Path(cfg.paths.output_dir) / "adapter")
+    if trainer.is_global_zero:  # DDP: one writer for the adapter (pipeline writes results on rank 0 too)
+        _save_adapter(ranker, Path(cfg.paths.output_dir) / "adapter")
     return metrics

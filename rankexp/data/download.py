@@ -30,6 +30,11 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """`atomic_write_bytes` for UTF-8 text (reports, CSV tables)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
