@@ -23,7 +23,7 @@ from rankexp.data import RatingData
 from rankexp.data.hints import ItemMeanHints
 from rankexp.data.instructions import InstructionDataModule, InstructionEncoder, InstructionSet
 from rankexp.data.prompts import LABELS, PromptStyle, labels_for
-from rankexp.data.recranker import PAIRWISE_ANSWERS, POINTWISE_ANSWERS, TASKS, RecRankerTasks
+from rankexp.data.recranker import PAIRWISE_ANSWERS, POINTWISE_ANSWERS, TASKS, RecRankerTasks, held_out_rows
 from rankexp.data.sampling import build_sampler, instruction_set_hash, liked_counts
 from rankexp.errors import ConfigError, unknown_name
 from rankexp.hybrid import HybridEvaluator, HybridOptions
@@ -135,7 +135,8 @@ def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dic
     predict_rating, score = hint_functions(cfg, lists)
     tasks = RecRankerTasks(lists.train, data.n_items, data.like_threshold, task.get("dislike_threshold", 2),
                            history_len=int(cfg.protocol.history_len), shuffle=bool(task.shuffle),
-                           predict_rating=predict_rating, score=score)
+                           predict_rating=predict_rating, score=score,
+                           held_out=held_out_rows(data.ratings, lists.train))
 
     model, tokenizer = instantiate(cfg.model).load()
     encoder = build_encoder(cfg, data, tokenizer)

@@ -21,7 +21,7 @@ signal (`hints.ItemMeanHints.value`) or a model fit on an earlier slice of train
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -77,6 +77,13 @@ class UserTrain:
 
     items: np.ndarray
     ratings: np.ndarray
+    # Items the user rated outside train (val / test targets): never drawn as "unrated" candidates or
+    # negatives, so no held-out item appears in a training prompt (the leakage audit checks this).
+    held_out: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def rated(self) -> np.ndarray:
+        return np.concatenate([self.items, self.held_out])
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> UserTrain:
@@ -145,7 +152,7 @@ def pairwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.random
         neg_pos = int(rng.choice(disliked))
         neg, shown = int(ut.items[neg_pos]), [pos, neg_pos]
     else:
-        neg, shown = int(_unrated(rng, n_items, ut.items, 1)[0]), [pos]
+        neg, shown = int(_unrated(rng, n_items, ut.rated, 1)[0]), [pos]
     items, ratings = _history(ut, shown, history_len, shuffle, rng)
     good = int(ut.items[pos])
     liked_first = bool(rng.random() < 0.5) if shuffle else good < neg
@@ -191,12 +198,19 @@ def listwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.random
         return None
     shown = np.concatenate([rng.choice(top, n_top, replace=False), rng.choice(second, n_second, replace=False)])
     items, ratings = _history(ut, shown.tolist(), history_len, shuffle, rng)
-    candidates = np.concatenate([ut.items[shown], _unrated(rng, n_items, ut.items, n_random)])
+    candidates = np.concatenate([ut.items[shown], _unrated(rng, n_items, ut.rated, n_random)])
     gains = np.concatenate([ut.ratings[shown], np.zeros(n_random)]).astype(np.float32)
     order = rng.permutation(len(candidates)) if shuffle else np.argsort(candidates, kind="stable")
     candidates, gains = candidates[order], gains[order]
     return ListwiseExample(user, items, ratings, candidates, gains, order_by_gain(gains, rng.random(len(gains))),
                            _list_hints(user, candidates, score))
+
+
+def held_out_rows(ratings: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
+    """The (user, item) rows of `ratings` that are not in `train`: every val / test interaction."""
+    keys = pd.MultiIndex.from_frame(ratings[["user", "item"]])
+    in_train = keys.isin(pd.MultiIndex.from_frame(train[["user", "item"]]))
+    return ratings.loc[~in_train, ["user", "item"]]
 
 
 BUILDERS = {"pointwise": pointwise_instance, "pairwise": pairwise_instance, "listwise": listwise_instance}
@@ -207,17 +221,24 @@ class RecRankerTasks:
 
     Every instance has its own rng, seeded by (seed, index), so one instance can be rebuilt alone
     and `build(users, seed + epoch)` re-draws all positions (position shifting) each epoch.
+    `held_out`: the user's rows outside train (`held_out_rows`); their items are never drawn as
+    unrated candidates or negatives.
     """
 
     def __init__(self, train: pd.DataFrame, n_items: int, like_threshold: float, dislike_threshold: float = 2,
                  history_len: int = 10, shuffle: bool = True, predict_rating: PredictRating | None = None,
-                 score: Score | None = None) -> None:
+                 score: Score | None = None, held_out: pd.DataFrame | None = None) -> None:
         frame = train.sort_values(ORDER, kind="mergesort")
         users = frame["user"].to_numpy()
         bounds = np.flatnonzero(np.diff(users)) + 1
         items, ratings = frame["item"].to_numpy(np.int64), frame["rating"].to_numpy(np.float64)
         self.users = {int(u[0]): UserTrain(i, r) for u, i, r in zip(np.split(users, bounds), np.split(items, bounds),
                                                                         np.split(ratings, bounds)) if len(u)}
+        if held_out is not None and len(held_out):
+            for user, group in held_out.groupby("user", sort=False):
+                if int(user) in self.users:
+                    ut = self.users[int(user)]
+                    self.users[int(user)] = replace(ut, held_out=group["item"].to_numpy(np.int64))
         self.options = {"n_items": n_items, "like_threshold": like_threshold, "dislike_threshold": dislike_threshold,
                             "history_len": history_len, "shuffle": shuffle}
         self.hint_of = {"pointwise": {"predict_rating": predict_rating}, "pairwise": {"score": score},

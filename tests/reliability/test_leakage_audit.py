@@ -96,6 +96,32 @@ def test_rerank_retriever_fits_on_train_only(ml100k, monkeypatch, tmp_path):
         assert not set(example.candidates.tolist()) & rated.get(example.user, set())
 
 
+def _instruction_pairs(tasks, users: np.ndarray) -> set[tuple[int, int]]:
+    seen = set()
+    for _, ex in tasks.build(users, seed=0, mix_mode="all"):
+        shown = [ex.history, getattr(ex, "candidates", [])]
+        shown.append([i for i in (getattr(ex, "item", None), getattr(ex, "first", None), getattr(ex, "second", None))
+                      if i is not None])
+        seen |= {(ex.user, int(i)) for items in shown for i in items}
+    return seen
+
+
+def test_recranker_instructions_never_show_held_out_items(ml100k, tmp_path):
+    """Listwise "unrated" candidates and pairwise negatives are drawn outside train: without the user's
+    val / test rows excluded, held-out items (test targets among them) show up in training prompts."""
+    from rankexp.data.recranker import RecRankerTasks, held_out_rows
+
+    lists = build_lists(_cfg("protocol=rerank_topk", "retriever=pop", f"paths.cache_dir={tmp_path}"), ml100k)
+    held_out = held_out_rows(ml100k.ratings, lists.train)
+    assert len(held_out) + len(lists.train) == len(ml100k.ratings)
+    held = _pairs(held_out)
+    users = np.tile(np.unique(lists.train["user"].to_numpy()), 3)
+    options = {"n_items": ml100k.n_items, "like_threshold": ml100k.like_threshold}
+    leaky = _instruction_pairs(RecRankerTasks(lists.train, **options), users)
+    assert leaky & held  # the audit can see the leak ...
+    assert not _instruction_pairs(RecRankerTasks(lists.train, **options, held_out=held_out), users) & held  # ... fixed
+
+
 def test_model_selection_reads_validation_only():
     cfg = _cfg()
     assert cfg.callbacks.model_checkpoint.monitor.startswith("val/")
