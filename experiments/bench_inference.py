@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 
 import torch
-
 from _bench_common import save, setup, timed
+
 from rankexp.data.encoding import collate
 from rankexp.losses import build_losses
 from rankexp.models.decoding import ParseCounts, constrained_greedy, generate_and_parse
@@ -24,7 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lists", type=int, default=16)
     args = parser.parse_args()
-    cfg, data, lists, model, tokenizer, encoder = setup()
+    _cfg, _data, lists, model, tokenizer, encoder = setup()
     model.eval()
     ranker = ListwiseRanker(model, encoder.label_ids, build_losses(["sft"]))
     examples = lists.test[: args.lists]

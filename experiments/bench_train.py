@@ -14,8 +14,8 @@ import time
 
 import lightning as L
 import torch
-
 from _bench_common import save, setup
+
 from rankexp.data.datamodule import RankingDataModule
 from rankexp.losses import build_losses
 from rankexp.models.loading import cpu_bf16_is_fast
@@ -71,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=6)
     args = parser.parse_args()
-    cfg, data, lists, model, tokenizer, encoder = setup()
+    _cfg, _data, lists, model, _tokenizer, encoder = setup()
     plain = batches(lists, encoder, False, args.steps + 1)
     permuted = batches(lists, encoder, True, args.steps + 1)
     base_state = copy.deepcopy({k: v for k, v in model.state_dict().items() if "lora_" in k})
