@@ -5,7 +5,9 @@ for the first N test users. Per user, interleaved so machine load hits every var
 - hybrid, shared prefix: 10 pointwise + 45 pairwise + 1 listwise prompts, prefix KV run once;
 - hybrid, unshared: the same 56 prompts, each [prefix; suffix] in full;
 - official-size hybrid (pairs=matching, both_orders: 10 + 10 + 1 = 21 prompts), shared;
-- one listwise pass: the listwise prompt alone, one forward (the ALRO / LlamaRec cost).
+- one listwise pass: the listwise prompt alone, one forward (the ALRO / LlamaRec cost);
+- both hybrids again with `task.candidates_in_prefix=true` (history + labelled candidates shared, short
+  questions naming labels).
 Also checks that the shared and unshared scores agree.
 
     RANKEXP_DATA_DIR=../shared/data .venv/bin/python experiments/bench_hybrid.py [--users 10] [--retriever pop]
@@ -74,14 +76,20 @@ def main() -> None:
     load_s = time.perf_counter() - started
     model.eval()
     encoder = build_encoder(cfg, data, tokenizer)
+    block_cfg = cfg.copy()
+    block_cfg.task.candidates_in_prefix = True
+    block_encoder = build_encoder(block_cfg, data, tokenizer)
     predict_rating, score = hint_functions(cfg, lists)
+    official = {"pairs": "matching", "both_orders": True}
     variants = {
-        "hybrid_shared": (HybridOptions(share_prefix=True), True),
-        "hybrid_unshared": (HybridOptions(share_prefix=False), False),
-        "hybrid21_shared": (HybridOptions(pairs="matching", both_orders=True), True),
-        "listwise_one_pass": (HybridOptions(tasks=("listwise",)), False),
+        "hybrid_shared": (HybridOptions(share_prefix=True), True, encoder),
+        "hybrid_unshared": (HybridOptions(share_prefix=False), False, encoder),
+        "hybrid21_shared": (HybridOptions(**official), True, encoder),
+        "listwise_one_pass": (HybridOptions(tasks=("listwise",)), False, encoder),
+        "hybrid_block_shared": (HybridOptions(), True, block_encoder),
+        "hybrid21_block_shared": (HybridOptions(**official), True, block_encoder),
     }
-    evaluators = {k: HybridEvaluator(encoder, o, predict_rating, score) for k, (o, _) in variants.items()}
+    evaluators = {k: HybridEvaluator(e, o, predict_rating, score) for k, (o, _, e) in variants.items()}
     users = lists.test[: args.users + 1]
     rows: dict[str, list[dict]] = {k: [] for k in variants}
     max_diff = 0.0

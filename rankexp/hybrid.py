@@ -23,7 +23,7 @@ are scored on the same users from the same forwards.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -189,21 +189,24 @@ class HybridEvaluator:
 
     def prompts(self, ex: ListwiseExample, stage: int) -> list[tuple[str, object]]:
         """(task, example) per prompt. Each task gets a fresh rng with the same seed, so all draw
-        the same history order first (one shared prefix); the rest of each rng shuffles its task."""
+        the same history order first (one shared prefix); the rest of each rng shuffles its task.
+        The listwise order (drawn even when that task is off) is the candidate block of every prompt
+        under `candidates_in_prefix`, so the block is part of the shared prefix."""
         o, cands = self.options, np.asarray(ex.candidates, dtype=np.int64)
         rng = lambda: np.random.default_rng([abs(int(o.seed)), int(ex.user), int(stage), 41])
         hit = cands[np.asarray(ex.gains) > 0]
+        target = int(hit[0]) if len(hit) else None
+        shown = listwise_eval(ex.user, cands, ex.history, ex.history_ratings, rng(), o.shuffle, target, self.score)
+        block = shown.candidates if self.encoder.candidates_in_prefix else None
         out: list[tuple[str, object]] = []
         if "pointwise" in o.tasks:
-            out += [("pointwise", e) for e in pointwise_eval(ex.user, cands, ex.history, ex.history_ratings, rng(),
-                                                             o.shuffle, self.predict_rating)]
+            out += [("pointwise", replace(e, block=block)) for e in pointwise_eval(
+                ex.user, cands, ex.history, ex.history_ratings, rng(), o.shuffle, self.predict_rating)]
         if "pairwise" in o.tasks:
-            out += [("pairwise", e) for e in pairwise_eval(ex.user, cands, ex.history, ex.history_ratings, rng(),
-                                                           o.shuffle, o.both_orders, o.pairs, self.score)]
+            out += [("pairwise", replace(e, block=block)) for e in pairwise_eval(
+                ex.user, cands, ex.history, ex.history_ratings, rng(), o.shuffle, o.both_orders, o.pairs, self.score)]
         if "listwise" in o.tasks:
-            target = int(hit[0]) if len(hit) else None
-            out.append(("listwise", listwise_eval(ex.user, cands, ex.history, ex.history_ratings, rng(), o.shuffle,
-                                                  target, self.score)))
+            out.append(("listwise", shown))
         return out
 
     @torch.no_grad()

@@ -102,7 +102,8 @@ def build_encoder(cfg: DictConfig, data: RatingData, tokenizer) -> InstructionEn
     return InstructionEncoder(tokenizer, data.items["title"].to_numpy(), style, labels_for(cfg.protocol.m, labels),
                               pointwise_answers=point, pairwise_answers=pair, rating_scale=data.rating_scale,
                               max_length=int(cfg.model.max_length), chat_template=bool(task.get("chat_template", True)),
-                              listwise_top=int(task.get("listwise_top", 5)))
+                              listwise_top=int(task.get("listwise_top", 5)),
+                              candidates_in_prefix=bool(task.get("candidates_in_prefix", False)))
 
 
 def hybrid_options(cfg: DictConfig, mix: dict[str, float]) -> HybridOptions:
@@ -136,7 +137,8 @@ def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dic
     tasks = RecRankerTasks(lists.train, data.n_items, data.like_threshold, task.get("dislike_threshold", 2),
                            history_len=int(cfg.protocol.history_len), shuffle=bool(task.shuffle),
                            predict_rating=predict_rating, score=score,
-                           held_out=held_out_rows(data.ratings, lists.train))
+                           held_out=held_out_rows(data.ratings, lists.train),
+                           block_size=int(cfg.protocol.m) if task.get("candidates_in_prefix") else 0)
 
     model, tokenizer = instantiate(cfg.model).load()
     encoder = build_encoder(cfg, data, tokenizer)

@@ -6,6 +6,11 @@ at training and at inference:
   identical for all of one user's evaluation prompts, so its KV cache is computed once
   (`rankexp.hybrid`);
 - suffix: the task's question (pointwise / pairwise / listwise) + chat-template tail.
+With `candidates_in_prefix` the prefix also shows the m labelled candidates (the retriever's top-m
+at evaluation, the asked items among random unrated ones in training) and each question names
+labels ("candidate C"): a pointwise or pairwise suffix shrinks from ~60 tokens (titles, hint) to ~25,
+so a user's 21 hybrid prompts cost about 2x one listwise pass instead of 4.6x
+(experiments/results/bench_hybrid.json).
 The answer is tokenized as it follows the prompt's final newline (`_after_newline`) and checked to
 be single tokens: `1`..`5` (pointwise), `Yes` / `No` (pairwise), top-5 labels one per line
 (listwise, the ListwiseEncoder convention). Scoring reads the LM head at the last prompt token.
@@ -17,6 +22,7 @@ on 1..n bins, n = number of pointwise answers (`RatingBins`): 1-2 -> 1, ..., 9-1
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -90,11 +96,13 @@ class InstructionEncoder:
     def __init__(self, tokenizer, titles: np.ndarray, style: PromptStyle, listwise_labels: Sequence[str], *,
                  pointwise_answers: Sequence[str] = POINTWISE_ANSWERS,
                  pairwise_answers: Sequence[str] = PAIRWISE_ANSWERS, rating_scale: Sequence[float] = (1, 5),
-                 max_length: int = 1024, chat_template: bool = True, listwise_top: int = LISTWISE_TOP) -> None:
+                 max_length: int = 1024, chat_template: bool = True, listwise_top: int = LISTWISE_TOP,
+                 candidates_in_prefix: bool = False) -> None:
         self.tokenizer, self.titles, self.max_length = tokenizer, titles, max_length
         self.bins = rating_bins(rating_scale, len(pointwise_answers))
         self.style = replace(style, rating_max=self.bins.n)
         self.labels, self.listwise_top = list(listwise_labels), listwise_top
+        self.candidates_in_prefix = candidates_in_prefix
         self.answers = {"pointwise": list(pointwise_answers), "pairwise": list(pairwise_answers)}
         if len(self.answers["pairwise"]) != 2:
             raise ConfigError(f"pairwise answers must be two strings (yes, no), got {pairwise_answers}")
@@ -155,11 +163,31 @@ class InstructionEncoder:
     def _history_block(self, history, history_ratings) -> str:
         return "\n".join(_history_lines(history, self.bins(history_ratings), self.titles, self.style, 1))
 
-    def prefix_text(self, history, history_ratings) -> str:
-        return self.head + self._history_block(history, history_ratings)
+    def prefix_text(self, history, history_ratings, block=None) -> str:
+        text = self.head + self._history_block(history, history_ratings)
+        return text if block is None else text + self._block_text(block)
+
+    def block_of(self, task: str, example) -> np.ndarray | None:
+        """The candidates a `candidates_in_prefix` prompt shows before its question (None otherwise)."""
+        if not self.candidates_in_prefix:
+            return None
+        block = example.candidates if task == "listwise" else example.block
+        if block is None:
+            raise ValueError(f"`task.candidates_in_prefix` needs the {task} example's candidate block")
+        if len(block) > len(self.labels):
+            raise ConfigError(f"{len(block)} candidates need {len(block)} labels; `task.labels` has {len(self.labels)}")
+        return np.asarray(block)
+
+    def _block_text(self, block) -> str:
+        lines = [f"Candidate {self.style.item_noun}s:"]
+        lines += [f"{label}. {short_title(self.titles[item], self.style.title_max_chars)}"
+                  for label, item in zip(self.labels, block)]
+        return "\n" + "\n".join(lines)
 
     def suffix_text(self, task: str, example) -> str:
         """The question after the shared history block (starts with a newline), plus the template tail."""
+        if self.candidates_in_prefix:
+            return self._label_question(task, example) + self.tail
         empty = np.zeros(0, dtype=np.int64)
         if task == "pointwise":
             hint = None if example.hint is None else self.bins.continuous(example.hint)
@@ -175,6 +203,33 @@ class InstructionEncoder:
         if task != "listwise":  # the task renderers repeat the history header: cut it
             body = body[len(header):]
         return body + self.tail
+
+    def _label_question(self, task: str, example) -> str:
+        """`candidates_in_prefix`: the question names candidates by their label in the prefix block."""
+        block = self.block_of(task, example)
+        label = dict(zip(block.tolist(), self.labels))
+        hints = self.style.hints
+        if task == "pointwise":
+            scale = f"1 to {self.bins.n}"
+            lines = [f"How would the user rate candidate {label[example.item]} ({scale})?"]
+            if hints and example.hint is not None:
+                lines.append(f"Hint: another recommender predicts {self.bins.continuous(example.hint):.1f}.")
+            lines.append("Answer with one number.")
+        elif task == "pairwise":
+            lines = [f"Would the user prefer candidate {label[example.first]} over candidate {label[example.second]}?"]
+            if hints and example.hint is not None:
+                lines.append(f"Hint: another recommender prefers candidate {label[example.hint]}.")
+            lines.append("Answer Yes or No.")
+        elif task == "listwise":
+            top = min(self.listwise_top, len(block))
+            lines = ["Rank the candidates from most to least likely to be liked by the user."]
+            ranked = _hinted_order(example.hints) if hints else []
+            if ranked:
+                lines.append("Hint: another recommender ranks " + ", ".join(self.labels[s] for s in ranked) + ".")
+            lines.append(f"Answer with the letters of the top {top} only, one per line, best first.")
+        else:
+            raise ConfigError(f"unknown RecRanker task {task!r}")
+        return "\n" + "\n".join(lines)
 
     def _listwise_question(self, ex: ListwiseExample) -> str:
         noun, m = self.style.item_noun, len(ex.candidates)
@@ -208,11 +263,11 @@ class InstructionEncoder:
         return ids
 
     # ---- ids ------------------------------------------------------------------------------------
-    def prefix_ids(self, history, history_ratings, room: int) -> tuple[list[int], int]:
+    def prefix_ids(self, history, history_ratings, room: int, block=None) -> tuple[list[int], int]:
         """Prefix ids, dropping the first history items until prefix + `room` tokens fit max_length."""
         history, ratings = np.asarray(history), np.asarray(history_ratings)
         for dropped in range(len(history) + 1):
-            ids = self._encode(self.prefix_text(history[dropped:], ratings[dropped:]))
+            ids = self._encode(self.prefix_text(history[dropped:], ratings[dropped:], block))
             if len(ids) + room <= self.max_length:
                 if dropped:
                     self.truncations += 1
@@ -223,18 +278,28 @@ class InstructionEncoder:
     def encode(self, task: str, example, with_answer: bool = True) -> Encoded:
         suffix = self._encode(self.suffix_text(task, example))
         answer = self.answer_ids(task, example) if with_answer else []
-        prefix, dropped = self.prefix_ids(example.history, example.history_ratings, len(suffix) + max(len(answer), 1))
+        prefix, dropped = self.prefix_ids(example.history, example.history_ratings, len(suffix) + max(len(answer), 1),
+                                          self.block_of(task, example))
         return Encoded(task, prefix, suffix, answer, dropped)
 
     def encode_user(self, prompts: Sequence[tuple[str, object]]) -> tuple[list[int], list[list[int]], int]:
         """One user's evaluation prompts (same history) -> (shared prefix ids, suffix ids per prompt, dropped)."""
         first = prompts[0][1]
-        for _, example in prompts[1:]:
-            if not np.array_equal(example.history, first.history):
-                raise ValueError("evaluation prompts of one user must show the same history (shared prefix)")
+        block = self.block_of(*prompts[0])
+        for task, example in prompts[1:]:
+            other = self.block_of(task, example)
+            if not np.array_equal(example.history, first.history) or (block is not None and not np.array_equal(other, block)):
+                raise ValueError("evaluation prompts of one user must show the same history and candidates (shared prefix)")
         suffixes = [self._encode(self.suffix_text(task, example)) for task, example in prompts]
-        prefix, dropped = self.prefix_ids(first.history, first.history_ratings, max(map(len, suffixes)) + 1)
+        prefix, dropped = self.prefix_ids(first.history, first.history_ratings, max(map(len, suffixes)) + 1, block)
         return prefix, suffixes, dropped
+
+
+def _hinted_order(hints: Sequence[str]) -> list[int]:
+    """Slots in the order of the per-slot listwise hints "recommender #r" (`recranker._list_hints`)."""
+    ranks = [(int(found.group(1)), slot) for slot, hint in enumerate(hints or [])
+             if hint and (found := re.search(r"#(\d+)", hint))]
+    return [slot for _, slot in sorted(ranks)]
 
 
 # ---- training data --------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ class PointwiseExample:
     item: int
     rating: int | None  # target; None at evaluation
     hint: float | None = None  # another recommender's predicted rating
+    block: np.ndarray | None = None  # candidates shown before the question (`candidates_in_prefix`), in order
 
 
 @dataclass
@@ -69,6 +70,7 @@ class PairwiseExample:
     second: int
     first_preferred: bool | None  # target ("Yes" if True); None at evaluation
     hint: int | None = None  # the item (first or second) another recommender prefers
+    block: np.ndarray | None = None  # candidates shown before the question (`candidates_in_prefix`), in order
 
 
 @dataclass(frozen=True)
@@ -124,10 +126,23 @@ def _unrated(rng: np.random.Generator, n_items: int, rated: np.ndarray, count: i
     return np.asarray(out, dtype=np.int64)
 
 
+def _block(rng: np.random.Generator, n_items: int, ut: UserTrain, asked: Sequence[int], size: int,
+           shuffle: bool) -> np.ndarray | None:
+    """`candidates_in_prefix`: the asked items among `size - len(asked)` random unrated ones, shuffled
+    (by item id without position shifting) -- the shape of the retriever's top-m at evaluation."""
+    if not size:
+        return None
+    asked = np.asarray(asked, dtype=np.int64)
+    block = np.concatenate([asked, _unrated(rng, n_items, np.concatenate([ut.rated, asked]), size - len(asked))])
+    return block[rng.permutation(size)] if shuffle else np.sort(block, kind="stable")
+
+
 def pointwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.random.Generator, n_items: int,
                        like_threshold: float, dislike_threshold: float = 2, history_len: int = 10,
-                       shuffle: bool = True, predict_rating: PredictRating | None = None) -> PointwiseExample | None:
-    """A random rated train item (not the first one) -> its rating; None if < 2 train rows."""
+                       shuffle: bool = True, predict_rating: PredictRating | None = None,
+                       block_size: int = 0) -> PointwiseExample | None:
+    """A random rated train item (not the first one) -> its rating; None if < 2 train rows.
+    `block_size` > 0: the item is shown among that many candidates (`_block`)."""
     ut = _as_user_train(frame)
     if len(ut.items) < 2:
         return None
@@ -135,13 +150,15 @@ def pointwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.rando
     items, ratings = _history(ut, [t], history_len, shuffle, rng)
     item = int(ut.items[t])
     hint = float(predict_rating(user, np.array([item]))[0]) if predict_rating else None
-    return PointwiseExample(user, items, ratings, item, round(ut.ratings[t]), hint)
+    return PointwiseExample(user, items, ratings, item, round(ut.ratings[t]), hint,
+                            _block(rng, n_items, ut, [item], block_size, shuffle))
 
 
 def pairwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.random.Generator, n_items: int,
                       like_threshold: float, dislike_threshold: float = 2, history_len: int = 10,
-                      shuffle: bool = True, score: Score | None = None) -> PairwiseExample | None:
-    """A liked train item vs a disliked rated one (else a random unrated one), in random order."""
+                      shuffle: bool = True, score: Score | None = None, block_size: int = 0) -> PairwiseExample | None:
+    """A liked train item vs a disliked rated one (else a random unrated one), in random order.
+    `block_size` > 0: the pair is shown among that many candidates (`_block`)."""
     ut = _as_user_train(frame)
     liked = np.flatnonzero(ut.ratings >= like_threshold)
     if len(liked) == 0:
@@ -157,7 +174,8 @@ def pairwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.random
     good = int(ut.items[pos])
     liked_first = bool(rng.random() < 0.5) if shuffle else good < neg
     first, second = (good, neg) if liked_first else (neg, good)
-    return PairwiseExample(user, items, ratings, first, second, liked_first, _pair_hint(user, first, second, score))
+    return PairwiseExample(user, items, ratings, first, second, liked_first, _pair_hint(user, first, second, score),
+                           _block(rng, n_items, ut, [first, second], block_size, shuffle))
 
 
 def _pair_hint(user: int, first: int, second: int, score: Score | None) -> int | None:
@@ -222,12 +240,13 @@ class RecRankerTasks:
     Every instance has its own rng, seeded by (seed, index), so one instance can be rebuilt alone
     and `build(users, seed + epoch)` re-draws all positions (position shifting) each epoch.
     `held_out`: the user's rows outside train (`held_out_rows`); their items are never drawn as
-    unrated candidates or negatives.
+    unrated candidates or negatives. `block_size` > 0 (`task.candidates_in_prefix`): pointwise and
+    pairwise instances show their items among that many candidates, as every evaluation prompt does.
     """
 
     def __init__(self, train: pd.DataFrame, n_items: int, like_threshold: float, dislike_threshold: float = 2,
                  history_len: int = 10, shuffle: bool = True, predict_rating: PredictRating | None = None,
-                 score: Score | None = None, held_out: pd.DataFrame | None = None) -> None:
+                 score: Score | None = None, held_out: pd.DataFrame | None = None, block_size: int = 0) -> None:
         frame = train.sort_values(ORDER, kind="mergesort")
         users = frame["user"].to_numpy()
         bounds = np.flatnonzero(np.diff(users)) + 1
@@ -241,8 +260,8 @@ class RecRankerTasks:
                     self.users[int(user)] = replace(ut, held_out=group["item"].to_numpy(np.int64))
         self.options = {"n_items": n_items, "like_threshold": like_threshold, "dislike_threshold": dislike_threshold,
                             "history_len": history_len, "shuffle": shuffle}
-        self.hint_of = {"pointwise": {"predict_rating": predict_rating}, "pairwise": {"score": score},
-                        "listwise": {"score": score}}
+        self.task_options = {"pointwise": {"predict_rating": predict_rating, "block_size": block_size},
+                             "pairwise": {"score": score, "block_size": block_size}, "listwise": {"score": score}}
 
     def draw(self, task: str, user: int, rng: np.random.Generator):
         """One instance of `task` for `user`, or None when the user cannot form one."""
@@ -251,7 +270,7 @@ class RecRankerTasks:
         ut = self.users.get(int(user))
         if ut is None:
             return None
-        return BUILDERS[task](int(user), ut, rng, **self.options, **self.hint_of[task])
+        return BUILDERS[task](int(user), ut, rng, **self.options, **self.task_options[task])
 
     def build(self, users: np.ndarray, seed: int, mix: dict[str, float] | None = None,
               mix_mode: str = "sample") -> list[tuple[str, object]]:
