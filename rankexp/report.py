@@ -45,6 +45,11 @@ KEY_METRICS = (
     # position bias of the ranked-first slot over 5 candidate orders (before/after PSL: compare rows)
     + ["position_bias/top1_agreement", "position_bias/slot_bias_tv"]
 )
+# RecRanker runs (rankexp.hybrid.summarize): every method on the same users, the retriever beside them.
+RECRANKER_METHODS = ("retriever", "pointwise", "pairwise", "listwise", "hybrid")
+RECRANKER_METRICS = tuple(f"test/{method}/{name}" for method in RECRANKER_METHODS
+                          for name in ("hr@3", "hr@5", "ndcg@3", "ndcg@5")) + ("test/seconds_per_user", "test/users")
+METRIC_SETS = {"alro": tuple(KEY_METRICS), "recranker": RECRANKER_METRICS}
 # Short names for the loss knobs (the papers' symbols) -> config keys.
 LOSS_KNOBS = {"alpha": "loss.soft_lambda.weight", "beta": "loss.perm_kl.weight", "gamma": "loss.soft_lambda.gamma"}
 PLOT_METRIC = "test/ndcg@5"
@@ -452,7 +457,21 @@ def _sweep_results(roots: Sequence[Path]) -> dict[str, Any] | None:
     return None
 
 
-def build_report(roots: Sequence[str | Path], out: str | Path | None = None) -> dict[str, Path]:
+def choose_metrics(runs: Sequence[Run], spec: str | None = None) -> list[str]:
+    """Table columns: a preset of METRIC_SETS, comma-separated result keys, or (None / "auto") the
+    RecRanker set when a run has per-method results, else the ALRO set."""
+    if spec in (None, "auto"):
+        spec = "recranker" if any("test/hybrid/ndcg@5" in r.results for r in runs) else "alro"
+    if spec in METRIC_SETS:
+        return list(METRIC_SETS[spec])
+    keys = [k.strip() for k in spec.split(",") if k.strip()]
+    if not keys:
+        raise ReportError(f"--metrics {spec!r}: give a preset ({', '.join(METRIC_SETS)}) or comma-separated keys")
+    return keys
+
+
+def build_report(roots: Sequence[str | Path], out: str | Path | None = None,
+                 metrics: str | None = None) -> dict[str, Path]:
     """Write report.md, report.csv and the plots into `out` (default: the first root). Returns the paths."""
     roots = [Path(r) for r in roots]
     if not roots:
@@ -464,7 +483,7 @@ def build_report(roots: Sequence[str | Path], out: str | Path | None = None) -> 
                           "`python -m rankexp.run` writes one into its output dir (outputs/... or multirun/...)")
     out = Path(out) if out is not None else roots[0]
     out.mkdir(parents=True, exist_ok=True)
-    table, present, common = aggregate(runs)
+    table, present, common = aggregate(runs, choose_metrics(runs, metrics))
     plots = [p for p in [plot_gamma(runs, out)] if p is not None] + plot_heatmaps(runs, out)
     markdown = render_markdown(table, present, common, runs, missing, problems, roots, plots, _sweep_results(roots))
     paths = {"markdown": out / "report.md", "csv": out / "report.csv"}
@@ -478,10 +497,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rankexp.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="+", help="run dirs or multirun dirs (searched recursively for results.json)")
     parser.add_argument("--out", default=None, help="where to write report.md / report.csv / *.png (default: first dir)")
+    parser.add_argument("--metrics", default="auto",
+                        help=f"columns: auto | {' | '.join(METRIC_SETS)} | comma-separated result keys")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        paths = build_report(args.dirs, args.out)
+        paths = build_report(args.dirs, args.out, args.metrics)
     except RankexpError as error:
         sys.stderr.write(f"error: {error}\n")
         return 2

@@ -163,3 +163,18 @@ def test_cli_prints_table(grid_sweep: Path, capsys):
     out = capsys.readouterr().out
     assert "| config | n | test/ndcg@1 |" in out
     assert "report.csv" in out
+
+
+def test_recranker_runs_get_per_method_columns_pooled_over_seeds(tmp_path: Path, capsys):
+    cfg = loss_config(0.0, 0.0, protocol="rerank_topk")
+    for seed, hybrid in ((0, 0.10), (1, 0.14)):
+        results = {f"test/{method}/ndcg@5": value for method, value in
+                   (("retriever", 0.09), ("pointwise", 0.08), ("pairwise", 0.07), ("listwise", 0.11), ("hybrid", hybrid))}
+        write_run(tmp_path / str(seed), ["+experiment=recranker_ml100k", f"seed={seed}"], results, cfg)
+    table = pd.read_csv(report.build_report([tmp_path])["csv"])
+    assert table["n"].tolist() == [2]
+    assert table["test/hybrid/ndcg@5_mean"].iloc[0] == pytest.approx(0.12)
+    assert table["test/hybrid/ndcg@5_std"].iloc[0] == pytest.approx(0.0283, abs=1e-4)
+    assert table["test/retriever/ndcg@5_mean"].iloc[0] == pytest.approx(0.09)
+    assert report.main([str(tmp_path), "--metrics", "test/listwise/ndcg@5"]) == 0
+    assert "| config | n | test/listwise/ndcg@5 |" in capsys.readouterr().out
