@@ -31,11 +31,8 @@ from torch import Tensor, nn
 
 from rankexp.data.instructions import InstructionEncoder
 from rankexp.data.prompts import ListwiseExample
-from rankexp.data.recranker import (
-    LISTWISE_TOP,
-    TASKS,
-    PredictRating,
-    Score,
+from rankexp.data.recranker import LISTWISE_TOP, TASKS, PredictRating, Score
+from rankexp.data.recranker_eval import (
     expected_rating,
     hybrid_scores,
     listwise_eval,

@@ -2,7 +2,7 @@
 
 Every prompt is rendered in two pieces, tokenized separately and concatenated as ids, the same way
 at training and at inference:
-- prefix: chat-template head + instruction + the user's history (`recranker._history_lines`);
+- prefix: chat-template head + instruction + the user's history (`recranker_prompts.history_lines`);
   identical for all of one user's evaluation prompts, so its KV cache is computed once
   (`rankexp.hybrid`);
 - suffix: the task's question (pointwise / pairwise / listwise) + chat-template tail.
@@ -39,11 +39,8 @@ from rankexp.data.recranker import (
     PairwiseExample,
     PointwiseExample,
     RecRankerTasks,
-    _history_lines,
-    listwise_top_target,
-    pairwise_prompt,
-    pointwise_prompt,
 )
+from rankexp.data.recranker_prompts import history_lines, listwise_top_target, pairwise_prompt, pointwise_prompt
 from rankexp.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -161,7 +158,7 @@ class InstructionEncoder:
 
     # ---- text -----------------------------------------------------------------------------------
     def _history_block(self, history, history_ratings) -> str:
-        return "\n".join(_history_lines(history, self.bins(history_ratings), self.titles, self.style, 1))
+        return "\n".join(history_lines(history, self.bins(history_ratings), self.titles, self.style, 1))
 
     def prefix_text(self, history, history_ratings, block=None) -> str:
         text = self.head + self._history_block(history, history_ratings)

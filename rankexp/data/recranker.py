@@ -1,4 +1,5 @@
-"""RecRanker's three instruction tasks as data (RECRANKER.md), and the hybrid-ranking utilities.
+"""RecRanker's three instruction tasks as training data (RECRANKER.md); evaluation prompts and the hybrid
+utilities are in `recranker_eval`, prompt text in `recranker_prompts`.
 
 Training instances come from TRAIN interactions only. Each instance shows some of the user's train
 items (pointwise: one; pairwise: a liked item and a non-liked one; listwise: 3 top-tier + 2
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from rankexp.data.prompts import ListwiseExample, PromptStyle, order_by_gain, short_title
+from rankexp.data.prompts import ListwiseExample, order_by_gain
 from rankexp.data.splits import ORDER
 from rankexp.errors import ConfigError, DataError
 
@@ -303,163 +304,3 @@ class RecRankerTasks:
                 tasks.pop(k)
                 weights = np.delete(weights, k)
         return out
-
-
-# ---- evaluation: the retriever's top-m for a val / test user ------------------------------------
-
-def _eval_history(history: np.ndarray, history_ratings: np.ndarray, rng: np.random.Generator, shuffle: bool):
-    """One history order per user, shared by all its prompts (a shared prefix to cache)."""
-    history, history_ratings = np.asarray(history), np.asarray(history_ratings)
-    order = rng.permutation(len(history)) if shuffle else np.arange(len(history))
-    return history[order], history_ratings[order]
-
-
-def pointwise_eval(user: int, candidates: np.ndarray, history: np.ndarray, history_ratings: np.ndarray,
-                   rng: np.random.Generator, shuffle: bool = True,
-                   predict_rating: PredictRating | None = None) -> list[PointwiseExample]:
-    """One pointwise prompt per candidate, in the given (retriever) order."""
-    candidates = np.asarray(candidates, dtype=np.int64)
-    items, ratings = _eval_history(history, history_ratings, rng, shuffle)
-    hints = predict_rating(user, candidates) if predict_rating else [None] * len(candidates)
-    return [PointwiseExample(user, items, ratings, int(c), None, None if h is None else float(h))
-            for c, h in zip(candidates, hints)]
-
-
-def pairwise_eval(user: int, candidates: np.ndarray, history: np.ndarray, history_ratings: np.ndarray,
-                  rng: np.random.Generator, shuffle: bool = True, both_orders: bool = False, pairs: str = "all",
-                  score: Score | None = None) -> list[PairwiseExample]:
-    """Pairs of candidates: "all" = every i < j (45 for m=10); "matching" = a random perfect
-    matching (m/2 = 5 pairs, the official code). `both_orders` asks each pair both ways (x2)."""
-    candidates = np.asarray(candidates, dtype=np.int64)
-    m = len(candidates)
-    items, ratings = _eval_history(history, history_ratings, rng, shuffle)
-    if pairs == "all":
-        index_pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
-    elif pairs == "matching":
-        perm = rng.permutation(m)
-        index_pairs = [(int(perm[k]), int(perm[k + m // 2])) for k in range(m // 2)]
-    else:
-        raise ConfigError(f"`task.pairs` must be all or matching, got {pairs!r}")
-    out = []
-    for i, j in index_pairs:
-        a, b = int(candidates[i]), int(candidates[j])
-        if not both_orders and (rng.random() < 0.5 if shuffle else a > b):
-            a, b = b, a
-        orders = [(a, b), (b, a)] if both_orders else [(a, b)]
-        out.extend(PairwiseExample(user, items, ratings, x, y, None, _pair_hint(user, x, y, score)) for x, y in orders)
-    return out
-
-
-def listwise_eval(user: int, candidates: np.ndarray, history: np.ndarray, history_ratings: np.ndarray,
-                  rng: np.random.Generator, shuffle: bool = True, target_item: int | None = None,
-                  score: Score | None = None) -> ListwiseExample:
-    """The m candidates in one prompt; gain 1 on `target_item` (all 0 if missed or unknown)."""
-    candidates = np.asarray(candidates, dtype=np.int64)
-    items, ratings = _eval_history(history, history_ratings, rng, shuffle)
-    shown = candidates[rng.permutation(len(candidates)) if shuffle else np.argsort(candidates, kind="stable")]
-    gains = (shown == target_item).astype(np.float32)
-    return ListwiseExample(user, items, ratings, shown, gains, order_by_gain(gains, np.arange(len(gains))),
-                           _list_hints(user, shown, score))
-
-
-# ---- prompts -------------------------------------------------------------------------------------
-
-def _history_lines(history, history_ratings, titles, style: PromptStyle, rating_min: int) -> list[str]:
-    noun = style.item_noun
-    scale = f" with their ratings ({rating_min}-{style.rating_max})" if style.history_with_ratings else ""
-    lines = [f"Here are {noun}s a user watched{scale}:"]
-    for item, rating in zip(history, history_ratings):
-        name = short_title(titles[item], style.title_max_chars)
-        lines.append(f"- {name}: {int(rating)}" if style.history_with_ratings else f"- {name}")
-    return lines
-
-
-def pointwise_prompt(ex: PointwiseExample, titles: np.ndarray, style: PromptStyle, rating_min: int = 1) -> str:
-    lines = _history_lines(ex.history, ex.history_ratings, titles, style, rating_min)
-    name = short_title(titles[ex.item], style.title_max_chars)
-    scale = f"{rating_min} to {style.rating_max}"
-    lines.append(f'How would the user rate the {style.item_noun} "{name}" on a scale of {scale}?')
-    if style.hints and ex.hint is not None:
-        lines.append(f"Hint: another recommender predicts {ex.hint:.1f}.")
-    lines.append(f"Answer with one number from {scale}.")
-    return "\n".join(lines)
-
-
-def pointwise_target(ex: PointwiseExample) -> str:
-    return str(ex.rating)
-
-
-def pairwise_prompt(ex: PairwiseExample, titles: np.ndarray, style: PromptStyle, rating_min: int = 1) -> str:
-    lines = _history_lines(ex.history, ex.history_ratings, titles, style, rating_min)
-    first, second = (short_title(titles[i], style.title_max_chars) for i in (ex.first, ex.second))
-    lines.append(f'Would the user prefer "{first}" over "{second}"?')
-    if style.hints and ex.hint is not None:
-        lines.append(f'Hint: another recommender prefers "{short_title(titles[ex.hint], style.title_max_chars)}".')
-    lines.append("Answer Yes or No.")
-    return "\n".join(lines)
-
-
-def pairwise_target(ex: PairwiseExample) -> str:
-    return PAIRWISE_ANSWERS[0] if ex.first_preferred else PAIRWISE_ANSWERS[1]
-
-
-def listwise_top_target(ex: ListwiseExample, labels: list[str], top: int = LISTWISE_TOP) -> str:
-    """RecRanker's listwise answer: the labels of the best `top` slots, one per line."""
-    return "\n".join(labels[s] for s in ex.target_slots[:top])
-
-
-# ---- hybrid ranking (RECRANKER.md) ---------------------------------------------------------------
-
-def expected_rating(probs: np.ndarray, answers: Sequence[str] = POINTWISE_ANSWERS) -> np.ndarray:
-    """Σ_r r·P(r) over the answer tokens (probabilities renormalised over them); [..., R] -> [...]."""
-    probs = np.asarray(probs, dtype=np.float64)
-    values = np.array([float(a) for a in answers])
-    return (probs * values).sum(-1) / probs.sum(-1)
-
-
-def pair_wins(candidates: np.ndarray, examples: Sequence[PairwiseExample], p_first: np.ndarray) -> np.ndarray:
-    """Wins per candidate from pairwise answers. `p_first[k]` = P(Yes) or 0/1 for examples[k].
-
-    Each unordered pair gives its two items shares summing to 1: the mean, over the orders it was
-    asked in, of "this item won". With 0/1 answers in both orders that is 1/0 when the answers
-    agree and 0.5/0.5 when they contradict each other (the official code's 0.5 / 0.25 once scaled
-    by its 0.5 pair weight).
-    """
-    index = {int(c): k for k, c in enumerate(np.asarray(candidates).tolist())}
-    share: dict[tuple[int, int], list[float]] = {}
-    for ex, p in zip(examples, np.asarray(p_first, dtype=np.float64)):
-        a, b = index[ex.first], index[ex.second]
-        key = (min(a, b), max(a, b))
-        share.setdefault(key, []).append(p if a == key[0] else 1.0 - p)  # P(key[0] wins)
-    wins = np.zeros(len(index))
-    for (a, b), ps in share.items():
-        wins[a] += np.mean(ps)
-        wins[b] += 1.0 - np.mean(ps)
-    return wins
-
-
-def hybrid_scores(point: np.ndarray, pair_wins: np.ndarray, list_positions: Sequence[int | None],
-                  form: str = "paper", weights: Sequence[float] = (1 / 3, 1 / 3, 1 / 3),
-                  retriever_rank: np.ndarray | None = None, list_top: int = LISTWISE_TOP) -> np.ndarray:
-    """Hybrid utility per candidate (higher = ranked higher); all inputs indexed by candidate.
-
-    point: pointwise utility (expected or predicted rating); pair_wins: see `pair_wins`;
-    list_positions: 1-based position in the returned listwise answer, None if not returned;
-    retriever_rank: 0-based rank in the retriever's top-m (default: inputs are in retriever order).
-    - paper: a1·point + a2·wins + a3·U_list, U_list = m - position + 1 if returned else 0.
-    - code (cal_result.py): point + 0.05·(m - rank) + 0.5·wins + 0.025·(list_top - (position - 1))
-      if returned; `weights` unused. m = 10 and list_top = 5 in the official run. A position past
-      list_top gives a negative term, as in the code.
-    """
-    point = np.asarray(point, dtype=np.float64)
-    wins = np.asarray(pair_wins, dtype=np.float64)
-    m = len(point)
-    returned = np.array([p is not None for p in list_positions])
-    pos = np.array([p if p is not None else 0 for p in list_positions], dtype=np.float64)
-    if form == "paper":
-        a1, a2, a3 = weights
-        return a1 * point + a2 * wins + a3 * np.where(returned, m - pos + 1, 0.0)
-    if form == "code":
-        rank = np.arange(m) if retriever_rank is None else np.asarray(retriever_rank, dtype=np.float64)
-        return point + 0.05 * (m - rank) + 0.5 * wins + np.where(returned, 0.025 * (list_top - (pos - 1)), 0.0)
-    raise ConfigError(f"`task.form` must be paper or code, got {form!r}")

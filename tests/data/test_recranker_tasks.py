@@ -16,21 +16,25 @@ from rankexp.data.recranker import (
     PointwiseExample,
     RecRankerTasks,
     UserTrain,
+    listwise_instance,
+    pairwise_instance,
+    pointwise_instance,
+    rating_answers,
+)
+from rankexp.data.recranker_eval import (
     expected_rating,
     hybrid_scores,
     listwise_eval,
-    listwise_instance,
-    listwise_top_target,
     pair_wins,
     pairwise_eval,
-    pairwise_instance,
+    pointwise_eval,
+)
+from rankexp.data.recranker_prompts import (
+    listwise_top_target,
     pairwise_prompt,
     pairwise_target,
-    pointwise_eval,
-    pointwise_instance,
     pointwise_prompt,
     pointwise_target,
-    rating_answers,
 )
 from rankexp.data.splits import leave_one_out
 from rankexp.errors import ConfigError

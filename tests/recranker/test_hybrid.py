@@ -9,7 +9,7 @@ import pytest
 import torch
 from recranker_helpers import first_hit
 
-from rankexp.data.recranker import expected_rating
+from rankexp.data.recranker_eval import expected_rating
 from rankexp.hybrid import (
     HybridEvaluator,
     HybridOptions,
