@@ -36,6 +36,22 @@ def permuted_copy(example: ListwiseExample, perm: np.ndarray) -> ListwiseExample
     )
 
 
+def in_order_sampler(dataset, trainer):
+    """Under DDP, rank r takes training instances r, r+W, r+2W, ... in order (None otherwise).
+
+    The instances are already random (fresh windows / sampled users and candidate orders every
+    epoch, seeded), so Lightning's default shuffling DistributedSampler adds nothing but makes each
+    step's instances depend on the world size. In order, step k of W ranks at batch b sees exactly
+    the instances of step k of one process at batch W*b: a DDP run can reproduce a single-process run.
+    """
+    if trainer is None or trainer.world_size <= 1:
+        return None
+    from torch.utils.data.distributed import DistributedSampler
+
+    return DistributedSampler(dataset, num_replicas=trainer.world_size, rank=trainer.global_rank,
+                              shuffle=False, drop_last=False)
+
+
 class TrainDraws(Dataset):
     """`size` training instances per epoch, re-drawn each epoch (position shifting)."""
 
@@ -102,24 +118,9 @@ class RankingDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.trainer is not None:
             self.train_draws.epoch = self.trainer.current_epoch
-        return DataLoader(self.train_draws, batch_size=self.batch_size, shuffle=False, sampler=self._train_sampler(),
+        return DataLoader(self.train_draws, batch_size=self.batch_size, shuffle=False,
+                          sampler=in_order_sampler(self.train_draws, self.trainer),
                           collate_fn=self._collate_train, num_workers=self.num_workers)
-
-    def _train_sampler(self):
-        """Under DDP, rank r takes draws r, r+W, r+2W, ... in order.
-
-        The draws are already random (fresh windows and candidate orders every epoch, seeded), so
-        Lightning's default shuffling DistributedSampler adds nothing but makes each step's
-        instances depend on the world size. In order, step k of W ranks at batch b sees exactly the
-        draws of step k of one process at batch W*b: a DDP run can reproduce a single-process run.
-        """
-        trainer = self.trainer
-        if trainer is None or trainer.world_size <= 1:
-            return None
-        from torch.utils.data.distributed import DistributedSampler
-
-        return DistributedSampler(self.train_draws, num_replicas=trainer.world_size, rank=trainer.global_rank,
-                                  shuffle=False, drop_last=False)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(EvalLists(self.val_lists, self.encoder), batch_size=self.eval_batch_size,

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from rankexp.data.datamodule import in_order_sampler
 from rankexp.data.prompts import ListwiseExample, PromptStyle, short_title
 from rankexp.data.recranker import (
     LISTWISE_TOP,
@@ -366,6 +367,7 @@ class InstructionDataModule(L.LightningDataModule):
         if self.trainer is not None:
             self.train_set.set_epoch(self.trainer.current_epoch)
         return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers,
+                          sampler=in_order_sampler(self.train_set, self.trainer),  # DDP == one process
                           collate_fn=lambda rows: collate_sft(rows, self.pad_id))
 
     def _users(self, lists: list[ListwiseExample]) -> DataLoader:

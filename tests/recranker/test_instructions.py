@@ -100,3 +100,20 @@ def test_ten_point_scale_is_binned_to_single_token_answers(tiny, synthetic):
     assert "(1-5)" in enc.prefix_text(np.array([0, 1]), np.array([10, 3]))
     assert "- " in enc.prefix_text(np.array([0]), np.array([10])).splitlines()[-1]
     assert enc.prefix_text(np.array([0]), np.array([10])).endswith(": 5")
+
+
+def test_ddp_ranks_take_instructions_in_order(instructions):
+    """Under DDP rank r trains on instructions r, r+2, ... (no shuffling sampler): 2 ranks at batch 1
+    see what one process sees at batch 2, as the listwise DDP test checks end to end."""
+    from types import SimpleNamespace
+
+    from rankexp.data.instructions import InstructionDataModule
+
+    seen = []
+    for rank in (0, 1):
+        module = InstructionDataModule(instructions, [], [], batch_size=1, pad_id=2)
+        module.trainer = SimpleNamespace(world_size=2, global_rank=rank, current_epoch=0)
+        seen.append(list(iter(module.train_dataloader().sampler)))
+    assert seen[0][:3] == [0, 2, 4] and seen[1][:3] == [1, 3, 5]
+    single = InstructionDataModule(instructions, [], [], batch_size=2, pad_id=2)
+    assert single.train_dataloader().sampler.__class__.__name__ == "SequentialSampler"
