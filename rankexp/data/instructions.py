@@ -7,10 +7,9 @@ at training and at inference:
   (`rankexp.hybrid`);
 - suffix: the task's question (pointwise / pairwise / listwise) + chat-template tail.
 With `candidates_in_prefix` the prefix also shows the m labelled candidates (the retriever's top-m
-at evaluation, the asked items among random unrated ones in training) and each question names
-labels ("candidate C"): a pointwise or pairwise suffix shrinks from ~60 tokens (titles, hint) to ~25,
-so a user's 21 hybrid prompts cost about 2x one listwise pass instead of 4.6x
-(experiments/results/bench_hybrid.json).
+at evaluation, the asked items among random unrated ones in training) and each question is one short
+line naming labels ("Does the user prefer C over F?"): a pointwise or pairwise suffix shrinks from
+~60 tokens (titles, hint) to ~25 (experiments/results/bench_hybrid.json has the per-user cost).
 The answer is tokenized as it follows the prompt's final newline (`_after_newline`) and checked to
 be single tokens: `1`..`5` (pointwise), `Yes` / `No` (pairwise), top-5 labels one per line
 (listwise, the ListwiseEncoder convention). Scoring reads the LM head at the last prompt token.
@@ -203,31 +202,28 @@ class InstructionEncoder:
         return body + self.tail
 
     def _label_question(self, task: str, example) -> str:
-        """`candidates_in_prefix`: the question names candidates by their label in the prefix block."""
+        """`candidates_in_prefix`: one short line naming candidates by their label in the prefix block
+        (every suffix token is paid once per prompt, the prefix once per user)."""
         block = self.block_of(task, example)
         label = dict(zip(block.tolist(), self.labels))
-        hints = self.style.hints
+        hinted = self.style.hints and getattr(example, "hint", None) is not None
         if task == "pointwise":
-            scale = f"1 to {self.bins.n}"
-            lines = [f"How would the user rate candidate {label[example.item]} ({scale})?"]
-            if hints and example.hint is not None:
-                lines.append(f"Hint: another recommender predicts {self.bins.continuous(example.hint):.1f}.")
-            lines.append("Answer with one number.")
+            line = f"Rating of candidate {label[example.item]} (1-{self.bins.n})?"
+            if hinted:
+                line += f" Hint: another recommender predicts {self.bins.continuous(example.hint):.1f}."
         elif task == "pairwise":
-            lines = [f"Would the user prefer candidate {label[example.first]} over candidate {label[example.second]}?"]
-            if hints and example.hint is not None:
-                lines.append(f"Hint: another recommender prefers candidate {label[example.hint]}.")
-            lines.append("Answer Yes or No.")
+            line = f"Does the user prefer {label[example.first]} over {label[example.second]}?"
+            if hinted:
+                line += f" Hint: another recommender prefers {label[example.hint]}."
         elif task == "listwise":
             top = min(self.listwise_top, len(block))
-            lines = ["Rank the candidates from most to least likely to be liked by the user."]
-            ranked = _hinted_order(example.hints) if hints else []
+            line = f"Rank the candidates, best first: the top {top} letters, one per line."
+            ranked = _hinted_order(example.hints) if self.style.hints else []
             if ranked:
-                lines.append("Hint: another recommender ranks " + ", ".join(self.labels[s] for s in ranked) + ".")
-            lines.append(f"Answer with the letters of the top {top} only, one per line, best first.")
+                line += " Hint: another recommender ranks " + ", ".join(self.labels[s] for s in ranked) + "."
         else:
             raise ConfigError(f"unknown RecRanker task {task!r}")
-        return "\n" + "\n".join(lines)
+        return "\n" + line
 
     def _listwise_question(self, ex: ListwiseExample) -> str:
         noun, m = self.style.item_noun, len(ex.candidates)

@@ -40,13 +40,13 @@ def test_evaluation_prompts_share_history_and_candidates(block_setup):
         assert f"\n{label}. {encoder.titles[item][:20]}" in prefix_text
     for (task, ex), suffix in zip(prompts, suffixes):
         text = tok.decode(suffix)
-        assert len(suffix) < (70 if task == "listwise" else 40)
+        assert len(suffix) < (45 if task == "listwise" else 30)
         assert not any(encoder.titles[int(item)][:20] in text for item in labels)
         if task == "pointwise":
-            assert f"rate candidate {labels[ex.item]} (1 to 5)?" in text and "Hint: another recommender predicts" in text
+            assert f"Rating of candidate {labels[ex.item]} (1-5)?" in text and "Hint: another recommender predicts" in text
         elif task == "pairwise":
-            assert f"candidate {labels[ex.first]} over candidate {labels[ex.second]}?" in text
-            assert f"prefers candidate {labels[ex.hint]}." in text
+            assert f"prefer {labels[ex.first]} over {labels[ex.second]}?" in text
+            assert f"prefers {labels[ex.hint]}." in text
         else:
             assert "Hint: another recommender ranks " in text
         assert encoder.encode(task, ex, with_answer=False).prefix_ids == prefix
