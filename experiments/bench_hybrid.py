@@ -78,8 +78,8 @@ def main() -> None:
     encoder = build_encoder(cfg, data, tokenizer)
     block_cfg = cfg.copy()
     block_cfg.task.candidates_in_prefix = True
-    block_encoder = build_encoder(block_cfg, data, tokenizer)
     predict_rating, score = hint_functions(cfg, lists)
+    block_encoder = build_encoder(block_cfg, data, tokenizer, predict_rating)
     official = {"pairs": "matching", "both_orders": True}
     variants = {
         "hybrid_shared": (HybridOptions(share_prefix=True), True, encoder),

@@ -94,7 +94,9 @@ def hint_functions(cfg: DictConfig, lists: RankingLists):
     return (predicted if point_source == "retriever" else item_mean), (scored if order_source == "retriever" else item_mean)
 
 
-def build_encoder(cfg: DictConfig, data: RatingData, tokenizer) -> InstructionEncoder:
+def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, block_hint=None) -> InstructionEncoder:
+    """`block_hint`: the pointwise hint function (`hint_functions`), shown per candidate when
+    `task.candidates_in_prefix` and `task.hints` are on."""
     task = cfg.task
     point, pair, labels = _answers(task)
     style = PromptStyle(item_noun=data.item_noun, title_max_chars=task.title_max_chars,
@@ -103,7 +105,8 @@ def build_encoder(cfg: DictConfig, data: RatingData, tokenizer) -> InstructionEn
                               pointwise_answers=point, pairwise_answers=pair, rating_scale=data.rating_scale,
                               max_length=int(cfg.model.max_length), chat_template=bool(task.get("chat_template", True)),
                               listwise_top=int(task.get("listwise_top", 5)),
-                              candidates_in_prefix=bool(task.get("candidates_in_prefix", False)))
+                              candidates_in_prefix=bool(task.get("candidates_in_prefix", False)),
+                              block_hint=block_hint)
 
 
 def hybrid_options(cfg: DictConfig, mix: dict[str, float]) -> HybridOptions:
@@ -141,7 +144,7 @@ def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dic
                            block_size=int(cfg.protocol.m) if task.get("candidates_in_prefix") else 0)
 
     model, tokenizer = instantiate(cfg.model).load()
-    encoder = build_encoder(cfg, data, tokenizer)
+    encoder = build_encoder(cfg, data, tokenizer, predict_rating)
     train_set = InstructionSet(tasks, users, encoder, cfg.seed, mix, task.get("mix_mode", "sample"))
     val_lists = lists.val  # capped in build_lists
     test_lists = lists.test  # capped in build_lists

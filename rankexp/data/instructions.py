@@ -21,7 +21,6 @@ on 1..n bins, n = number of pointwise answers (`RatingBins`): 1-2 -> 1, ..., 9-1
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -38,6 +37,7 @@ from rankexp.data.recranker import (
     POINTWISE_ANSWERS,
     PairwiseExample,
     PointwiseExample,
+    PredictRating,
     RecRankerTasks,
 )
 from rankexp.data.recranker_prompts import history_lines, listwise_top_target, pairwise_prompt, pointwise_prompt
@@ -94,12 +94,15 @@ class InstructionEncoder:
                  pointwise_answers: Sequence[str] = POINTWISE_ANSWERS,
                  pairwise_answers: Sequence[str] = PAIRWISE_ANSWERS, rating_scale: Sequence[float] = (1, 5),
                  max_length: int = 1024, chat_template: bool = True, listwise_top: int = LISTWISE_TOP,
-                 candidates_in_prefix: bool = False) -> None:
+                 candidates_in_prefix: bool = False, block_hint: PredictRating | None = None) -> None:
         self.tokenizer, self.titles, self.max_length = tokenizer, titles, max_length
         self.bins = rating_bins(rating_scale, len(pointwise_answers))
         self.style = replace(style, rating_max=self.bins.n)
         self.labels, self.listwise_top = list(listwise_labels), listwise_top
         self.candidates_in_prefix = candidates_in_prefix
+        # candidates_in_prefix + hints: each candidate's predicted rating is shown in the block (train-only,
+        # leave-one-out source), so the questions carry no hint text
+        self.block_hint = block_hint if style.hints else None
         self.answers = {"pointwise": list(pointwise_answers), "pairwise": list(pairwise_answers)}
         if len(self.answers["pairwise"]) != 2:
             raise ConfigError(f"pairwise answers must be two strings (yes, no), got {pairwise_answers}")
@@ -160,9 +163,9 @@ class InstructionEncoder:
     def _history_block(self, history, history_ratings) -> str:
         return "\n".join(history_lines(history, self.bins(history_ratings), self.titles, self.style, 1))
 
-    def prefix_text(self, history, history_ratings, block=None) -> str:
+    def prefix_text(self, history, history_ratings, block=None, user: int | None = None) -> str:
         text = self.head + self._history_block(history, history_ratings)
-        return text if block is None else text + self._block_text(block)
+        return text if block is None else text + self._block_text(block, user)
 
     def block_of(self, task: str, example) -> np.ndarray | None:
         """The candidates a `candidates_in_prefix` prompt shows before its question (None otherwise)."""
@@ -175,10 +178,17 @@ class InstructionEncoder:
             raise ConfigError(f"{len(block)} candidates need {len(block)} labels; `task.labels` has {len(self.labels)}")
         return np.asarray(block)
 
-    def _block_text(self, block) -> str:
-        lines = [f"Candidate {self.style.item_noun}s:"]
-        lines += [f"{label}. {short_title(self.titles[item], self.style.title_max_chars)}"
-                  for label, item in zip(self.labels, block)]
+    def _block_text(self, block, user: int | None) -> str:
+        names = [short_title(self.titles[item], self.style.title_max_chars) for item in block]
+        if self.block_hint is None:
+            lines = [f"Candidate {self.style.item_noun}s:"]
+        else:
+            if user is None:
+                raise ValueError("block hints need the user")
+            lines = [f"Candidate {self.style.item_noun}s [another recommender's predicted rating]:"]
+            values = self.block_hint(int(user), np.asarray(block))
+            names = [f"{name} [{self.bins.continuous(float(v)):.1f}]" for name, v in zip(names, values)]
+        lines += [f"{label}. {name}" for label, name in zip(self.labels, names)]
         return "\n" + "\n".join(lines)
 
     def suffix_text(self, task: str, example) -> str:
@@ -203,27 +213,18 @@ class InstructionEncoder:
 
     def _label_question(self, task: str, example) -> str:
         """`candidates_in_prefix`: one short line naming candidates by their label in the prefix block
-        (every suffix token is paid once per prompt, the prefix once per user)."""
+        (every suffix token is paid once per prompt, the prefix once per user). Hints, if on, are the
+        predicted ratings in the block (`block_hint`), not repeated here."""
         block = self.block_of(task, example)
         label = dict(zip(block.tolist(), self.labels))
-        hinted = self.style.hints and getattr(example, "hint", None) is not None
         if task == "pointwise":
-            line = f"Rating of candidate {label[example.item]} (1-{self.bins.n})?"
-            if hinted:
-                line += f" Hint: another recommender predicts {self.bins.continuous(example.hint):.1f}."
-        elif task == "pairwise":
-            line = f"Does the user prefer {label[example.first]} over {label[example.second]}?"
-            if hinted:
-                line += f" Hint: another recommender prefers {label[example.hint]}."
-        elif task == "listwise":
+            return f"\nRating of candidate {label[example.item]} (1-{self.bins.n})?"
+        if task == "pairwise":
+            return f"\nDoes the user prefer {label[example.first]} over {label[example.second]}?"
+        if task == "listwise":
             top = min(self.listwise_top, len(block))
-            line = f"Rank the candidates, best first: the top {top} letters, one per line."
-            ranked = _hinted_order(example.hints) if self.style.hints else []
-            if ranked:
-                line += " Hint: another recommender ranks " + ", ".join(self.labels[s] for s in ranked) + "."
-        else:
-            raise ConfigError(f"unknown RecRanker task {task!r}")
-        return "\n" + line
+            return f"\nRank the candidates, best first: the top {top} letters, one per line."
+        raise ConfigError(f"unknown RecRanker task {task!r}")
 
     def _listwise_question(self, ex: ListwiseExample) -> str:
         noun, m = self.style.item_noun, len(ex.candidates)
@@ -257,11 +258,11 @@ class InstructionEncoder:
         return ids
 
     # ---- ids ------------------------------------------------------------------------------------
-    def prefix_ids(self, history, history_ratings, room: int, block=None) -> tuple[list[int], int]:
+    def prefix_ids(self, history, history_ratings, room: int, block=None, user: int | None = None) -> tuple[list[int], int]:
         """Prefix ids, dropping the first history items until prefix + `room` tokens fit max_length."""
         history, ratings = np.asarray(history), np.asarray(history_ratings)
         for dropped in range(len(history) + 1):
-            ids = self._encode(self.prefix_text(history[dropped:], ratings[dropped:], block))
+            ids = self._encode(self.prefix_text(history[dropped:], ratings[dropped:], block, user))
             if len(ids) + room <= self.max_length:
                 if dropped:
                     self.truncations += 1
@@ -273,7 +274,7 @@ class InstructionEncoder:
         suffix = self._encode(self.suffix_text(task, example))
         answer = self.answer_ids(task, example) if with_answer else []
         prefix, dropped = self.prefix_ids(example.history, example.history_ratings, len(suffix) + max(len(answer), 1),
-                                          self.block_of(task, example))
+                                          self.block_of(task, example), example.user)
         return Encoded(task, prefix, suffix, answer, dropped)
 
     def encode_user(self, prompts: Sequence[tuple[str, object]]) -> tuple[list[int], list[list[int]], int]:
@@ -285,15 +286,9 @@ class InstructionEncoder:
             if not np.array_equal(example.history, first.history) or (block is not None and not np.array_equal(other, block)):
                 raise ValueError("evaluation prompts of one user must show the same history and candidates (shared prefix)")
         suffixes = [self._encode(self.suffix_text(task, example)) for task, example in prompts]
-        prefix, dropped = self.prefix_ids(first.history, first.history_ratings, max(map(len, suffixes)) + 1, block)
+        prefix, dropped = self.prefix_ids(first.history, first.history_ratings, max(map(len, suffixes)) + 1, block,
+                                          first.user)
         return prefix, suffixes, dropped
-
-
-def _hinted_order(hints: Sequence[str]) -> list[int]:
-    """Slots in the order of the per-slot listwise hints "recommender #r" (`recranker._list_hints`)."""
-    ranks = [(int(found.group(1)), slot) for slot, hint in enumerate(hints or [])
-             if hint and (found := re.search(r"#(\d+)", hint))]
-    return [slot for _, slot in sorted(ranks)]
 
 
 # ---- training data --------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ def block_setup(tiny, synthetic):
     cfg = rerank_cfg(*HINTS, "task.candidates_in_prefix=true")
     lists = build_lists(cfg, synthetic)
     predict_rating, score = hint_functions(cfg, lists)
-    return cfg, lists, build_encoder(cfg, synthetic, tiny[1]), predict_rating, score
+    return cfg, lists, build_encoder(cfg, synthetic, tiny[1], predict_rating), predict_rating, score
 
 
 def test_evaluation_prompts_share_history_and_candidates(block_setup):
@@ -36,19 +36,20 @@ def test_evaluation_prompts_share_history_and_candidates(block_setup):
     labels = dict(zip(listwise.candidates.tolist(), "ABCDEFGHIJ"))
     prefix, suffixes, _ = encoder.encode_user(prompts)
     prefix_text = tok.decode(prefix)
-    for item, label in labels.items():  # every candidate, labelled, in the prefix
+    hints = predict_rating(example.user, np.array(list(labels)))
+    for (item, label), hint in zip(labels.items(), hints):  # every candidate, labelled, with its hint
         assert f"\n{label}. {encoder.titles[item][:20]}" in prefix_text
+        assert f"{encoder.titles[item]} [{hint:.1f}]" in prefix_text
     for (task, ex), suffix in zip(prompts, suffixes):
         text = tok.decode(suffix)
-        assert len(suffix) < (45 if task == "listwise" else 30)
+        assert len(suffix) < (25 if task == "listwise" else 20) and "Hint" not in text
         assert not any(encoder.titles[int(item)][:20] in text for item in labels)
         if task == "pointwise":
-            assert f"Rating of candidate {labels[ex.item]} (1-5)?" in text and "Hint: another recommender predicts" in text
+            assert f"Rating of candidate {labels[ex.item]} (1-5)?" in text
         elif task == "pairwise":
             assert f"prefer {labels[ex.first]} over {labels[ex.second]}?" in text
-            assert f"prefers {labels[ex.hint]}." in text
         else:
-            assert "Hint: another recommender ranks " in text
+            assert "top 5 letters" in text
         assert encoder.encode(task, ex, with_answer=False).prefix_ids == prefix
 
 
