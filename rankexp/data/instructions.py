@@ -8,8 +8,9 @@ at training and at inference:
 - suffix: the task's question (pointwise / pairwise / listwise) + chat-template tail.
 With `candidates_in_prefix` the prefix also shows the m labelled candidates (the retriever's top-m
 at evaluation, the asked items among random unrated ones in training) and each question is one short
-line naming labels ("Does the user prefer C over F?"): a pointwise or pairwise suffix shrinks from
-~60 tokens (titles, hint) to ~25 (experiments/results/bench_hybrid.json has the per-user cost).
+line naming labels ("Does the user prefer C over F?"); hints are the candidates' predicted ratings in
+the block. A pointwise or pairwise suffix shrinks from ~60 tokens (titles, hint) to 15-17, and the
+paper's 21 prompts per user cost 2.5x one listwise pass instead of 4.6x (experiments/results/bench_hybrid.json).
 The answer is tokenized as it follows the prompt's final newline (`_after_newline`) and checked to
 be single tokens: `1`..`5` (pointwise), `Yes` / `No` (pairwise), top-5 labels one per line
 (listwise, the ListwiseEncoder convention). Scoring reads the LM head at the last prompt token.
@@ -103,6 +104,9 @@ class InstructionEncoder:
         # candidates_in_prefix + hints: each candidate's predicted rating is shown in the block (train-only,
         # leave-one-out source), so the questions carry no hint text
         self.block_hint = block_hint if style.hints else None
+        if candidates_in_prefix and style.hints and block_hint is None:
+            raise ConfigError("`task.candidates_in_prefix` with `task.hints` shows each candidate's predicted rating: "
+                              "the encoder needs `block_hint` (stage_recranker passes the pointwise hint function)")
         self.answers = {"pointwise": list(pointwise_answers), "pairwise": list(pairwise_answers)}
         if len(self.answers["pairwise"]) != 2:
             raise ConfigError(f"pairwise answers must be two strings (yes, no), got {pairwise_answers}")

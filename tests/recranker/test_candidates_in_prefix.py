@@ -103,3 +103,10 @@ def test_stage_trains_and_tests_with_candidates_in_prefix(tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["test/prompts_per_user"] == 21.0 and saved["test/users"] == 3.0
     assert 0.0 <= saved["test/hybrid/ndcg@5"] <= 1.0
+
+
+def test_hints_in_the_block_need_a_hint_function(tiny, synthetic):
+    from rankexp.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="block_hint"):
+        build_encoder(rerank_cfg(*HINTS, "task.candidates_in_prefix=true"), synthetic, tiny[1])
