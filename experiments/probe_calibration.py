@@ -14,7 +14,8 @@ from hydra.utils import instantiate
 
 from rankexp.losses import build_losses
 from rankexp.metrics import ranking_metrics
-from rankexp.models.loading import load_adapter, load_model
+from rankexp.models.adapters import load_adapter
+from rankexp.models.loading import load_model
 from rankexp.models.ranker import ListwiseRanker
 from rankexp.predict import make_score_fn
 from rankexp.protocols import build_lists

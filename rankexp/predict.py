@@ -223,7 +223,8 @@ def make_score_fn(ranker, encoder, batch_size: int = 8) -> Callable[[Sequence[Li
 
 def load_model(settings: Settings, adapter: Path | None):
     """(model, tokenizer, max_length): the base model of `settings`, with the adapter if given."""
-    from rankexp.models.loading import ModelSpec, load_adapter
+    from rankexp.models.adapters import load_adapter
+    from rankexp.models.loading import ModelSpec
 
     spec = ModelSpec(**{**settings.model, "lora": None})  # the adapter brings its own LoRA config
     model, tokenizer = spec.load()

@@ -19,10 +19,8 @@ import argparse
 import json
 import logging
 import math
-import re
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,21 @@ import pandas as pd
 
 from rankexp.data.download import atomic_write_text
 from rankexp.errors import RankexpError
-from rankexp.media import atomic_savefig
+from rankexp.report_plots import plot_gamma, plot_heatmaps
+from rankexp.report_runs import (
+    LOSS_KNOBS,
+    ReportError,
+    Run,
+    config_overrides,
+    find_runs,
+    finite_number,
+    knob_value,
+    load_yaml,
+    override_key,
+    parse_value,
+    short_override,
+    varying_keys,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +62,6 @@ RECRANKER_METHODS = ("retriever", "pointwise", "pairwise", "listwise", "hybrid")
 RECRANKER_METRICS = tuple(f"test/{method}/{name}" for method in RECRANKER_METHODS
                           for name in ("hr@3", "hr@5", "ndcg@3", "ndcg@5")) + ("test/seconds_per_user", "test/users")
 METRIC_SETS = {"alro": tuple(KEY_METRICS), "recranker": RECRANKER_METRICS}
-# Short names for the loss knobs (the papers' symbols) -> config keys.
-LOSS_KNOBS = {"alpha": "loss.soft_lambda.weight", "beta": "loss.perm_kl.weight", "gamma": "loss.soft_lambda.gamma"}
-PLOT_METRIC = "test/ndcg@5"
-MAX_LINES = 8  # gamma plot: more groups than this (e.g. an Optuna sweep) are drawn as one scatter
-MAX_HEATMAP_SIDE = 12  # heatmaps need a grid; continuous (Optuna) values give a useless sparse one
 
 # Numbers published or measured elsewhere, shown beside ours for the same (dataset, protocol).
 REFERENCES: list[dict[str, Any]] = [
@@ -74,122 +81,7 @@ REFERENCE_METRICS = ("test/hr@3", "test/ndcg@3", "test/hr@5", "test/ndcg@5", "ze
                      "baseline_test/item_mean/ndcg@5")
 
 
-class ReportError(RankexpError):
-    """Nothing to report, or a dir that does not exist."""
-
-
-# ------------------------------------------------------------------------------------------ reading runs
-
-
-@dataclass
-class Run:
-    path: Path
-    results: dict[str, Any]
-    overrides: list[str]
-    config: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def seed(self) -> Any:
-        return self.results.get("seed", self.config.get("seed"))
-
-    def value(self, dotted: str) -> Any:
-        """A config value by dotted key (`loss.soft_lambda.gamma`), None when absent."""
-        node: Any = self.config
-        for part in dotted.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return None
-            node = node[part]
-        return node
-
-
-def override_key(override: str) -> str:
-    """`+loss.perm_kl.weight=0.5` -> `loss.perm_kl.weight`."""
-    return override.split("=", 1)[0].lstrip("+~")
-
-
-def config_overrides(overrides: Iterable[str]) -> tuple[str, ...]:
-    """What identifies a config: the overrides minus `seed` (and any `hydra.*`), sorted."""
-    keep = [o for o in overrides if override_key(o) != "seed" and not override_key(o).startswith("hydra.")]
-    return tuple(sorted(keep))
-
-
-def short_override(override: str) -> str:
-    """`optim.lr=0.000471115235575939` -> `optim.lr=0.0004711` (display only; the CSV keeps the full text)."""
-    key, sep, value = override.partition("=")
-    number = _parse_value(value) if sep else value
-    if isinstance(number, float) and len(value) > 8:
-        return f"{key}={number:.4g}"
-    return override
-
-
-def _natural(path: Path) -> list[Any]:
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(path))]
-
-
-def _load_yaml(path: Path) -> Any:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-
-
-def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[Path], list[str]]:
-    """(runs with results, job dirs without results, unreadable files) below `roots`."""
-    runs: list[Run] = []
-    problems: list[str] = []
-    with_results: set[Path] = set()
-    job_dirs: set[Path] = set()
-    for root in roots:
-        root = Path(root)
-        if not root.is_dir():
-            raise ReportError(f"{root} is not a directory; pass a run dir or a multirun dir "
-                              "(e.g. multirun/2026-01-01/12-00-00)")
-        job_dirs.update(p.parent.parent for p in root.rglob(".hydra/overrides.yaml"))
-        for path in sorted(root.rglob("results.json"), key=_natural):
-            run_dir = path.parent
-            try:
-                results = json.loads(path.read_text())
-            except (OSError, ValueError) as error:
-                problems.append(f"{path}: {error}")
-                continue
-            if not isinstance(results, dict):
-                problems.append(f"{path}: not a JSON object")
-                continue
-            hydra_dir = run_dir / ".hydra"
-            overrides, config = [], {}
-            try:
-                if (hydra_dir / "overrides.yaml").is_file():
-                    overrides = [str(o) for o in _load_yaml(hydra_dir / "overrides.yaml") or []]
-                if (hydra_dir / "config.yaml").is_file():
-                    config = _load_yaml(hydra_dir / "config.yaml") or {}
-            except Exception as error:  # noqa: BLE001 - a broken YAML must not hide the other runs
-                problems.append(f"{hydra_dir}: {error}")
-            if not (hydra_dir / "overrides.yaml").is_file():
-                problems.append(f"{run_dir}: no .hydra/overrides.yaml, grouped as its own config")
-                overrides = [f"run={run_dir.name}"]
-            runs.append(Run(run_dir, results, overrides, config))
-            with_results.add(run_dir.resolve())
-    missing = sorted((d for d in job_dirs if d.resolve() not in with_results), key=_natural)
-    return runs, missing, problems
-
-
 # ------------------------------------------------------------------------------------------ aggregating
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return float(text)
-    except ValueError:
-        return text
 
 
 def _sort_key(overrides: tuple[str, ...]) -> list[Any]:
@@ -197,19 +89,9 @@ def _sort_key(overrides: tuple[str, ...]) -> list[Any]:
     key = []
     for o in overrides:
         name, _, value = o.partition("=")
-        parsed = _parse_value(value)
+        parsed = parse_value(value)
         key.append((name, 0, parsed, "") if isinstance(parsed, float) else (name, 1, 0.0, value))
     return key
-
-
-def varying_keys(groups: Sequence[tuple[str, ...]]) -> list[str]:
-    """Override keys whose value differs between configs (or that only some configs set)."""
-    values: dict[str, set[str]] = {}
-    for overrides in groups:
-        for o in overrides:
-            values.setdefault(override_key(o), set()).add(o)
-    keys = sorted(values)
-    return [k for k in keys if len(values[k]) > 1 or any(not any(override_key(o) == k for o in g) for g in groups)]
 
 
 def aggregate(runs: Sequence[Run], metrics: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[str], list[str]]:
@@ -224,7 +106,7 @@ def aggregate(runs: Sequence[Run], metrics: Sequence[str] | None = None) -> tupl
     varying = varying_keys(configs)
     common = sorted({o for g in configs for o in g if override_key(o) not in varying})
     wanted = list(metrics or KEY_METRICS)
-    present = [m for m in wanted if any(_number(r.results.get(m)) is not None for r in runs)]
+    present = [m for m in wanted if any(finite_number(r.results.get(m)) is not None for r in runs)]
     rows = []
     for overrides in configs:
         group = by_config[overrides]
@@ -237,9 +119,9 @@ def aggregate(runs: Sequence[Run], metrics: Sequence[str] | None = None) -> tupl
             "protocol": _one(r.value("protocol.name") for r in group),
         }
         for knob, key in LOSS_KNOBS.items():
-            row[knob] = _one(_knob(r, key) for r in group)
+            row[knob] = _one(knob_value(r, key) for r in group)
         for metric in present:
-            values = np.array([v for v in (_number(r.results.get(metric)) for r in group) if v is not None])
+            values = np.array([v for v in (finite_number(r.results.get(metric)) for r in group) if v is not None])
             row[f"{metric}_mean"] = float(values.mean()) if len(values) else math.nan
             row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
             row[f"{metric}_n"] = len(values)
@@ -252,14 +134,6 @@ def aggregate(runs: Sequence[Run], metrics: Sequence[str] | None = None) -> tupl
 def _one(values: Iterable[Any]) -> Any:
     distinct = {v for v in values if v is not None}
     return distinct.pop() if len(distinct) == 1 else (None if not distinct else "mixed")
-
-
-def _knob(run: Run, key: str) -> float | None:
-    """A loss knob; a weight of a loss term the run does not use counts as 0 (the term is off)."""
-    loss_name = key.split(".")[1]
-    if run.config and run.value("loss") is not None and run.value(f"loss.{loss_name}") is None:
-        return 0.0 if key.endswith(".weight") else None
-    return _number(run.value(key))
 
 
 # ------------------------------------------------------------------------------------------ rendering
@@ -315,7 +189,7 @@ def _failure_note(job: Path) -> str:
     """The job's overrides and the last ERROR line of its run.log, if any."""
     note = ""
     try:
-        overrides = _load_yaml(job / ".hydra" / "overrides.yaml") or []
+        overrides = load_yaml(job / ".hydra" / "overrides.yaml") or []
         note += f" `{' '.join(str(o) for o in overrides)}`" if overrides else ""
     except Exception as error:  # noqa: BLE001 - a note only
         log.debug("no overrides for %s: %s", job, error)
@@ -350,100 +224,6 @@ def _references(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-# ------------------------------------------------------------------------------------------ plots
-
-
-def plot_gamma(runs: Sequence[Run], out: Path, metric: str = PLOT_METRIC) -> Path | None:
-    """`metric` (mean ± std over runs) vs gamma, one line per value of the other varying overrides."""
-    points = [(r, _knob(r, LOSS_KNOBS["gamma"]), _number(r.results.get(metric))) for r in runs]
-    points = [(r, g, v) for r, g, v in points if g is not None and v is not None]
-    if len({g for _, g, _ in points}) < 2:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    groups = [config_overrides(r.overrides) for r, _, _ in points]
-    others = [k for k in varying_keys(groups) if k != LOSS_KNOBS["gamma"]]
-    lines: dict[str, dict[float, list[float]]] = {}
-    for (run, gamma, value), overrides in zip(points, groups):
-        label = " ".join(short_override(o) for o in overrides if override_key(o) in others) or metric
-        lines.setdefault(label, {}).setdefault(gamma, []).append(value)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    if len(lines) > MAX_LINES:  # every run its own config (random search): one point per run
-        ax.scatter([g for _, g, _ in points], [v for _, _, v in points], label=f"each run ({len(points)})")
-    else:
-        for label, by_gamma in sorted(lines.items()):
-            xs = sorted(by_gamma)
-            means = [np.mean(by_gamma[x]) for x in xs]
-            stds = [np.std(by_gamma[x], ddof=1) if len(by_gamma[x]) > 1 else 0.0 for x in xs]
-            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=label)
-    gammas = [g for _, g, _ in points]
-    if min(gammas) > 0 and max(gammas) / min(gammas) >= 10:
-        ax.set_xscale("log")
-    ax.set_xlabel("gamma (loss.soft_lambda.gamma)")
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric} vs gamma (mean ± std over seeds)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    path = out / "ndcg5_vs_gamma.png"
-    atomic_savefig(fig, path)
-    return path
-
-
-def plot_heatmaps(runs: Sequence[Run], out: Path, metric: str = PLOT_METRIC) -> list[Path]:
-    """Heatmap of `metric` for every pair of varying loss knobs (alpha x beta, gamma x beta, ...)."""
-    knob_values = {name: [_knob(r, key) for r in runs] for name, key in LOSS_KNOBS.items()}
-    varying = [n for n in ("alpha", "beta", "gamma") if len({v for v in knob_values[n] if v is not None}) > 1]
-    pairs = [(a, b) for i, a in enumerate(varying) for b in varying[i + 1:]]
-    pairs = [("alpha", "beta")] + [p for p in pairs if p != ("alpha", "beta")] if ("alpha", "beta") in pairs else pairs
-    if not pairs:
-        return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
-    for row_knob, col_knob in pairs:
-        cells: dict[tuple[float, float], list[float]] = {}
-        for i, run in enumerate(runs):
-            r, c, v = knob_values[row_knob][i], knob_values[col_knob][i], _number(run.results.get(metric))
-            if r is not None and c is not None and v is not None:
-                cells.setdefault((r, c), []).append(v)
-        rows, cols = sorted({k[0] for k in cells}), sorted({k[1] for k in cells})
-        if len(rows) > MAX_HEATMAP_SIDE or len(cols) > MAX_HEATMAP_SIDE:
-            log.info("no %s x %s heatmap: %d x %d distinct values is no grid", row_knob, col_knob, len(rows), len(cols))
-            continue
-        grid = np.full((len(rows), len(cols)), np.nan)
-        counts = np.zeros_like(grid, dtype=int)
-        for (r, c), values in cells.items():
-            grid[rows.index(r), cols.index(c)] = np.mean(values)
-            counts[rows.index(r), cols.index(c)] = len(values)
-        fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 3, 0.8 * len(rows) + 2.5))
-        image = ax.imshow(grid, cmap="viridis", aspect="auto")
-        fig.colorbar(image, ax=ax, label=metric)
-        ax.set_xticks(range(len(cols)), [f"{c:g}" for c in cols])
-        ax.set_yticks(range(len(rows)), [f"{r:g}" for r in rows])
-        ax.set_xlabel(f"{col_knob} ({LOSS_KNOBS[col_knob]})")
-        ax.set_ylabel(f"{row_knob} ({LOSS_KNOBS[row_knob]})")
-        finite = grid[np.isfinite(grid)]
-        middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
-        for i in range(len(rows)):
-            for j in range(len(cols)):
-                if np.isfinite(grid[i, j]):
-                    ax.text(j, i, f"{grid[i, j]:.3f}\nn={counts[i, j]}", ha="center", va="center", fontsize=8,
-                            color="black" if grid[i, j] > middle else "white")
-        rest = [k for k in varying if k not in (row_knob, col_knob)]
-        note = f" (mean over {', '.join(rest)} too)" if rest else ""
-        ax.set_title(f"{metric}: {row_knob} x {col_knob}{note}", fontsize=9)
-        path = out / f"heatmap_{row_knob}_x_{col_knob}.png"
-        atomic_savefig(fig, path)
-        paths.append(path)
-    return paths
-
-
 # ------------------------------------------------------------------------------------------ entry
 
 
@@ -451,7 +231,7 @@ def _sweep_results(roots: Sequence[Path]) -> dict[str, Any] | None:
     for root in roots:
         for path in sorted(Path(root).rglob("optimization_results.yaml")):
             try:
-                return _load_yaml(path)
+                return load_yaml(path)
             except Exception:  # noqa: BLE001 - optional extra; a broken file only loses this section
                 return None
     return None

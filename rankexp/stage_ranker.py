@@ -154,6 +154,6 @@ def _save_adapter(ranker: ListwiseRanker, path: Path) -> None:
     save = getattr(ranker.model, "save_pretrained", None)
     if save is None or not hasattr(ranker.model, "peft_config"):
         return
-    from rankexp.models.loading import save_adapter
+    from rankexp.models.adapters import save_adapter
 
     save_adapter(ranker.model, path)

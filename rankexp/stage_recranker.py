@@ -21,7 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from rankexp.data import RatingData
 from rankexp.data.hints import ItemMeanHints
-from rankexp.data.instructions import InstructionDataModule, InstructionEncoder, InstructionSet
+from rankexp.data.instruction_datamodule import InstructionDataModule, InstructionSet
+from rankexp.data.instructions import InstructionEncoder
 from rankexp.data.prompts import LABELS, PromptStyle, labels_for
 from rankexp.data.recranker import PAIRWISE_ANSWERS, POINTWISE_ANSWERS, TASKS, RecRankerTasks, held_out_rows
 from rankexp.data.sampling import build_sampler, instruction_set_hash, liked_counts

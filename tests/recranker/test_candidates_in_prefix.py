@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from recranker_helpers import first_hit, rerank_cfg
 
-from rankexp.data.instructions import InstructionSet
+from rankexp.data.instruction_datamodule import InstructionSet
 from rankexp.data.recranker import RecRankerTasks
 from rankexp.hybrid import HybridEvaluator, HybridOptions
 from rankexp.stage_recranker import build_encoder, hint_functions

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rankexp.data.instructions import InstructionSet, RatingBins, collate_sft, rating_bins
+from rankexp.data.instruction_datamodule import InstructionSet, collate_sft
+from rankexp.data.instructions import RatingBins, rating_bins
 from rankexp.data.prompts import PromptStyle, labels_for
 from rankexp.data.recranker import RecRankerTasks
 from rankexp.errors import ConfigError
@@ -107,7 +108,7 @@ def test_ddp_ranks_take_instructions_in_order(instructions):
     see what one process sees at batch 2, as the listwise DDP test checks end to end."""
     from types import SimpleNamespace
 
-    from rankexp.data.instructions import InstructionDataModule
+    from rankexp.data.instruction_datamodule import InstructionDataModule
 
     seen = []
     for rank in (0, 1):

@@ -79,7 +79,8 @@ def _fake_run_with_adapter(tmp_path: Path) -> Path:
     """A run dir as `rankexp.run` leaves it: .hydra/config.yaml + a (perturbed) LoRA adapter."""
     from workflow_helpers import SMOL
 
-    from rankexp.models.loading import load_model, save_adapter
+    from rankexp.models.adapters import save_adapter
+    from rankexp.models.loading import load_model
 
     model, _ = load_model("tiny_random", **SMOL, lora={"r": 4, "alpha": 8, "dropout": 0.0,
                                                        "target_modules": ["q_proj", "v_proj"]})

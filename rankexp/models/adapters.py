@@ -1,0 +1,119 @@
+"""LoRA adapters: wrap a model with peft, save an adapter atomically, load one back safely.
+
+A saved adapter carries a fingerprint of its base model (`rankexp_base.json`), so loading it
+onto another model or another `model.lora` is a ConfigError naming the checkpoint, not a
+silently wrong model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from rankexp.errors import ConfigError
+
+BASE_FILE = "rankexp_base.json"  # next to a saved adapter: which base model it was trained on
+
+
+def lora_config(lora: dict):
+    from peft import LoraConfig, TaskType
+
+    return LoraConfig(task_type=TaskType.CAUSAL_LM, r=int(lora.get("r", 8)), lora_alpha=int(lora.get("alpha", 32)),
+                      lora_dropout=float(lora.get("dropout", 0.05)),
+                      target_modules=list(lora.get("target_modules", ["q_proj", "v_proj"])),
+                      bias=lora.get("bias", "none"))
+
+
+def add_lora(model, lora: dict):
+    """Wrap with peft LoRA: the base is frozen, only the adapter's parameters require grad."""
+    from peft import get_peft_model
+
+    try:
+        return get_peft_model(model, lora_config(lora))
+    except ValueError as error:  # e.g. target modules that the model lacks
+        raise ConfigError(f"`model.lora` does not fit this model: {error}") from error
+
+
+def base_fingerprint(model) -> dict:
+    """What identifies a base model: its shape and a hash of a corner of its embedding table."""
+    from peft import PeftModel
+
+    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    config = base.config
+    corner = base.get_input_embeddings().weight[:8, :32].detach().to("cpu", torch.bfloat16).float()
+    return {"model_type": config.model_type, "hidden_size": config.hidden_size,
+            "num_hidden_layers": config.num_hidden_layers, "vocab_size": config.vocab_size,
+            "embedding_sha1": hashlib.sha1(corner.numpy().tobytes()).hexdigest()[:16]}
+
+
+def save_adapter(model, path: str | os.PathLike) -> None:
+    """Save the LoRA adapter only (peft format), atomically: temp dir, then rename over `path`."""
+    from peft import PeftModel
+
+    if not isinstance(model, PeftModel):
+        raise TypeError("save_adapter needs a peft model (load_model with `model.lora` set)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        model.save_pretrained(tmp)
+        (tmp / BASE_FILE).write_text(json.dumps(base_fingerprint(model), indent=1))
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_adapter(base_model, path: str | os.PathLike, *, is_trainable: bool = False, strict: bool = True):
+    """Load a LoRA adapter saved by `save_adapter`.
+
+    `base_model` is either a plain model (the adapter is injected, as peft does) or a peft model
+    built with LoRA from the config (its weights are replaced: the resume case, and then the
+    LoRA config must match). A mismatch of base model (shape or, with `strict`, weights) or of
+    LoRA config raises `ConfigError` naming the checkpoint.
+    """
+    from peft import PeftConfig, PeftModel, load_peft_weights, set_peft_model_state_dict
+
+    path = Path(path)
+    if not (path / "adapter_config.json").is_file():
+        raise ConfigError(f"no LoRA adapter at checkpoint {path} (adapter_config.json missing)")
+    try:
+        saved = PeftConfig.from_pretrained(str(path))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"adapter checkpoint {path} has an unreadable adapter_config.json: {error}") from error
+    fingerprint_file = path / BASE_FILE
+    if fingerprint_file.is_file():
+        saved_base, current = json.loads(fingerprint_file.read_text()), base_fingerprint(base_model)
+        keys = [k for k in saved_base if k != "embedding_sha1" or strict]
+        diff = {k: (saved_base[k], current.get(k)) for k in keys if saved_base[k] != current.get(k)}
+        if diff:
+            raise ConfigError(f"adapter checkpoint {path} was trained on another base model "
+                              f"(saved vs current: {diff}); load it onto the model it was made for")
+    try:
+        if not isinstance(base_model, PeftModel):
+            return PeftModel.from_pretrained(base_model, str(path), is_trainable=is_trainable)
+        current = base_model.peft_config["default"]
+        fields = ("r", "lora_alpha", "bias")
+        diff = {f: (getattr(saved, f), getattr(current, f)) for f in fields if getattr(saved, f) != getattr(current, f)}
+        if set(saved.target_modules or ()) != set(current.target_modules or ()):
+            diff["target_modules"] = (sorted(saved.target_modules), sorted(current.target_modules))
+        if diff:
+            raise ConfigError(f"adapter checkpoint {path} has another LoRA config than `model.lora` "
+                              f"(saved vs current: {diff}); set `model.lora` to match it")
+        result = set_peft_model_state_dict(base_model, load_peft_weights(str(path), device="cpu"))
+        if result.unexpected_keys:
+            raise ConfigError(f"adapter checkpoint {path} has weights this model lacks: {result.unexpected_keys[:3]}")
+        return base_model
+    except (RuntimeError, ValueError, KeyError) as error:  # size mismatch, missing target modules
+        raise ConfigError(f"adapter checkpoint {path} does not fit this base model / LoRA config: {error}") from error
