@@ -5,6 +5,10 @@
 Targets (issue): (a) >= 10x faster than (c), and within 1.1x of one plain forward.
 
     python experiments/bench_inference.py [--lists 16]   -> experiments/results/bench_inference.json
+    python experiments/bench_inference.py --adapter <run dir>/adapter   -> bench_inference_trained.json
+
+An untrained model stops generating after about one label, which makes (c) look cheap; `--adapter`
+loads a trained run's LoRA so (c) writes whole answers, as it would in use.
 """
 
 from __future__ import annotations
@@ -23,15 +27,20 @@ from rankexp.models.ranker import ListwiseRanker
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lists", type=int, default=16)
+    parser.add_argument("--adapter", default=None, help="a trained run's adapter dir (<run dir>/adapter)")
     args = parser.parse_args()
     _cfg, _data, lists, model, tokenizer, encoder = setup()
+    if args.adapter:
+        from rankexp.models.adapters import load_adapter
+
+        model = load_adapter(model, args.adapter)
     model.eval()
     ranker = ListwiseRanker(model, encoder.label_ids, build_losses(["sft"]))
     examples = lists.test[: args.lists]
     encoded = [encoder.encode(e, with_target=False) for e in examples]
     pad = tokenizer.pad_token_id
     m = len(examples[0].candidates)
-    results: dict[str, float] = {"lists": len(examples), "m": m,
+    results: dict[str, float | str | None] = {"adapter": args.adapter, "lists": len(examples), "m": m,
                                  "mean_prompt_tokens": sum(len(e.prompt_ids) for e in encoded) / len(encoded)}
     from rankexp.models.loading import cpu_bf16_is_fast
 
@@ -64,7 +73,7 @@ def main() -> None:
     results["generate_vs_verbalizer"] = results["generate_s_per_list"] / results["verbalizer_s_per_list"]
     results["verbalizer_vs_plain_forward"] = results["verbalizer_s_per_list"] / results["plain_forward_s_per_list"]
     results.update(counts.as_metrics("generate"))
-    save("bench_inference", results)
+    save("bench_inference_trained" if args.adapter else "bench_inference", results)
 
 
 if __name__ == "__main__":
