@@ -12,6 +12,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from rankexp.data import load_dataset
+from rankexp.data.download import atomic_write_text
 from rankexp.protocols import build_lists
 from rankexp.run import CONF_DIR
 from rankexp.stage_ranker import build_encoder
@@ -45,10 +46,7 @@ def timed(fn, repeats: int, warmup: int = 1) -> float:
 def save(name: str, payload: dict) -> Path:
     payload = {"machine": f"{platform.machine()} {os.cpu_count()} cpus", "torch_threads": torch.get_num_threads(),
                **payload}
-    RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
     print(json.dumps(payload, indent=2))
     return path

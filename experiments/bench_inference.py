@@ -41,7 +41,7 @@ def main() -> None:
     pad = tokenizer.pad_token_id
     m = len(examples[0].candidates)
     results: dict[str, float | str | None] = {"adapter": args.adapter, "lists": len(examples), "m": m,
-                                 "mean_prompt_tokens": sum(len(e.prompt_ids) for e in encoded) / len(encoded)}
+                                              "mean_prompt_tokens": sum(len(e.prompt_ids) for e in encoded) / len(encoded)}
     from rankexp.models.loading import cpu_bf16_is_fast
 
     # bf16 only where the CPU has it natively (emulated bf16 is ~4x slower than fp32).
