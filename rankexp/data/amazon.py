@@ -31,6 +31,8 @@ def _find(folder: Path, stem: str, category: str) -> Path:
 
 def _json_lines(path: Path):
     opener = gzip.open if path.suffix == ".gz" else open
+    # A cut needs no check of its own here: every record is one `{...}` object, so a line cut short
+    # never parses, and gzip checks its own length and CRC (a cut .gz raises EOFError below).
     try:
         with opener(path, "rt", encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
@@ -48,7 +50,7 @@ def _json_lines(path: Path):
 
 def load_amazon_ratings(folder: Path, category: str) -> pd.DataFrame:
     path = _find(folder, f"{category}_5", category)
-    columns: dict[str, list] = {"user_id": [], "item_id": [], "rating": [], "timestamp": []}
+    columns: dict[str, list] = {"user_id": [], "item_id": [], "rating": [], "timestamp": [], "line": []}
     for number, record in _json_lines(path):
         try:
             user, item = str(record["reviewerID"]), str(record["asin"])
@@ -61,9 +63,12 @@ def load_amazon_ratings(folder: Path, category: str) -> pd.DataFrame:
         columns["item_id"].append(item)
         columns["rating"].append(check_rating(path, number, rating, 1, 5))
         columns["timestamp"].append(stamp)
+        columns["line"].append(number)
     if not columns["user_id"]:
         raise DataError(f"{path}: no reviews found")
-    return pd.DataFrame(columns)
+    frame = pd.DataFrame(columns)
+    frame.attrs["source"] = str(path)
+    return frame
 
 
 def load_amazon_items(folder: Path, category: str) -> pd.DataFrame:
@@ -80,4 +85,6 @@ def load_amazon_items(folder: Path, category: str) -> pd.DataFrame:
                 "genres": "|".join(c for c in categories if isinstance(c, str)),
             }
         )
-    return pd.DataFrame(records).drop_duplicates("item_id")
+    frame = pd.DataFrame(records, columns=["item_id", "title", "genres"]).drop_duplicates("item_id")
+    frame.attrs["source"] = str(path)
+    return frame

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rankexp.data.parsing import check_rating, convert, require_file
+from rankexp.data.parsing import check_rating, convert, require_complete, require_file
 from rankexp.errors import DataError
 
 SOURCE = {
@@ -28,6 +28,7 @@ HOW_TO_GET = (
 
 
 def _rows(path: Path) -> list[tuple[int, list[str]]]:
+    require_complete(path)
     try:
         with open(path, encoding="latin-1", newline="") as handle:
             reader = csv.reader(handle, delimiter=";", quotechar='"', escapechar="\\")
@@ -47,7 +48,7 @@ def load_bookcrossing_ratings(folder: Path, keep_implicit: bool = False) -> pd.D
     path = require_file(folder / "BX-Book-Ratings.csv", HOW_TO_GET)
     rows = _rows(path)
     _check_header(path, rows[0][1], "User-ID")
-    columns: dict[str, list] = {"user_id": [], "item_id": [], "rating": [], "timestamp": []}
+    columns: dict[str, list] = {"user_id": [], "item_id": [], "rating": [], "timestamp": [], "line": []}
     for order, (number, row) in enumerate(rows[1:]):
         if len(row) != 3:
             raise DataError(f"{path} line {number}: expected 3 `;`-separated fields, got {len(row)}: {row!r}")
@@ -59,9 +60,12 @@ def load_bookcrossing_ratings(folder: Path, keep_implicit: bool = False) -> pd.D
         columns["item_id"].append(row[1].strip().upper())
         columns["rating"].append(rating)
         columns["timestamp"].append(order)
+        columns["line"].append(number)
     if not columns["user_id"]:
         raise DataError(f"{path}: no explicit ratings left (set `data.keep_implicit=true` to keep rating 0)")
-    return pd.DataFrame(columns)
+    frame = pd.DataFrame(columns)
+    frame.attrs["source"] = str(path)
+    return frame
 
 
 def load_bookcrossing_items(folder: Path) -> pd.DataFrame:
@@ -73,4 +77,6 @@ def load_bookcrossing_items(folder: Path) -> pd.DataFrame:
         if len(row) < 5:
             raise DataError(f"{path} line {number}: expected at least 5 `;`-separated fields, got {len(row)}")
         records.append({"item_id": row[0].strip().upper(), "title": row[1].strip(), "genres": row[2].strip()})
-    return pd.DataFrame(records).drop_duplicates("item_id")
+    frame = pd.DataFrame(records, columns=["item_id", "title", "genres"]).drop_duplicates("item_id")
+    frame.attrs["source"] = str(path)
+    return frame

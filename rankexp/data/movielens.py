@@ -30,16 +30,23 @@ HOW_TO_GET = (
 )
 
 
-def _dataframe(columns: dict[str, list]) -> pd.DataFrame:
+def _dataframe(columns: dict[str, list], path: Path) -> pd.DataFrame:
     frame = pd.DataFrame(columns)
     frame["user_id"] = frame["user_id"].astype(str)
     frame["item_id"] = frame["item_id"].astype(str)
+    frame.attrs["source"] = str(path)
+    return frame
+
+
+def _items(rows: list[dict], path: Path) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["item_id", "title", "genres"])
+    frame.attrs["source"] = str(path)
     return frame
 
 
 def load_ml100k_ratings(folder: Path) -> pd.DataFrame:
     path = require_file(folder / "u.data", HOW_TO_GET.format(folder="ml-100k"))
-    return _dataframe(parse_rating_lines(path, "\t", "latin-1", (1, 5)))
+    return _dataframe(parse_rating_lines(path, "\t", "latin-1", (1, 5)), path)
 
 
 def load_ml100k_items(folder: Path) -> pd.DataFrame:
@@ -50,12 +57,12 @@ def load_ml100k_items(folder: Path) -> pd.DataFrame:
         flags = fields[5:]
         genres = [g for g, flag in zip(ML100K_GENRES, flags) if flag.strip() == "1"]
         rows.append({"item_id": fields[0].strip(), "title": fields[1].strip(), "genres": "|".join(genres)})
-    return pd.DataFrame(rows)
+    return _items(rows, path)
 
 
 def load_ml1m_ratings(folder: Path) -> pd.DataFrame:
     path = require_file(folder / "ratings.dat", HOW_TO_GET.format(folder="ml-1m"))
-    return _dataframe(parse_rating_lines(path, "::", "latin-1", (1, 5)))
+    return _dataframe(parse_rating_lines(path, "::", "latin-1", (1, 5)), path)
 
 
 def load_ml1m_items(folder: Path) -> pd.DataFrame:
@@ -64,4 +71,4 @@ def load_ml1m_items(folder: Path) -> pd.DataFrame:
     for number, line in read_lines(path, "latin-1"):
         item, title, genres = split_fields(path, number, line, "::", 3)
         rows.append({"item_id": item.strip(), "title": title.strip(), "genres": genres.strip()})
-    return pd.DataFrame(rows)
+    return _items(rows, path)

@@ -19,8 +19,33 @@ def require_file(path: Path, how_to_get: str) -> Path:
     return path
 
 
+def require_complete(path: Path) -> Path:
+    """Refuse a text file that ends inside a line: a download or copy cut short.
+
+    Every official file ends with a newline, and a cut inside the last line can still
+    parse (a timestamp or a rating losing its last digits), so this is the one check
+    that catches it; a cut exactly at a line end is indistinguishable from a shorter file.
+    """
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        if size == 0:
+            raise DataError(f"{path}: the file is empty; extract it again from the original archive")
+        handle.seek(size - 1)
+        last = handle.read(1)
+    if last not in (b"\n", b"\r"):
+        with open(path, "rb") as handle:
+            lines = handle.read().count(b"\n") + 1
+        raise DataError(
+            f"{path} line {lines}: the file ends inside this line (no newline after it), so it looks cut short; "
+            "extract it again from the original archive (or, if that line is complete, end it with a newline)"
+        )
+    return path
+
+
 def read_lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, line without newline), skipping blank lines."""
+    require_complete(path)
     try:
         with open(path, encoding=encoding, newline="") as handle:
             for number, line in enumerate(handle, start=1):
@@ -55,12 +80,13 @@ def check_rating(path: Path, number: int, rating: float, low: float, high: float
 
 
 def parse_rating_lines(path: Path, sep: str, encoding: str, scale: tuple[float, float], header: bool = False) -> dict[str, list]:
-    """Parse `user sep item sep rating sep timestamp` lines into columns."""
-    columns: dict[str, list] = {"user_id": [], "item_id": [], "rating": [], "timestamp": []}
+    """Parse `user sep item sep rating sep timestamp` lines into columns (`line`: 1-based source line)."""
+    columns: dict[str, list] = {"user_id": [], "item_id": [], "rating": [], "timestamp": [], "line": []}
     for number, line in read_lines(path, encoding):
         if header and number == 1:
             continue
         user, item, rating, stamp = split_fields(path, number, line, sep, 4)
+        columns["line"].append(number)
         columns["user_id"].append(user.strip())
         columns["item_id"].append(item.strip())
         value = float(convert(path, number, "rating", rating, float))

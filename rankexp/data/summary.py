@@ -11,7 +11,7 @@ from rankexp.data.splits import leave_one_out
 
 
 def summarize(data: RatingData) -> dict[str, float]:
-    """Users, items, ratings, density, liked ratio, evaluated users, median history length."""
+    """Users, items, ratings, density, liked ratio, evaluated users, median history length, dropped ratings."""
     ratings = data.ratings
     split = leave_one_out(ratings, data.like_threshold)
     per_user = ratings.groupby("user").size()
@@ -23,6 +23,7 @@ def summarize(data: RatingData) -> dict[str, float]:
         "liked_ratio": float((ratings["rating"] >= data.like_threshold).mean()),
         "evaluated_users": int(split.test["user"].nunique()),
         "median_history": float(np.median(per_user.to_numpy())),
+        "dropped_unknown_items": data.dropped_unknown_items,
     }
 
 

@@ -56,3 +56,61 @@ def test_history_strictly_before_target():
     items, _ = history.before(7, None, None, length=3)
     assert len(items) == 0
     assert history.before(0, None, None, length=10)[0].tolist() == [1, 2, 3, 4]
+
+
+def _contract_from_udata(path) -> dict[str, list[tuple[int, int, float]]]:
+    """Per raw user id: (timestamp, numeric item id, rating), ordered as the split contract says."""
+    by_user: dict[str, list[tuple[int, int, float]]] = {}
+    with open(path, encoding="latin-1") as handle:
+        for line in handle:
+            user, item, rating, stamp = line.split("\t")
+            by_user.setdefault(user, []).append((int(stamp), int(item), float(rating)))
+    return {user: sorted(rows) for user, rows in by_user.items()}
+
+
+def _raw(data, frame: pd.DataFrame) -> dict[str, list[str]]:
+    """Encoded rows back to raw ids, per raw user, in the frame's order."""
+    out: dict[str, list[str]] = {}
+    for user, item in zip(frame["user"], frame["item"]):
+        out.setdefault(str(data.user_ids[user]), []).append(str(data.items["item_id"].iloc[item]))
+    return out
+
+
+def test_ml100k_leave_one_out_matches_a_plain_python_split(ml100k, data_root):
+    """Ties in time break by the numeric item id (ML-100K has many same-second ratings)."""
+    contract = _contract_from_udata(data_root / "ml-100k" / "u.data")
+    split = leave_one_out(ml100k.ratings, like_threshold=4)
+    test, val = _raw(ml100k, split.test), _raw(ml100k, split.val)
+    expected_test, expected_val = {}, {}
+    for user, rows in contract.items():
+        liked = [item for _, item, rating in rows if rating >= 4]
+        if len(liked) >= 3:
+            expected_test[user], expected_val[user] = [str(liked[-1])], [str(liked[-2])]
+    assert len(expected_test) == 942
+    assert test == expected_test
+    assert val == expected_val
+
+
+def test_ml100k_explicit_lists_match_a_plain_python_split(ml100k, data_root):
+    m, min_history = 10, 10
+    contract = _contract_from_udata(data_root / "ml-100k" / "u.data")
+    split = explicit_listwise(ml100k.ratings, m=m, min_history=min_history)
+    test, val = _raw(ml100k, split.test), _raw(ml100k, split.val)
+    expected_test, expected_val = {}, {}
+    for user, rows in contract.items():
+        if len(rows) < min_history + 2 * m:
+            continue
+        test_rows, val_rows = rows[-m:], rows[-2 * m:-m]
+        if len({r for *_, r in test_rows}) >= 2 and len({r for *_, r in val_rows}) >= 2:
+            expected_test[user] = [str(item) for _, item, _ in test_rows]
+            expected_val[user] = [str(item) for _, item, _ in val_rows]
+    assert test == expected_test
+    assert val == expected_val
+
+
+def test_digit_ids_order_numerically_other_ids_as_strings():
+    from rankexp.data import natural_order
+
+    assert natural_order(pd.Series(["1443", "604", "98", "604"])).tolist() == ["98", "604", "1443"]
+    assert natural_order(pd.Series(["034545104X", "0155061224", "B00X"])).tolist() == [
+        "0155061224", "034545104X", "B00X"]
