@@ -138,3 +138,55 @@ def test_good_zip_extracts(tmp_path):
     target = tmp_path / "data"
     safe_extract(archive, target)
     assert (target / "ml-100k" / "u.data").read_text() == "1\t1\t5\t1\n"
+
+
+UITEM = "1|Toy Story (1995)|01-Jan-1995||url" + "|0" * 19 + "\n"
+
+
+def test_rating_of_an_item_missing_from_the_item_file_names_file_line_and_id(tmp_path):
+    root = _ml100k(tmp_path, "1\t1\t5\t100\n1\t99999\t4\t101\n2\t1\t3\t102\n", UITEM)
+    with pytest.raises(DataError, match=r"u\.data line 2: item '99999' is not in the item file .*u\.item.*"
+                                        r"data\.unknown_items=drop"):
+        load_dataset("ml100k", root)
+
+
+def test_unknown_items_drop_counts_what_it_dropped(tmp_path):
+    from rankexp.data.summary import summarize
+
+    root = _ml100k(tmp_path, "1\t1\t5\t100\n1\t99999\t4\t101\n2\t99998\t3\t102\n2\t1\t3\t103\n", UITEM)
+    data = load_dataset("ml100k", root, unknown_items="drop")
+    assert len(data.ratings) == 2 and data.items["title"].tolist() == ["Toy Story (1995)"]
+    assert data.dropped_unknown_items == 2
+    assert summarize(data)["dropped_unknown_items"] == 2
+
+
+def test_unknown_items_policy_must_be_known(tmp_path):
+    root = _ml100k(tmp_path, "1\t1\t5\t100\n", UITEM)
+    with pytest.raises(ConfigError, match=r"data\.unknown_items.*known: drop, error"):
+        load_dataset("ml100k", root, unknown_items="keep")
+
+
+@pytest.mark.parametrize("loader", ["ml1m", "bookcrossing", "amazon"])
+def test_every_loader_applies_the_unknown_item_rule(tmp_path, loader):
+    if loader == "ml1m":
+        (tmp_path / "ml-1m").mkdir()
+        (tmp_path / "ml-1m" / "ratings.dat").write_text("1::1::5::10\n1::77::4::11\n")
+        (tmp_path / "ml-1m" / "movies.dat").write_text("1::Toy Story (1995)::Animation\n")
+        kwargs, where = {}, r"ratings\.dat line 2: item '77'"
+    elif loader == "bookcrossing":
+        (tmp_path / "bookcrossing").mkdir()
+        (tmp_path / "bookcrossing" / "BX-Book-Ratings.csv").write_text(
+            '"User-ID";"ISBN";"Book-Rating"\n"1";"0155061224";"5"\n"1";"000000000X";"7"\n')
+        (tmp_path / "bookcrossing" / "BX-Books.csv").write_text(
+            '"ISBN";"Book-Title";"Book-Author";"Year";"Publisher"\n"0155061224";"Rites";"J";"2001";"H"\n')
+        kwargs, where = {"rating_scale": (0.0, 10.0)}, r"BX-Book-Ratings\.csv line 3: item '000000000X'"
+    else:
+        (tmp_path / "amazon").mkdir()
+        (tmp_path / "amazon" / "Music_5.json").write_text(
+            '{"reviewerID": "U1", "asin": "B1", "overall": 5, "unixReviewTime": 1}\n'
+            '{"reviewerID": "U1", "asin": "B2", "overall": 4, "unixReviewTime": 2}\n')
+        (tmp_path / "amazon" / "meta_Music.json").write_text('{"asin": "B1", "title": "Kind of Blue"}\n')
+        kwargs, where = {"category": "Music"}, r"Music_5\.json line 2: item 'B2'"
+    with pytest.raises(DataError, match=where):
+        load_dataset(loader, tmp_path, **kwargs)
+    assert load_dataset(loader, tmp_path, unknown_items="drop", **kwargs).dropped_unknown_items == 1
