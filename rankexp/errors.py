@@ -54,3 +54,58 @@ def out_of_memory(err: BaseException, stage: str) -> OutOfMemoryHint:
     """Turn an OOM into an actionable message (the original text stays in the message)."""
     first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return OutOfMemoryHint(f"out of memory during {stage} ({first_line}); {OOM_ADVICE}")
+
+
+def user_error(err: BaseException | None) -> RankexpError | None:
+    """The RankexpError behind `err`, also when Hydra's `instantiate` wrapped it.
+
+    Hydra's and OmegaConf's own config errors (an unknown group option, a bad override,
+    a missing key) are user errors too: they come back as a ConfigError with their text.
+    """
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, RankexpError):
+            return err
+        if _is_config_library_error(err):
+            return ConfigError(" ".join(str(err).split()))
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
+
+
+def _is_config_library_error(err: BaseException) -> bool:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if type(err).__name__ == "InstantiationException":  # a wrapper: the cause says what went wrong
+        return False
+    return isinstance(err, HydraException | OmegaConfBaseException)
+
+
+def error_line(err: BaseException) -> str:
+    """The one line every entry point prints for a user error: `error: <what, where, how to fix>`."""
+    return f"error: {' '.join(str(err).split())}"
+
+
+def exit_on_user_error(main):
+    """Decorate an entry point: a user error prints one `error:` line and returns exit code 2.
+
+    Anything else is a bug and keeps its traceback. Every entry point (`run`, `predict`,
+    `report`, `data.summary`) goes through this one handler, so they answer alike.
+    """
+    import functools
+    import logging
+    import sys
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except Exception as err:
+            cause = user_error(err)
+            if cause is None:
+                raise
+            logging.getLogger("rankexp").debug("%s: %s", type(cause).__name__, cause)
+            sys.stderr.write(error_line(cause) + "\n")
+            return 2
+
+    return wrapper

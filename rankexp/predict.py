@@ -32,11 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from rankexp.conf_dir import CONF_DIR
 from rankexp.data.prompts import ListwiseExample, PromptStyle, labels_for
-from rankexp.errors import ConfigError, RankexpError
+from rankexp.errors import ConfigError, RankexpError, exit_on_user_error
 
 log = logging.getLogger(__name__)
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 DEFAULT_MODEL = "smollm2_135m"
 REQUEST_KEYS = ("history", "candidates")
 
@@ -265,6 +265,7 @@ def format_ranking(ranking: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+@exit_on_user_error
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rankexp.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", required=True, help="request JSON file ('-' = stdin)")
@@ -275,16 +276,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the ranking as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        adapter = Path(args.adapter) if args.adapter else None
-        if adapter is not None and not (adapter / "adapter_config.json").is_file():
-            raise ConfigError(f"`--adapter` {adapter} holds no adapter_config.json; pass the `adapter` dir of a run")
-        settings = resolve_settings(args.model, adapter, args.item_noun)
-        request = load_request(args.input, len(settings.labels), settings.rating_scale)
-        ranking = rank(request, settings, adapter)
-    except RankexpError as error:
-        sys.stderr.write(f"error: {error}\n")
-        return 2
+    adapter = Path(args.adapter) if args.adapter else None
+    if adapter is not None and not (adapter / "adapter_config.json").is_file():
+        raise ConfigError(f"`--adapter` {adapter} holds no adapter_config.json; pass the `adapter` dir of a run")
+    settings = resolve_settings(args.model, adapter, args.item_noun)
+    request = load_request(args.input, len(settings.labels), settings.rating_scale)
+    ranking = rank(request, settings, adapter)
     sys.stdout.write((json.dumps(ranking, indent=1) if args.json else format_ranking(ranking)) + "\n")
     return 0
 

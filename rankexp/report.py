@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from rankexp.data.download import atomic_write_text
-from rankexp.errors import RankexpError
+from rankexp.errors import exit_on_user_error
 from rankexp.report_plots import plot_gamma, plot_heatmaps
 from rankexp.report_runs import (
     LOSS_KNOBS,
@@ -273,6 +273,7 @@ def build_report(roots: Sequence[str | Path], out: str | Path | None = None,
     return paths
 
 
+@exit_on_user_error
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rankexp.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="+", help="run dirs or multirun dirs (searched recursively for results.json)")
@@ -281,11 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"columns: auto | {' | '.join(METRIC_SETS)} | comma-separated result keys")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        paths = build_report(args.dirs, args.out, args.metrics)
-    except RankexpError as error:
-        sys.stderr.write(f"error: {error}\n")
-        return 2
+    paths = build_report(args.dirs, args.out, args.metrics)
     sys.stdout.write(paths["markdown"].read_text())
     sys.stdout.write("\nwrote " + ", ".join(str(p) for p in paths.values()) + "\n")
     return 0

@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from rankexp.errors import RankexpError
+from rankexp.conf_dir import CONF_DIR
+from rankexp.errors import RankexpError, error_line, user_error
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 log = logging.getLogger("rankexp")
 
 os.environ.setdefault("WANDB_MODE", "offline")
@@ -39,22 +38,10 @@ def _print_tree(cfg: DictConfig) -> None:
     Console(stderr=True).print(tree)
 
 
-def user_error(err: BaseException) -> RankexpError | None:
-    """The RankexpError behind `err`, also when Hydra's instantiate wrapped it."""
-    seen = 0
-    while err is not None and seen < 10:
-        if isinstance(err, RankexpError):
-            return err
-        err, seen = err.__cause__ or err.__context__, seen + 1
-    return None
-
-
 def _report(err: RankexpError) -> None:
-    """One clear paragraph on stderr (and in the job's log file), no traceback."""
-    from rich.console import Console
-
+    """One `error:` line on stderr (and the error in the job's log file), no traceback."""
     log.error("%s: %s", type(err).__name__, err)
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]{type(err).__name__}:[/] {err}")
+    sys.stderr.write(error_line(err) + "\n")
 
 
 def _is_multirun() -> bool:

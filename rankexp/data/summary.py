@@ -8,6 +8,7 @@ import numpy as np
 
 from rankexp.data import RatingData
 from rankexp.data.splits import leave_one_out
+from rankexp.errors import ConfigError, exit_on_user_error
 
 
 def summarize(data: RatingData) -> dict[str, float]:
@@ -33,31 +34,30 @@ def _fmt(value: float) -> str:
     return f"{value:.4f}" if abs(value) < 1 else f"{value:,.2f}"
 
 
-def main() -> None:
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> int:
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
     from rich.console import Console
     from rich.table import Table
 
-    from rankexp.errors import RankexpError
+    from rankexp.conf_dir import CONF_DIR
 
-    overrides = [a for a in sys.argv[1:] if "=" in a]
-    from rankexp.run import CONF_DIR
-
+    args = sys.argv[1:] if argv is None else argv
+    loose = [a for a in args if "=" not in a]
+    if loose:
+        raise ConfigError(f"expected Hydra overrides such as `data=ml1m`, got {' '.join(loose)!r}")
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("run", overrides=overrides)
-    try:
-        stats = summarize(instantiate(cfg.data))
-    except RankexpError as err:
-        Console(stderr=True).print(f"[red]error:[/red] {err}")
-        raise SystemExit(2) from None
+        cfg = compose("run", overrides=args)
+    stats = summarize(instantiate(cfg.data))
     table = Table(title=f"dataset {cfg.data.name}")
     table.add_column("statistic")
     table.add_column("value", justify="right")
     for key, value in stats.items():
         table.add_row(key, _fmt(value))
     Console().print(table)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
