@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rankexp.baselines import evaluate_baselines
+from rankexp.config_schema import validate_config
 from rankexp.data import RatingData
 from rankexp.data.summary import summarize
 from rankexp.metrics import ranking_metrics
@@ -24,15 +25,11 @@ from rankexp.protocols import RankingLists, build_lists, candidate_matrix
 from rankexp.results import write_results
 
 log = logging.getLogger(__name__)
-MODES = ("train", "eval", "retrieval", "data")
 
 
 def run_experiment(cfg: DictConfig) -> dict[str, Any]:
-    """Run the configured experiment and write results.json into the output dir."""
-    from rankexp.errors import unknown_name
-
-    if cfg.mode not in MODES:
-        raise unknown_name("mode", cfg.mode, MODES, "mode")
+    """Check the config, run the experiment and write results.json into the output dir."""
+    validate_config(cfg)  # before any data, model or Lightning work
     started = time.time()
     L.seed_everything(cfg.seed, workers=True)
     data: RatingData = instantiate(cfg.data)

@@ -1,0 +1,120 @@
+"""Every numeric key of the shipped groups is checked before any work, with the allowed range.
+
+Table-driven: for each numeric key of run.yaml, `optim`, `train`, `eval`, `protocol`, `task`
+(the hybrid task, which has every task key) and `model.lora`, try 0, a negative number, NaN and
+a string. Each either passes the schema or fails with a ConfigError naming the key; the values
+that pass all run together in one real (tiny) run, so "passes" means "runs".
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from omegaconf import DictConfig, OmegaConf
+
+from rankexp.config_schema import schema_table, validate_config
+from rankexp.errors import ConfigError
+from tests.workflow.workflow_helpers import TINY, compose, explain, run_module
+
+GROUPS = ("", "optim", "train", "eval", "protocol", "task", "model.lora")
+TRIED = (0, -3, float("nan"), "abc")
+
+
+def _numeric_keys() -> list[str]:
+    cfg = compose("task=hybrid", "model=tiny_random")
+    keys = []
+    for group in GROUPS:
+        node = OmegaConf.select(cfg, group) if group else cfg
+        for name, value in node.items_ex(resolve=False):
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                keys.append(f"{group}.{name}" if group else name)
+    return keys
+
+
+NUMERIC = _numeric_keys()
+CASES = [(k, v) for k in NUMERIC for v in TRIED]
+
+
+def _override(key: str, value) -> str:
+    shown = "nan" if isinstance(value, float) and math.isnan(value) else value
+    return f"{key}={shown}"
+
+
+def _validate(key: str, value) -> DictConfig:
+    cfg = compose("task=hybrid", "model=tiny_random", _override(key, value))
+    validate_config(cfg)
+    return cfg
+
+
+def test_the_table_covers_the_groups():
+    assert len(NUMERIC) >= 20
+    for expected in ("seed", "optim.lr", "train.batch_size", "protocol.m", "protocol.history_len",
+                     "task.title_max_chars", "model.lora.r", "model.lora.dropout"):
+        assert expected in NUMERIC
+
+
+@pytest.mark.parametrize(("key", "value"), CASES, ids=[f"{k}={v}" for k, v in CASES])
+def test_bad_numbers_fail_naming_the_key_or_are_allowed(key, value):
+    try:
+        _validate(key, value)
+    except ConfigError as err:
+        assert f"`{key}` must be" in str(err), str(err)
+        return
+    assert not isinstance(value, str), f"`{key}` accepted a string: it has no schema rule"
+    assert not (isinstance(value, float) and math.isnan(value)), f"`{key}` accepted NaN"
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("train.batch_size=0", "`train.batch_size` must be an integer >= 1, got 0"),
+    ("optim.lr=-0.1", "`optim.lr` must be a finite number in (0, 1], got -0.1"),
+    ("protocol.history_len=-3", "`protocol.history_len` must be an integer >= 1, got -3"),
+    ("protocol.m=25", "`protocol.m`=25 candidates need as many labels, but `task.labels` has 20"),
+    ("task.tie_break=oldest", "`task.tie_break` must be one of random, time, got 'oldest'"),
+    ("loss.soft_lambda.weight=-1", "`loss.soft_lambda.weight` must be a finite number >= 0"),
+    ("trainer.max_steps=0", "`trainer.max_steps` must be an integer >= 1 (or -1), got 0"),
+])
+def test_the_issue_cases_are_caught_before_any_work(override, expected):
+    with pytest.raises(ConfigError) as caught:
+        validate_config(compose(override))
+    assert expected in str(caught.value)
+
+
+def test_every_shipped_experiment_passes_the_schema():
+    from tests.workflow.workflow_helpers import EXPERIMENTS
+
+    for experiment in EXPERIMENTS:
+        validate_config(compose(f"+experiment={experiment}"))
+
+
+def test_schema_documents_every_key():
+    table = schema_table()
+    assert table.count("\n") > 40 and "`protocol.m` | an integer >= 2 |" in table
+
+
+def test_cli_fails_in_the_first_seconds_without_traceback(tmp_path):
+    done = run_module("rankexp.run", "data=synthetic", "model=tiny_random", "train.batch_size=0", "logger=csv",
+                      f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 2, explain(done)
+    assert "error: `train.batch_size` must be an integer >= 1, got 0" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_the_accepted_edge_values_run(tmp_path):
+    """Every 0 / negative value the schema allows, all at once, in one tiny real run."""
+    accepted = [o for o in (_override(k, v) for k, v in CASES if not isinstance(v, str)) if _accepted(o)]
+    in_listwise = [o for o in accepted if not o.startswith("task.")]
+    assert "optim.warmup_steps=0" in in_listwise
+    done = run_module("rankexp.run", "data=synthetic", *TINY, "protocol.m=6", "protocol.history_len=5",
+                      *[o for o in in_listwise if not o.startswith("protocol.m=")], f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 0, explain(done)
+    assert (tmp_path / "results.json").is_file()
+
+
+def _accepted(override: str) -> bool:
+    try:
+        validate_config(compose("task=hybrid", "model=tiny_random", override))
+    except ConfigError:
+        return False
+    return True
