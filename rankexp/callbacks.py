@@ -38,3 +38,29 @@ class Throughput(L.Callback):
         shown = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         log.info("validation at step %d: %s", trainer.global_step, shown)
         self._start, self._tokens, self._steps = time.perf_counter(), 0.0, 0
+
+
+class ValCurve(L.Callback):
+    """Every validation's selection metric by global step (step 0 = the zero-shot validation).
+
+    The run writes it to results.json as `val_curve/step_N` and draws media/learning_curve.png,
+    so a learning curve survives without any logger.
+    """
+
+    def __init__(self, monitor: str) -> None:
+        self.monitor = monitor
+        self.curve: dict[int, float] = {}
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        self.curve[int(trainer.global_step)] = float(trainer.callback_metrics[self.monitor])
+
+    def state_dict(self) -> dict:
+        return {"curve": dict(self.curve)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.curve = {int(k): float(v) for k, v in state_dict.get("curve", {}).items()}
+
+    def metrics(self) -> dict[str, float]:
+        return {f"val_curve/step_{step}": value for step, value in sorted(self.curve.items())}

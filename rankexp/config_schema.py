@@ -117,6 +117,8 @@ class OptimSchema:
     lr: float = key(number(0, 1, low_open=True), "peak learning rate")
     weight_decay: float = key(number(0), "AdamW weight decay")
     warmup_steps: int = key(count(0), "linear warmup steps")
+    schedule: str = key(choice("constant", "linear", "cosine"), "LR after warmup")
+    min_lr_ratio: float = key(number(0, 1), "final LR / peak LR of a decaying schedule")
 
 
 @dataclass
@@ -157,6 +159,7 @@ class TaskSchema:
     """`task.*`: prompt shape and, for RecRanker, the task mix and the hybrid."""
 
     name: str = key(choice("listwise", "pointwise", "pairwise", "hybrid"), "the ranking task")
+    scoring: str = key(choice("slot", "candidate"), "listwise: the slot verbalizer or candidate readout")
     tie_break: str = key(choice("random", "time"), "order of equal ratings in the target")
     history_with_ratings: bool = key(FLAG, "show the user's rating next to each history item")
     title_max_chars: int = key(count(4), "titles are cut to this many characters")
@@ -253,6 +256,14 @@ def check_cross_keys(cfg: DictConfig) -> None:
         if labels and int(protocol.m) > len(labels):
             raise ConfigError(f"`protocol.m`={protocol.m} candidates need as many labels, but `task.labels` has "
                               f"{len(labels)}; lower `protocol.m` or give more labels")
+    if task is not None and task.get("scoring", "slot") == "candidate":
+        if task.get("name") != "listwise":
+            raise ConfigError(f"`task.scoring=candidate` is a listwise prompt; `task={task.get('name')}` cannot do "
+                              "it (use task=listwise, or task.scoring=slot)")
+        methods = [m for m in (cfg.get("eval") or {}).get("methods", ["verbalizer"]) if m != "verbalizer"]
+        if methods:
+            raise ConfigError(f"`eval.methods` {methods} decode the slot answer that `task.scoring=candidate` does "
+                              "not write; use eval.methods=[verbalizer]")
     losses = cfg.get("loss")
     if isinstance(losses, DictConfig):
         for name, spec in losses.items():

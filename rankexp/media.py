@@ -248,3 +248,26 @@ def log_media(logger: Any, run_dir: str | os.PathLike, tables: Mapping[str, pd.D
             log.warning("could not log media to W&B (%s: %s); files are in %s", type(error).__name__, error,
                         media_dir)
     return saved
+
+
+# ------------------------------------------------------------------------------------------ learning curve
+
+
+def save_learning_curve(curve: Mapping[int, float], path: str | os.PathLike, metric: str,
+                        references: Mapping[str, float] | None = None) -> Path:
+    """Validation metric by step, with horizontal lines for the baselines on the same lists."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = sorted(curve)
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    ax.plot(steps, [curve[s] for s in steps], marker="o", color="tab:blue", label="LLM (validation)")
+    for (name, value), color in zip((references or {}).items(), ("tab:green", "tab:gray", "tab:orange")):
+        ax.axhline(value, color=color, linestyle="--", label=f"{name} {value:.3f}")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"val {metric}")
+    ax.set_title(f"learning curve: val {metric}", fontsize=9)
+    ax.legend(fontsize=8)
+    return atomic_savefig(fig, path)

@@ -38,7 +38,9 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
         lists = build_lists(cfg, data)
         metrics.update(lists.metrics)
         if cfg.eval.get("baselines", True):
-            metrics.update(list_baselines(cfg, lists))
+            baselines = list_baselines(cfg, lists)
+            lists.metrics.update(baselines)  # the learning-curve plot draws them beside the LLM
+            metrics.update(baselines)
         if cfg.mode in ("train", "eval") and cfg.get("model") is not None:
             if cfg.task.name in ("pointwise", "pairwise", "hybrid") or cfg.get("recranker", False):
                 from rankexp.stage_recranker import run_recranker as run_stage

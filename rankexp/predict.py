@@ -197,8 +197,6 @@ def make_score_fn(ranker, encoder, batch_size: int = 8) -> Callable[[Sequence[Li
     """
     import torch
 
-    from rankexp.data.encoding import collate
-
     def score(examples: Sequence[ListwiseExample]) -> np.ndarray:
         examples = list(examples)
         if not examples:
@@ -212,7 +210,7 @@ def make_score_fn(ranker, encoder, batch_size: int = 8) -> Callable[[Sequence[Li
             with torch.no_grad():
                 for start in range(0, len(examples), batch_size):
                     encoded = [encoder.encode(e, with_target=False) for e in examples[start:start + batch_size]]
-                    batch = {k: v.to(device) for k, v in collate(encoded, pad, with_target=False).items()}
+                    batch = {k: v.to(device) for k, v in encoder.collate(encoded, pad, with_target=False).items()}
                     out.append(ranker.score(batch).float().cpu().numpy())
         finally:
             ranker.train(was_training)

@@ -118,7 +118,7 @@ def _with_hints(cfg: DictConfig, lists: RankingLists) -> RankingLists:
     else:
         raise unknown_name("hint source", source, ("item_mean", "retriever"), "task.hint_source")
     lists.train_source.hint_fn = hints
-    attach = lambda ex: replace(ex, hints=hints(ex.user, ex.candidates))
+    attach = lambda ex: replace(ex, hints=hints(ex.user, ex.candidates), history_hints=hints(ex.user, ex.history))
     return replace(lists, val=[attach(e) for e in lists.val], test=[attach(e) for e in lists.test])
 
 

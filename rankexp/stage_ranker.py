@@ -16,7 +16,9 @@ from rankexp.data.encoding import ListwiseEncoder
 from rankexp.data.prompts import PromptStyle, labels_for
 from rankexp.errors import ConfigError
 from rankexp.losses import build_losses
+from rankexp.models.candidate_ranker import CandidateRanker
 from rankexp.models.ranker import ListwiseRanker
+from rankexp.prompts.candidate import CandidateEncoder
 from rankexp.protocols import RankingLists
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,8 @@ def active_losses(cfg: DictConfig):
     return losses
 
 
-def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, max_length: int) -> ListwiseEncoder:
+def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, max_length: int) -> ListwiseEncoder | CandidateEncoder:
+    """The slot verbalizer's encoder (ALRO) or the candidate-readout encoder (`task.scoring`)."""
     task = cfg.task
     style = PromptStyle(
         item_noun=data.item_noun,
@@ -43,8 +46,30 @@ def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, max_length: int)
         rating_max=int(data.rating_scale[1]),
         hints=bool(task.hints),
     )
+    titles = data.items["title"].to_numpy()
+    if scoring_of(cfg) == "candidate":
+        low, high = (int(v) for v in data.rating_scale)
+        return CandidateEncoder(tokenizer, titles, style, max_length, list(range(max(low, 1), high + 1)))
     labels = labels_for(cfg.protocol.m, task.labels)
-    return ListwiseEncoder(tokenizer, data.items["title"].to_numpy(), labels, style, max_length)
+    return ListwiseEncoder(tokenizer, titles, labels, style, max_length)
+
+
+def scoring_of(cfg: DictConfig) -> str:
+    return str(cfg.task.get("scoring", "slot"))
+
+
+def build_ranker(cfg: DictConfig, model, encoder, losses) -> ListwiseRanker:
+    """The LightningModule for `task.scoring`: the slot verbalizer (ALRO) or candidate readout (ours)."""
+    explicit = cfg.protocol.name == "explicit_listwise"
+    common = dict(
+        lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay, warmup_steps=cfg.optim.warmup_steps,
+        schedule=cfg.optim.get("schedule", "constant"), min_lr_ratio=cfg.optim.get("min_lr_ratio", 0.0),
+        ks=tuple(cfg.eval.ks), selection_metric=cfg.eval.selection_metric,
+        report=("ndcg",) if explicit else ("ndcg", "hr", "mrr"), subset_metrics=not explicit,
+    )
+    if scoring_of(cfg) == "candidate":
+        return CandidateRanker(model, encoder.rating_ids, encoder.rating_values, losses, **common)
+    return ListwiseRanker(model, encoder.label_ids, losses, y_over=cfg.get("y_over", "vocab"), **common)
 
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Trainer:
@@ -66,14 +91,7 @@ def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[s
         draws_per_epoch=train_cfg.draws_per_epoch, batch_size=train_cfg.batch_size,
         eval_batch_size=train_cfg.eval_batch_size, permute="perm_kl" in losses,
     )
-    explicit = cfg.protocol.name == "explicit_listwise"
-    ranker = ListwiseRanker(
-        model, encoder.label_ids, losses, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
-        warmup_steps=cfg.optim.warmup_steps, ks=tuple(cfg.eval.ks), y_over=cfg.get("y_over", "vocab"),
-        selection_metric=cfg.eval.selection_metric,
-        report=("ndcg",) if explicit else ("ndcg", "hr", "mrr"),
-        subset_metrics=not explicit,
-    )
+    ranker = build_ranker(cfg, model, encoder, losses)
     trainer = build_trainer(cfg)
     metrics: dict[str, Any] = {"train/draws_hash": draws_hash(lists.train_source, cfg.seed, train_cfg.draws_per_epoch)}
     if cfg.mode == "train":
@@ -83,6 +101,7 @@ def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[s
         trainer.fit(ranker, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
         best = _best_checkpoint(trainer)
         metrics.update(_val_curve(trainer))
+        metrics.update(_learning_curve(cfg, trainer, lists))
         results = trainer.test(ranker, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
         metrics["best_checkpoint"] = best or "final"
     else:
@@ -148,6 +167,24 @@ def _val_curve(trainer: L.Trainer) -> dict[str, float]:
     callback = trainer.checkpoint_callback
     score = getattr(callback, "best_model_score", None)
     return {f"best_{callback.monitor}": float(score)} if score is not None else {}
+
+
+def _learning_curve(cfg: DictConfig, trainer: L.Trainer, lists: RankingLists) -> dict[str, float]:
+    """`val_curve/step_N` for results.json, and media/learning_curve.png with the val baselines on it."""
+    from rankexp import media
+    from rankexp.callbacks import ValCurve
+
+    found = [c for c in trainer.callbacks if isinstance(c, ValCurve)]
+    if not found or not found[0].curve or not trainer.is_global_zero:
+        return {}
+    metric = cfg.eval.selection_metric
+    names = {"item mean": "item_mean", "random": "random", "retriever": "retriever"}
+    references = {label: lists.metrics[f"baseline_val/{key}/{metric}"] for label, key in names.items()
+                  if f"baseline_val/{key}/{metric}" in lists.metrics}
+    out = Path(cfg.paths.output_dir)
+    plot = media.save_learning_curve(found[0].curve, out / "media" / "learning_curve.png", metric, references)
+    media.log_media(trainer.loggers, out, plots={"learning_curve": plot})
+    return found[0].metrics()
 
 
 def _save_adapter(ranker: ListwiseRanker, path: Path) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from rankexp.data.encoding import ListwiseEncoder, collate
+from rankexp.data.encoding import ListwiseEncoder
 from rankexp.data.listwise import TrainWindows, _rng
 from rankexp.data.prompts import ListwiseExample
 
@@ -104,14 +104,14 @@ class RankingDataModule(L.LightningDataModule):
 
     def _collate_train(self, rows):
         originals = [items[0] for items, _ in rows]
-        batch = collate(originals + [items[1] for items, _ in rows if len(items) > 1], self.pad_id, True)
+        batch = self.encoder.collate(originals + [items[1] for items, _ in rows if len(items) > 1], self.pad_id, True)
         if rows[0][1] is not None:
             batch["perm"] = torch.tensor(np.stack([perm for _, perm in rows]), dtype=torch.long)
         batch["n_original"] = torch.tensor(len(originals))
         return batch
 
     def _collate_eval(self, rows):
-        batch = collate([e for e, _ in rows], self.pad_id, False)
+        batch = self.encoder.collate([e for e, _ in rows], self.pad_id, False)
         batch["index"] = torch.tensor([i for _, i in rows])
         return batch
 

@@ -105,6 +105,10 @@ class ListwiseEncoder:
             raise ConfigError(f"answer {text!r} does not tokenize as one token per label; check `task.labels`")
         return ids
 
+    @staticmethod
+    def collate(encoded: list[Encoded], pad_id: int, with_target: bool) -> dict[str, torch.Tensor]:
+        return collate(encoded, pad_id, with_target)
+
     def encode(self, example: ListwiseExample, with_target: bool = True) -> Encoded:
         prompt, dropped = self.prompt_ids(example)
         if dropped:

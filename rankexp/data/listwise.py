@@ -63,6 +63,7 @@ class TrainWindows:
             gains=gains,
             target_slots=order_by_gain(gains, tie),
             hints=self.hint_fn(user, window["item"].to_numpy()) if self.hint_fn else [],
+            history_hints=self.hint_fn(user, history["item"].to_numpy()) if self.hint_fn else [],
         )
 
 

@@ -36,6 +36,7 @@ class ListwiseExample:
     gains: np.ndarray  # relevance per slot: ratings (explicit) or 0/1 (rerank)
     target_slots: np.ndarray  # slots ordered best first (the SFT answer)
     hints: list[str] = field(default_factory=list)
+    history_hints: list[str] = field(default_factory=list)  # the same hint for each history item
     prior_scores: np.ndarray | None = None  # the retriever's scores of the candidates (rerank protocol)
 
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from rankexp.errors import ConfigError, unknown_name
 from rankexp.losses.perm_kl import PermutationKLLoss, permutation_kl, reindex_by_item
+from rankexp.losses.rating_ce import RatingCELoss, rating_cross_entropy
 from rankexp.losses.sft import SFTLoss, sft_loss
 from rankexp.losses.soft_lambda import SoftLambdaLoss, soft_lambda_loss
 
@@ -23,16 +24,19 @@ LOSSES: dict[str, type[nn.Module]] = {
     "sft": SFTLoss,
     "soft_lambda": SoftLambdaLoss,
     "perm_kl": PermutationKLLoss,
+    "rating_ce": RatingCELoss,
 }
 
 __all__ = [
     "LOSSES",
     "PermutationKLLoss",
+    "RatingCELoss",
     "SFTLoss",
     "SoftLambdaLoss",
     "build_loss",
     "build_losses",
     "permutation_kl",
+    "rating_cross_entropy",
     "reindex_by_item",
     "sft_loss",
     "soft_lambda_loss",

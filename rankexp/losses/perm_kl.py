@@ -155,5 +155,9 @@ class PermutationKLLoss(nn.Module):
     def forward(self, y_orig: Tensor, y_perm: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.weight * permutation_kl(y_orig, y_perm, self.direction, self.stop_grad_orig, self.eps, mask)
 
+    def on_scores(self, scores_orig: Tensor, scores_perm: Tensor) -> Tensor:
+        """PSL for score vectors [B, m] (both indexed by item): KL between softmax(score) of the two orders."""
+        return self.forward(torch.softmax(scores_orig.float(), -1)[:, None], torch.softmax(scores_perm.float(), -1)[:, None])
+
     def extra_repr(self) -> str:
         return f"weight={self.weight}, direction={self.direction!r}, stop_grad_orig={self.stop_grad_orig}"

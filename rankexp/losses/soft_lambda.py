@@ -158,6 +158,20 @@ def soft_lambda_loss(
     else:
         s = expected_positions(y, gamma, valid if mask is not None else None)  # [B, m]
 
+    return lambda_pairwise(s, ratings, delta, valid)
+
+
+def lambda_pairwise(s: Tensor, ratings: Tensor, delta: str = "target", valid: Tensor | None = None) -> Tensor:
+    """The pairwise part of SLL on any position vector `s` [B, m] (lower = ranked higher).
+
+    Shared by ALRO's expected positions and by candidate readout, where s = -score:
+    mean over lists with a pair of (mean over pairs r_i > r_j of d_ij |G_i - G_j| log2(1 + e^(s_i - s_j))).
+    """
+    delta = _check_delta(delta)
+    valid = torch.ones_like(ratings, dtype=torch.bool) if valid is None else valid
+    if s.dtype in (torch.float16, torch.bfloat16):
+        s = s.float()
+    ratings = ratings.to(s.dtype)
     # Ordered pairs (i better than j): strictly higher rating, both real items.
     pair = (ratings[:, :, None] > ratings[:, None, :]) & valid[:, :, None] & valid[:, None, :]
     n_pairs = pair.sum(dim=(1, 2))  # [B]
@@ -166,21 +180,23 @@ def soft_lambda_loss(
         tau = _ranks(ratings, valid, descending=True)
     else:
         tau = _ranks(s, valid, descending=False)  # lower s = ranked higher
-    diff = (tau[:, :, None] - tau[:, None, :]).abs().to(y.dtype).clamp_min(1.0)  # no pair has diff 0
+    diff = (tau[:, :, None] - tau[:, None, :]).abs().to(s.dtype).clamp_min(1.0)  # no pair has diff 0
     d_ij = (1.0 / torch.log2(1.0 + diff) - 1.0 / torch.log2(2.0 + diff)).abs()
 
     gains = torch.exp2(ratings) - 1.0
     gain_diff = (gains[:, :, None] - gains[:, None, :]).abs()
     # log2(1 + exp(-(s_j - s_i))) via softplus: stable for any |s_i - s_j|.
     logistic = nn.functional.softplus(s[:, :, None] - s[:, None, :]) / math.log(2.0)
-    zero = torch.zeros((), dtype=y.dtype, device=y.device)
+    zero = torch.zeros((), dtype=s.dtype, device=s.device)
     terms = torch.where(pair, d_ij * gain_diff * logistic, zero)
 
-    per_list = terms.sum(dim=(1, 2)) / n_pairs.clamp_min(1).to(y.dtype)
+    per_list = terms.sum(dim=(1, 2)) / n_pairs.clamp_min(1).to(s.dtype)
     has_pair = n_pairs > 0
     # Lists without a pair add exactly 0 to the sum and 0 to the count; the sum
-    # stays connected to y so an all-tied batch still backpropagates (zeros).
-    return per_list.sum() / has_pair.sum().clamp_min(1).to(y.dtype)
+    # stays connected to s so an all-tied batch still backpropagates (zeros).
+    return per_list.sum() / has_pair.sum().clamp_min(1).to(s.dtype)
+
+
 
 
 class SoftLambdaLoss(nn.Module):
@@ -201,6 +217,10 @@ class SoftLambdaLoss(nn.Module):
 
     def forward(self, y: Tensor, ratings: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.weight * soft_lambda_loss(y, ratings, self.gamma, self.delta, mask, self.scores)
+
+    def on_scores(self, scores: Tensor, ratings: Tensor) -> Tensor:
+        """SLL's pairwise loss on a score vector (higher = better), as candidate readout needs it."""
+        return self.weight * lambda_pairwise(-scores, ratings, self.delta)
 
     def extra_repr(self) -> str:
         return f"weight={self.weight}, gamma={self.gamma}, delta={self.delta!r}, scores={self.scores!r}"

@@ -11,6 +11,8 @@ the LM head at the first answer slot (the single-pass verbalizer).
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import torch
 from torch import Tensor, nn
@@ -38,7 +40,8 @@ class ListwiseRanker(L.LightningModule):
     """LoRA causal LM trained to write candidate labels best first."""
 
     def __init__(self, model: nn.Module, label_ids: list[int], losses: nn.ModuleDict, *, lr: float = 1e-4,
-                 weight_decay: float = 0.0, warmup_steps: int = 0, ks: tuple[int, ...] = (1, 3, 5, 10),
+                 weight_decay: float = 0.0, warmup_steps: int = 0, schedule: str = "constant",
+                 min_lr_ratio: float = 0.0, ks: tuple[int, ...] = (1, 3, 5, 10),
                  y_over: str = "vocab", selection_metric: str = "ndcg@5",
                  report: tuple[str, ...] = ("ndcg", "hr", "mrr"), subset_metrics: bool = True) -> None:
         super().__init__()
@@ -46,6 +49,7 @@ class ListwiseRanker(L.LightningModule):
         self.losses = losses
         self.register_buffer("label_ids", torch.tensor(label_ids, dtype=torch.long), persistent=False)
         self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
+        self.schedule, self.min_lr_ratio = schedule, min_lr_ratio
         self.y_over = y_over
         self.ks = tuple(ks)
         self.selection_metric = selection_metric
@@ -125,8 +129,9 @@ class ListwiseRanker(L.LightningModule):
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
-        warmup = max(self.warmup_steps, 0)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / (warmup + 1)))
+        total = self.trainer.max_steps if self.trainer is not None and self.trainer.max_steps > 0 else 0
+        factor = lr_factor(self.schedule, max(self.warmup_steps, 0), total, self.min_lr_ratio)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # ---- evaluation ----------------------------------------------------------------------
@@ -174,6 +179,23 @@ class ListwiseRanker(L.LightningModule):
                 "checkpoint was saved for another model or LoRA config: its adapter weights "
                 f"({len(saved)} tensors) do not match this model's ({len(expected)}); check `ckpt_path`"
             )
+
+
+SCHEDULES = ("constant", "linear", "cosine")
+
+
+def lr_factor(schedule: str, warmup: int, total: int, min_ratio: float):
+    """Step -> LR multiplier: linear warmup, then constant, linear or cosine decay to `min_ratio` at `total`."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        if schedule == "constant" or total <= warmup:
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        shape = 1.0 - progress if schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+        return min_ratio + (1.0 - min_ratio) * shape
+
+    return factor
 
 
 def ndcg_gain(ratings: Tensor) -> Tensor:

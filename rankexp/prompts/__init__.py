@@ -1,0 +1,1 @@
+"""Prompt templates and the encoders that turn them into token ids."""
