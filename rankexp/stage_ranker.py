@@ -61,12 +61,12 @@ def scoring_of(cfg: DictConfig) -> str:
 def build_ranker(cfg: DictConfig, model, encoder, losses) -> ListwiseRanker:
     """The LightningModule for `task.scoring`: the slot verbalizer (ALRO) or candidate readout (ours)."""
     explicit = cfg.protocol.name == "explicit_listwise"
-    common = dict(
-        lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay, warmup_steps=cfg.optim.warmup_steps,
-        schedule=cfg.optim.get("schedule", "constant"), min_lr_ratio=cfg.optim.get("min_lr_ratio", 0.0),
-        ks=tuple(cfg.eval.ks), selection_metric=cfg.eval.selection_metric,
-        report=("ndcg",) if explicit else ("ndcg", "hr", "mrr"), subset_metrics=not explicit,
-    )
+    common = {
+        "lr": cfg.optim.lr, "weight_decay": cfg.optim.weight_decay, "warmup_steps": cfg.optim.warmup_steps,
+        "schedule": cfg.optim.get("schedule", "constant"), "min_lr_ratio": cfg.optim.get("min_lr_ratio", 0.0),
+        "ks": tuple(cfg.eval.ks), "selection_metric": cfg.eval.selection_metric,
+        "report": ("ndcg",) if explicit else ("ndcg", "hr", "mrr"), "subset_metrics": not explicit,
+    }
     if scoring_of(cfg) == "candidate":
         return CandidateRanker(model, encoder.rating_ids, encoder.rating_values, losses, **common)
     return ListwiseRanker(model, encoder.label_ids, losses, y_over=cfg.get("y_over", "vocab"), **common)

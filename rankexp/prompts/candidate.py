@@ -86,7 +86,7 @@ class CandidateEncoder:
         return f"A user's ratings of {noun}s (1-{top}{hint}), oldest first:\n"
 
     def _rating_index(self, rating: float) -> int:
-        value = int(round(float(rating)))
+        value = round(float(rating))
         if value not in self.rating_values:
             raise ConfigError(f"rating {rating} is not one of the rating tokens {self.rating_values}")
         return self.rating_values.index(value)
