@@ -139,6 +139,7 @@ class EvalSchema:
 
     max_decode_lists: int = key(count(0), "test lists ranked by constrained / generate decoding")
     baselines: bool = key(FLAG, "score the non-LLM baselines on the same lists")
+    fusion: str = key(choice("none", "item_mean"), "its own row: z(LLM) + w z(item mean), w picked on val")
     example_rankings: int = key(count(0), "rows of the example-rankings table")
     position_bias_lists: int = key(count(0), "test lists of the position-bias probe (0 = off)")
 

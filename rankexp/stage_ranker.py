@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -16,6 +18,7 @@ from rankexp.data.encoding import ListwiseEncoder
 from rankexp.data.prompts import PromptStyle, labels_for
 from rankexp.errors import ConfigError
 from rankexp.losses import build_losses
+from rankexp.metrics import ranking_metrics
 from rankexp.models.candidate_ranker import CandidateRanker
 from rankexp.models.ranker import ListwiseRanker
 from rankexp.prompts.candidate import CandidateEncoder
@@ -116,6 +119,7 @@ def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[s
         metrics.update(evaluate_decoding(ranker.model, encoder, test_lists, methods, cfg.eval.ks,
                                          cfg.eval.get("max_decode_lists")))
     metrics["prompt/truncated_lists"] = encoder.truncations
+    metrics.update(compare_on_test(cfg, ranker, encoder, lists))
     metrics.update(_media(cfg, data, ranker, encoder, trainer, test_lists))
     _save_adapter(ranker, Path(cfg.paths.output_dir) / "adapter")
     return metrics
@@ -167,6 +171,51 @@ def _val_curve(trainer: L.Trainer) -> dict[str, float]:
     callback = trainer.checkpoint_callback
     score = getattr(callback, "best_model_score", None)
     return {f"best_{callback.monitor}": float(score)} if score is not None else {}
+
+
+def _stack(examples, field: str) -> torch.Tensor:
+    return torch.as_tensor(np.stack([getattr(e, field) for e in examples]), dtype=torch.float32)
+
+
+def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> dict[str, float]:
+    """Paired differences with the item mean (and the retriever) on the test lists, and `eval.fusion`.
+
+    The LLM's test scores are the ones `trainer.test` just computed; fusion picks its weight on the
+    validation lists, scored with the same (selected) weights, and touches the test lists once.
+    """
+    from rankexp.baselines import item_mean
+    from rankexp.fusion import choose_weight, fuse, paired_difference
+    from rankexp.models.ranker import ndcg_gain
+    from rankexp.predict import make_score_fn
+
+    test = lists.test
+    if not test or len(ranker.test_scores) != len(test):
+        return {}
+    metric = cfg.eval.selection_metric
+    llm = torch.stack([ranker.test_scores[i] for i in range(len(test))]).float()
+    gains = ndcg_gain(_stack(test, "gains"))
+    mean = item_mean(lists.train, np.stack([e.candidates for e in test]))
+    out: dict[str, float] = {}
+    others = {"item_mean": mean}
+    if test[0].prior_scores is not None:
+        others["retriever"] = _stack(test, "prior_scores")
+    for name, scores in others.items():
+        diff, se = paired_difference(llm, scores, gains, metric)
+        out[f"paired_test/llm_minus_{name}/{metric}"], out[f"paired_test/llm_minus_{name}/{metric}_se"] = diff, se
+    if cfg.eval.get("fusion", "none") == "item_mean" and lists.val:
+        score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
+        val_llm = torch.as_tensor(score(lists.val), dtype=torch.float32)
+        val_mean = item_mean(lists.train, np.stack([e.candidates for e in lists.val]))
+        weight, val_value = choose_weight(val_llm, val_mean, ndcg_gain(_stack(lists.val, "gains")), metric)
+        fused = fuse(llm, mean, weight)
+        values = ranking_metrics(fused, gains, tuple(cfg.eval.ks))
+        out.update({f"test_fusion/{k}": float(v.mean()) for k, v in values.items() if k.startswith("ndcg")
+                    or cfg.protocol.name != "explicit_listwise"})
+        out["fusion/weight"], out[f"fusion/val_{metric}"] = weight, val_value
+        diff, se = paired_difference(fused, mean, gains, metric)
+        out[f"paired_test/fusion_minus_item_mean/{metric}"] = diff
+        out[f"paired_test/fusion_minus_item_mean/{metric}_se"] = se
+    return out
 
 
 def _learning_curve(cfg: DictConfig, trainer: L.Trainer, lists: RankingLists) -> dict[str, float]:

@@ -140,10 +140,13 @@ class ListwiseRanker(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         values = self.val_metrics.compute()
+        errors = self.val_metrics.standard_errors()
         self.val_metrics.reset()
         for name, value in values.items():
             if name.split("@")[0] in self.report:
                 self.log(f"val/{name}", value, prog_bar=name == self.selection_metric, sync_dist=False)
+        # its standard error: a learning curve is read against it (zero_shot_val/..._se in results.json)
+        self.log(f"val/{self.selection_metric}_se", errors[self.selection_metric], sync_dist=False)
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         scores = self.score(batch)
