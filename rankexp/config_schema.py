@@ -166,6 +166,7 @@ class TaskSchema:
     title_max_chars: int = key(count(4), "titles are cut to this many characters")
     shuffle: bool = key(FLAG, "shuffle candidates (position shifting)")
     hints: bool = key(FLAG, "show a hint signal next to each item")
+    strip_year: bool = key(FLAG, "drop a trailing (YYYY) from titles")
     hint_source: str = key(choice("item_mean", "retriever"), "where the hints come from")
     pointwise_hint_source: str = key(choice("item_mean", "retriever"), "hints of the pointwise task")
     dislike_threshold: float = key(number(), "ratings at or below this count as disliked")
