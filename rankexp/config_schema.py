@@ -131,6 +131,7 @@ class TrainSchema:
     max_val_lists: int = key(count(1, nullable=True), "cap on validation lists (null = all)")
     max_test_lists: int = key(count(1, nullable=True), "cap on test lists (null = all)")
     validate_before_fit: bool = key(FLAG, "score the untrained model on val first")
+    grad_norm_every: int = key(count(0), "log each loss term's LoRA gradient norm every N steps (0 = off)")
 
 
 @dataclass

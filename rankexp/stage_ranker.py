@@ -77,6 +77,7 @@ def build_ranker(cfg: DictConfig, model, encoder, losses) -> ListwiseRanker:
         "schedule": cfg.optim.get("schedule", "constant"), "min_lr_ratio": cfg.optim.get("min_lr_ratio", 0.0),
         "ks": tuple(cfg.eval.ks), "selection_metric": cfg.eval.selection_metric,
         "report": ("ndcg",) if explicit else ("ndcg", "hr", "mrr"), "subset_metrics": not explicit,
+        "grad_norm_every": int(cfg.train.get("grad_norm_every", 0) or 0),
     }
     if scoring_of(cfg) == "candidate":
         return CandidateRanker(model, encoder.rating_ids, encoder.rating_values, losses, **common)

@@ -43,13 +43,15 @@ class ListwiseRanker(L.LightningModule):
                  weight_decay: float = 0.0, warmup_steps: int = 0, schedule: str = "constant",
                  min_lr_ratio: float = 0.0, ks: tuple[int, ...] = (1, 3, 5, 10),
                  y_over: str = "vocab", selection_metric: str = "ndcg@5",
-                 report: tuple[str, ...] = ("ndcg", "hr", "mrr"), subset_metrics: bool = True) -> None:
+                 report: tuple[str, ...] = ("ndcg", "hr", "mrr"), subset_metrics: bool = True,
+                 grad_norm_every: int = 0) -> None:
         super().__init__()
         self.model = model
         self.losses = losses
         self.register_buffer("label_ids", torch.tensor(label_ids, dtype=torch.long), persistent=False)
         self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
         self.schedule, self.min_lr_ratio = schedule, min_lr_ratio
+        self.grad_norm_every = int(grad_norm_every)
         self.y_over = y_over
         self.ks = tuple(ks)
         self.selection_metric = selection_metric
@@ -104,11 +106,28 @@ class ListwiseRanker(L.LightningModule):
         if not torch.isfinite(total):
             raise diverged(total.item(), self.global_step, batch_idx, {k: float(v) for k, v in terms.items()})
         batch_size = int(batch["n_original"])
+        if self.grad_norm_every and self.global_step % self.grad_norm_every == 0 and len(terms) > 1:
+            for name, norm in self.term_grad_norms(terms).items():
+                self.log(f"train/grad_norm_{name}", norm, batch_size=batch_size)
         for name, value in terms.items():
             self.log(f"train/loss_{name}", value, batch_size=batch_size)
         self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
         self.log("train/tokens", float(batch["attention_mask"].sum()), reduce_fx="sum", batch_size=batch_size)
         return total
+
+    def term_grad_norms(self, terms: dict[str, Tensor]) -> dict[str, float]:
+        """L2 norm of each loss term's gradient on the trainable (LoRA) weights.
+
+        Tells which term actually moves the adapter (a term whose loss is large but whose
+        gradient is tiny does nothing); costs one extra backward per term, so it runs every
+        `train.grad_norm_every` steps only.
+        """
+        params = [p for p in self.parameters() if p.requires_grad]
+        norms = {}
+        for name, value in terms.items():
+            grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
+            norms[name] = float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None)))
+        return norms
 
     def loss_terms(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         hidden = hidden_states(self.model, batch["input_ids"], batch["attention_mask"])

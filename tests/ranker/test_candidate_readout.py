@@ -112,6 +112,8 @@ def test_soft_lambda_and_perm_kl_on_scores(tiny_model, synthetic):
     assert set(terms) == {"rating_ce", "soft_lambda", "perm_kl"}
     assert all(torch.isfinite(v) and v.requires_grad for v in terms.values())
     assert terms["perm_kl"].item() >= 0
+    norms = ranker.term_grad_norms(terms)  # train.grad_norm_every: which term moves the adapter
+    assert set(norms) == set(terms) and all(np.isfinite(v) and v > 0 for v in norms.values())
 
 
 @pytest.mark.parametrize(("overrides", "expected"), [
