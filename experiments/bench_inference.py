@@ -1,4 +1,4 @@
-"""Inference throughput of ALRO's three paths on the same prompts and model (ALRO.md "Inference").
+"""Inference throughput of ALRO's three paths on the same prompts and model (docs/alro.md "Inference").
 
 (a) single-pass verbalizer (ListwiseRanker.score), (b) constrained greedy decode with KV cache,
 (c) free generate() + parse; and one plain forward (full [B, T, vocab] logits) for reference.

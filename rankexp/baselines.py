@@ -1,4 +1,4 @@
-"""Non-LLM baselines on the SAME candidate lists the LLM ranks (ALRO.md, "Measured risk").
+"""Non-LLM baselines on the SAME candidate lists the LLM ranks (docs/alro.md, "Measured risk").
 
 Explicit ratings are dominated by item quality: on ML-100K lists, item-mean
 train rating reached NDCG@5 0.794 while the LLM stayed near random (0.66).

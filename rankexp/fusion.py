@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor
 
 from rankexp.metrics import ranking_metrics
@@ -35,7 +34,7 @@ def fuse(llm: Tensor, signal: Tensor, weight: float) -> Tensor:
 
 
 def per_list(scores: Tensor, gains: Tensor, metric: str) -> Tensor:
-    name, k = metric.split("@")
+    k = metric.split("@")[1]
     return ranking_metrics(scores, gains, (int(k),))[metric]
 
 

@@ -1,6 +1,6 @@
 """RecRanker's hybrid ranking of one user's retriever top-m, with a shared-prefix KV cache.
 
-Per user (RECRANKER.md, "Hybrid ranking"): m pointwise prompts, the pairwise prompts of
+Per user (docs/recranker.md, "Hybrid ranking"): m pointwise prompts, the pairwise prompts of
 `task.pairs` (all: m(m-1)/2 = 45 for m = 10; matching: m/2; x2 with `both_orders`) and one
 listwise prompt. All show the same history, so each prompt is SHARED PREFIX (chat head +
 instruction + history) + TASK SUFFIX (`rankexp.data.instructions`). The shared path runs the

@@ -1,9 +1,9 @@
-"""Ranking metrics over candidate lists: NDCG@k, HR@k, MRR@k (ALRO.md, "Task and template").
+"""Ranking metrics over candidate lists: NDCG@k, HR@k, MRR@k (docs/alro.md, "Task and template").
 
 Inputs are [B, m] tensors, one candidate list per row; a higher score ranks
 higher. Ties in scores are broken by slot order (a stable descending sort:
 the earlier slot wins), so results are deterministic. Evaluation candidates
-must be shuffled (seeded) beforehand (DESIGN.md pitfalls), otherwise this
+must be shuffled (seeded) beforehand (docs/protocols.md, "Pitfalls avoided"), otherwise this
 tie rule hands constant-score rankers the retriever's order for free.
 Gains are used as given: pass 2^r - 1 for ALRO's graded NDCG, or 1/0 for the
 held-out-item protocol. An optional `mask` [B, m] (True = real candidate)
@@ -92,7 +92,7 @@ class RankingMetrics(Metric):
 
     States are per-metric sums, sums of squares and the list count, reduced
     with "sum" across processes, so `compute()` is the mean over every list
-    seen and :meth:`standard_errors` its standard error (report it: ALRO.md's
+    seen and :meth:`standard_errors` its standard error (report it: docs/alro.md's
     probes differ by about 1 s.e.). Lists with no positive gain count as 0,
     which makes these the *overall* metrics when misses are fed in.
     """

@@ -75,7 +75,7 @@ def run_with_oom_hint(stage, cfg: DictConfig, data: RatingData, lists: RankingLi
 
 
 def list_baselines(cfg: DictConfig, lists: RankingLists) -> dict[str, float]:
-    """Non-LLM rankers on the very lists the LLM ranks (ALRO.md: always report them)."""
+    """Non-LLM rankers on the very lists the LLM ranks (docs/alro.md: always report them)."""
     ks = tuple(cfg.eval.ks)
     out: dict[str, float] = {}
     for split, examples in (("val", lists.val), ("test", lists.test)):

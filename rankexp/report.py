@@ -7,7 +7,7 @@ Every `results.json` below the given dirs is one run; its config is the run's
 `.hydra/overrides.yaml` minus `seed` (so seeds of one config pool into one row)
 and its `.hydra/config.yaml` supplies the values the plots need (gamma, alpha,
 beta). Job dirs that have `.hydra/` but no results.json are listed as failed or
-unfinished. Reference numbers from research/*.md are printed beside ours where
+unfinished. Reference numbers from docs/*.md are printed beside ours where
 dataset and protocol match (`REFERENCES`). Plots: test NDCG@5 vs gamma when
 `loss.soft_lambda.gamma` varies, and a heatmap for every pair of varying loss
 knobs (alpha x beta first). Every file is written to a temp file, then renamed.
@@ -66,13 +66,13 @@ METRIC_SETS = {"alro": tuple(KEY_METRICS), "recranker": RECRANKER_METRICS}
 # Numbers published or measured elsewhere, shown beside ours for the same (dataset, protocol).
 REFERENCES: list[dict[str, Any]] = [
     {"dataset": "ml1m", "protocol": "rerank_topk", "name": "RecRanker (independent reproduction)",
-     "source": "research/RECRANKER.md, 'Reported numbers'; LLaMA-2, top-10 of LightGCN",
+     "source": "docs/recranker.md, 'Reported numbers'; LLaMA-2, top-10 of LightGCN",
      "metrics": {"test/hr@3": 0.0270, "test/ndcg@3": 0.0200, "test/hr@5": 0.0430, "test/ndcg@5": 0.0262}},
     {"dataset": "ml1m", "protocol": "rerank_topk", "name": "LightGCN retriever (same reproduction)",
-     "source": "research/RECRANKER.md, 'Reported numbers'",
+     "source": "docs/recranker.md, 'Reported numbers'",
      "metrics": {"test/hr@3": 0.0250, "test/ndcg@3": 0.0182, "test/hr@5": 0.0413, "test/ndcg@5": 0.0251}},
     {"dataset": "ml100k", "protocol": "explicit_listwise", "name": "SmolLM2 SFT probe, 400 steps (m=10, H=10)",
-     "source": "research/ALRO.md, 'Measured risk'; 200 test users, s.e. ~0.01",
+     "source": "docs/alro.md, 'Measured risk'; 200 test users, s.e. ~0.01",
      "metrics": {"test/ndcg@5": 0.667, "zero_shot_val/ndcg@5": 0.666, "baseline_test/random/ndcg@5": 0.658,
                  "baseline_test/popularity/ndcg@5": 0.719, "baseline_test/item_mean/ndcg@5": 0.794}},
 ]

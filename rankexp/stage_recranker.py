@@ -88,7 +88,7 @@ def hint_functions(cfg: DictConfig, lists: RankingLists):
 
     if "retriever" in (point_source, order_source):
         log.warning("hints from the retriever: it was fit on train, so hints on TRAINING instructions saw their "
-                    "labels (RECRANKER.md); `task.hint_source=item_mean` is leave-one-out")
+                    "labels (docs/recranker.md); `task.hint_source=item_mean` is leave-one-out")
         if order_source == "retriever" and getattr(retriever, "uses_history", False):
             raise ConfigError(f"`task.hint_source=retriever` scores without a history; {retriever.name} needs one: "
                               "use `task.hint_source=item_mean`")

@@ -3,7 +3,7 @@
 Prompt and answer are tokenized separately and concatenated as ids, the same
 way at training and at inference, so the answer's first label is the same
 token whichever way it is produced. Every answer is checked to tokenize as
-`label, newline, label, ...` with the expected label ids (DESIGN.md pitfall:
+`label, newline, label, ...` with the expected label ids (docs/protocols.md pitfall:
 take label ids from the tokenized training string itself).
 """
 

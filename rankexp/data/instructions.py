@@ -1,4 +1,4 @@
-"""RecRanker instructions -> token ids, as SHARED PREFIX + TASK SUFFIX + ANSWER (RECRANKER.md).
+"""RecRanker instructions -> token ids, as SHARED PREFIX + TASK SUFFIX + ANSWER (docs/recranker.md).
 
 Every prompt is rendered in two pieces, tokenized separately and concatenated as ids, the same way
 at training and at inference:

@@ -78,7 +78,7 @@ def listwise_target(example: ListwiseExample, labels: list[str]) -> str:
 def order_by_gain(gains: np.ndarray, tie_key: np.ndarray) -> np.ndarray:
     """Slots best first; equal gains ordered by `tie_key` (smaller first).
 
-    `task.tie_break=random` passes fresh random keys on every draw (ALRO.md's
+    `task.tie_break=random` passes fresh random keys on every draw (docs/alro.md's
     decision), `time` passes the rating timestamps (older first).
     """
     return np.lexsort((tie_key, -gains))

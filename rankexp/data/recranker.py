@@ -1,4 +1,4 @@
-"""RecRanker's three instruction tasks as training data (RECRANKER.md); evaluation prompts and the hybrid
+"""RecRanker's three instruction tasks as training data (docs/recranker.md); evaluation prompts and the hybrid
 utilities are in `recranker_eval`, prompt text in `recranker_prompts`.
 
 Training instances come from TRAIN interactions only. Each instance shows some of the user's train

@@ -79,7 +79,7 @@ def listwise_eval(user: int, candidates: np.ndarray, history: np.ndarray, histor
                            _list_hints(user, shown, score))
 
 
-# ---- hybrid ranking (RECRANKER.md) ---------------------------------------------------------------
+# ---- hybrid ranking (docs/recranker.md) ---------------------------------------------------------------
 
 def expected_rating(probs: np.ndarray, answers: Sequence[str] = POINTWISE_ANSWERS) -> np.ndarray:
     """Σ_r r·P(r) over the answer tokens (probabilities renormalised over them); [..., R] -> [...]."""

@@ -1,4 +1,4 @@
-"""Which users become training instructions: RecRanker's adaptive user sampling (RECRANKER.md).
+"""Which users become training instructions: RecRanker's adaptive user sampling (docs/recranker.md).
 
 Budget Γ instructions, one sampled user each (a user may appear many times):
 1. importance-aware draw, 0.6 Γ users with replacement, P(u) = ln(q_u) / Σ_v ln(q_v), q_u = the

@@ -1,4 +1,4 @@
-"""Leakage-free splits (DESIGN.md is the contract).
+"""Leakage-free splits (docs/protocols.md is the contract).
 
 Order within a user is (timestamp, item) everywhere, so ties in time resolve
 the same way in the split, the history accessor and every prompt.

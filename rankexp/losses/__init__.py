@@ -1,4 +1,4 @@
-"""ALRO's training objective L = L_sft + alpha L_rank + beta L_perm (research/ALRO.md, "Objective").
+"""ALRO's training objective L = L_sft + alpha L_rank + beta L_perm (docs/alro.md, "Objective").
 
 Each term is a small nn.Module carrying its own weight, configured by one
 file of the Hydra group `conf/loss/` (`loss=[sft,soft_lambda,perm_kl]`

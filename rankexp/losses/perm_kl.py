@@ -1,4 +1,4 @@
-"""Permutation-sensitive loss (PSL) of ALRO — research/ALRO.md, "Permutation-sensitive loss".
+"""Permutation-sensitive loss (PSL) of ALRO — docs/alro.md, "Permutation-sensitive loss".
 
 An LLM ranker tends to prefer candidates by their position in the prompt.
 PSL shows each training list twice, the second time with the candidates in a
@@ -85,7 +85,7 @@ def permutation_kl(
     eps: float = 1e-8,
     mask: Tensor | None = None,
 ) -> Tensor:
-    """Permutation KL (ALRO.md, "Permutation-sensitive loss"), a scalar.
+    """Permutation KL (docs/alro.md, "Permutation-sensitive loss"), a scalar.
 
     Args:
         y_orig, y_perm: [B, m, m] probabilities, BOTH indexed by item identity

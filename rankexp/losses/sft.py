@@ -1,4 +1,4 @@
-"""Next-token SFT loss on the target tokens only — ALRO.md, "Objective" (the L_sft term).
+"""Next-token SFT loss on the target tokens only — docs/alro.md, "Objective" (the L_sft term).
 
 Prompt tokens are masked with -100 in `labels`, so the model is trained to
 write the ranked identifiers, not to reproduce the prompt.

@@ -1,10 +1,10 @@
-"""Soft Lambda loss (SLL) of ALRO — research/ALRO.md, "Soft Lambda loss".
+"""Soft Lambda loss (SLL) of ALRO — docs/alro.md, "Soft Lambda loss".
 
 Plain SFT on the target string gives one weak, tie-ridden signal per list.
 SLL reads the whole probability matrix Y (one teacher-forced pass) and turns
 it into a differentiable expected position per item, then applies a
 LambdaLoss-style pairwise logistic loss weighted by how much each swapped pair
-would cost in NDCG. Equations, in ALRO.md's notation:
+would cost in NDCG. Equations, in docs/alro.md's notation:
 
     s_i   = sum_k k * softmax_k(gamma * Y[:, i])      expected slot, 1-based, lower = better
     G_i   = 2^{r_i} - 1                               graded gain
@@ -43,7 +43,7 @@ def _check_gamma(gamma: float) -> float:
     if not math.isfinite(gamma) or gamma <= 0:
         raise ConfigError(
             f"`loss.soft_lambda.gamma` must be > 0, got {gamma}: it is the soft-argmax sharpness "
-            "(ALRO.md: s_i = sum_k k softmax_k(gamma Y[:, i])); try 10"
+            "(docs/alro.md: s_i = sum_k k softmax_k(gamma Y[:, i])); try 10"
         )
     return gamma
 
@@ -117,7 +117,7 @@ def soft_lambda_loss(
     mask: Tensor | None = None,
     scores: str = "expected_position",
 ) -> Tensor:
-    """Soft Lambda loss (ALRO.md, "Soft Lambda loss"), a scalar.
+    """Soft Lambda loss (docs/alro.md, "Soft Lambda loss"), a scalar.
 
     Args:
         y: [B, m, m], y[b, k, i] = P(identifier of item i at output slot k),
@@ -125,7 +125,7 @@ def soft_lambda_loss(
         ratings: [B, m] ratings r_i of the candidates (item order = y's columns).
         gamma: soft-argmax sharpness, > 0. Y is in [0, 1], so gamma = 1 keeps
             every s_i near (m+1)/2 and barely separates good from bad orders;
-            gamma = 10 gives nearly hard positions (ALRO.md, "Scale of gamma");
+            gamma = 10 gives nearly hard positions (docs/alro.md, "Scale of gamma");
             very large gamma (~1e3+) saturates the softmax and the gradient
             vanishes (finite, ~0).
         delta: "target" (default) takes ranks t from the target order (ratings

@@ -1,4 +1,4 @@
-"""Inference paths (b) and (c) of ALRO.md "Inference"; path (a) is `ListwiseRanker.score`.
+"""Inference paths (b) and (c) of docs/alro.md "Inference"; path (a) is `ListwiseRanker.score`.
 
 (b) constrained greedy: m steps, each choosing the most likely unused label and
     feeding `label, newline` through the KV cache;

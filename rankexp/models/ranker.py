@@ -4,7 +4,7 @@ One teacher-forced forward over [originals; permuted copies] gives, from the
 last hidden states alone:
 - the SFT logits, computed only at answer positions (never [B, T, vocab]);
 - Y[b, k, i] = P(label of candidate i at answer slot k), full-vocabulary
-  softmax gathered at the m label ids (research/ALRO.md, "The probability matrix Y").
+  softmax gathered at the m label ids (docs/alro.md, "The probability matrix Y").
 Evaluation scores candidates in one forward over the prompt: the label rows of
 the LM head at the first answer slot (the single-pass verbalizer).
 """

@@ -1,11 +1,11 @@
 """Single-pass verbalizer scoring: label-token logits / log-probs at chosen positions.
 
-ALRO's Y matrix (research/ALRO.md, "The probability matrix Y") is P(identifier of item i at
+ALRO's Y matrix (docs/alro.md, "The probability matrix Y") is P(identifier of item i at
 output slot k) from one teacher-forced forward pass. Only m slots and m label tokens matter,
 so the backbone runs once, its last hidden state is kept only at the slot positions
 ([B, S, H]), and only there is it multiplied by the LM head: by the m label rows for logits,
 or by the whole head for a full-vocabulary log-softmax ([B, S, V], S small). The
-[B, T, V] logits of a plain forward are never built (DESIGN.md pitfall "score only what you need").
+[B, T, V] logits of a plain forward are never built (docs/protocols.md pitfall "score only what you need").
 
 `positions[b, k]` is the index of the token whose *next* token is slot k (the datamodule's
 `slot_positions`): logits at position p predict token p + 1.
@@ -97,7 +97,7 @@ def full_vocab_log_softmax_at(model, input_ids: torch.Tensor, attention_mask: to
                               renormalize: bool = False) -> torch.Tensor:
     """log P(label | slot) [B, S, L], normalised over the full vocabulary (ALRO's Y, as sourced).
 
-    With `renormalize`, normalised over the labels only (the config option of ALRO.md); that
+    With `renormalize`, normalised over the labels only (the config option of docs/alro.md); that
     needs only the label rows, so the full-vocabulary head is skipped.
     """
     hidden = hidden_at(model, input_ids, attention_mask, positions)

@@ -40,7 +40,7 @@ def eval_context(targets: pd.DataFrame, seen: pd.DataFrame, n_users: int, max_hi
     """`seen` is what the user interacted with before scoring: train for val, train + val for test.
 
     All of `seen` is excluded from the ranking; a sequential model (`max_history` > 0) reads only
-    the `max_history` most recent seen items strictly before each target (DESIGN.md's history rule).
+    the `max_history` most recent seen items strictly before each target (the history rule of docs/protocols.md).
     """
     history = None
     if max_history > 0:

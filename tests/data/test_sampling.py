@@ -1,4 +1,4 @@
-"""RecRanker's adaptive user sampling (RECRANKER.md): determinism, ln-weights, clusters, penalty."""
+"""RecRanker's adaptive user sampling (docs/recranker.md): determinism, ln-weights, clusters, penalty."""
 
 from __future__ import annotations
 

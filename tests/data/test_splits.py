@@ -1,4 +1,4 @@
-"""Leave-one-out, explicit listwise split and history accessor (DESIGN.md contract)."""
+"""Leave-one-out, explicit listwise split and history accessor (docs/protocols.md contract)."""
 
 from __future__ import annotations
 

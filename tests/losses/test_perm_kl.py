@@ -1,4 +1,4 @@
-"""Permutation-sensitive KL (research/ALRO.md, "Permutation-sensitive loss")."""
+"""Permutation-sensitive KL (docs/alro.md, "Permutation-sensitive loss")."""
 
 from __future__ import annotations
 

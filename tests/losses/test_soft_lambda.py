@@ -1,4 +1,4 @@
-"""Soft Lambda loss (research/ALRO.md, "Soft Lambda loss")."""
+"""Soft Lambda loss (docs/alro.md, "Soft Lambda loss")."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def sure_y(order, m: int = M, p: float = 0.9, batch: int = 1) -> torch.Tensor:
 
 
 def reference_loss(y, ratings, gamma, delta="target"):
-    """Literal double loop over ALRO.md's formula, one list at a time."""
+    """Literal double loop over docs/alro.md's formula, one list at a time."""
     per_list = []
     for yb, rb in zip(y.double(), ratings.double()):
         m = len(rb)
@@ -46,7 +46,7 @@ def reference_loss(y, ratings, gamma, delta="target"):
 
 
 def test_alro_md_numbers_reproduce():
-    # ALRO.md "Scale of gamma": m = 20, a model 90% sure of each slot. Reproduced
+    # docs/alro.md "Scale of gamma": m = 20, a model 90% sure of each slot. Reproduced
     # exactly with 20 distinct ratings 5.00, 4.75, ..., 0.25 (best first) and
     # Y = 0.9 on the gold item of each slot, 0.1/19 on each other item.
     ratings = torch.tensor([[(M - i) / 4 for i in range(M)]], dtype=torch.float64)

@@ -78,7 +78,7 @@ def test_markdown_lists_common_overrides_failed_jobs_and_references(grid_sweep: 
     assert "0.7250 ± 0.0071" in text
     assert "Jobs without results.json (1" in text and str(grid_sweep / "8") in text
     assert "loss.soft_lambda.weight=2.0" in text and "ConfigError: `protocol.m` must be >= 2" in text
-    # ML-100K explicit lists: the ALRO.md probe is printed beside our rows.
+    # ML-100K explicit lists: the docs/alro.md probe is printed beside our rows.
     assert "reference: ml100k, explicit_listwise" in text
     assert "SmolLM2 SFT probe" in text
 
