@@ -72,7 +72,7 @@ REFERENCES: list[dict[str, Any]] = [
      "source": "docs/recranker.md, 'Reported numbers'",
      "metrics": {"test/hr@3": 0.0250, "test/ndcg@3": 0.0182, "test/hr@5": 0.0413, "test/ndcg@5": 0.0251}},
     {"dataset": "ml100k", "protocol": "explicit_listwise", "name": "SmolLM2 SFT probe, 400 steps (m=10, H=10)",
-     "source": "docs/alro.md, 'Measured risk'; 200 test users, s.e. ~0.01",
+     "source": "an early SmolLM2 probe, on the split before the 2026-12-01 tie-order fix; 200 test users, s.e. ~0.01",
      "metrics": {"test/ndcg@5": 0.667, "zero_shot_val/ndcg@5": 0.666, "baseline_test/random/ndcg@5": 0.658,
                  "baseline_test/popularity/ndcg@5": 0.719, "baseline_test/item_mean/ndcg@5": 0.794}},
 ]
