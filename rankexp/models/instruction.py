@@ -40,6 +40,7 @@ class InstructionRanker(L.LightningModule):
         self.model = model
         self.evaluator = evaluator
         self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
+        self.schedule, self.min_lr_ratio = "constant", 0.0  # read by the shared configure_optimizers
         self.ks = tuple(sorted({int(k) for k in ks} | {3, 5}))
         self.selection_metric = selection_metric
         self.metrics = nn.ModuleDict({f"{stage}_{method}": RankingMetrics(ks=self.ks)

@@ -27,7 +27,7 @@ def test_build_from_mapping_and_lists():
 
 
 def test_registry_errors():
-    with pytest.raises(ConfigError, match=r"unknown loss 'lambda'.*`loss`.*perm_kl, sft, soft_lambda"):
+    with pytest.raises(ConfigError, match=r"unknown loss 'lambda'.*`loss`.*perm_kl, rating_ce, sft, soft_lambda"):
         build_losses(["lambda"])
     with pytest.raises(ConfigError, match=r"loss\.perm_kl\.weight"):
         build_losses({"perm_kl": {"weight": -0.5}})

@@ -27,7 +27,7 @@ def test_negative_alpha_or_beta():
 
 
 def test_unknown_loss_name():
-    with pytest.raises(ConfigError, match=r"unknown loss 'listnet'.*known: perm_kl, sft, soft_lambda"):
+    with pytest.raises(ConfigError, match=r"unknown loss 'listnet'.*known: perm_kl, rating_ce, sft, soft_lambda"):
         build_losses(["sft", "listnet"])
 
 

@@ -20,7 +20,8 @@ from rankexp.losses import build_losses
 from rankexp.models.loading import ModelSpec
 
 # Which loss terms each experiment asks for: ALRO's ablation files drop some; RecRanker trains with SFT.
-ALRO_ABLATIONS = {"sft": {"sft"}, "sft_psl": {"sft", "perm_kl"}, "sft_sll": {"sft", "soft_lambda"}}
+ALRO_ABLATIONS = {"sft": {"sft"}, "sft_psl": {"sft", "perm_kl"}, "sft_sll": {"sft", "soft_lambda"},
+                  "candidate": {"rating_ce"}}
 
 
 def expected_losses(experiment: str) -> set[str] | None:
