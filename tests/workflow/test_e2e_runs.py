@@ -36,6 +36,10 @@ def test_experiment_runs_two_steps(experiment: str, tmp_path: Path):
         pytest.skip(why)
     overrides = [f"+experiment={experiment}", *TINY, "trainer.max_steps=2", "trainer.val_check_interval=1",
                  f"hydra.run.dir={tmp_path}"]
+    if cfg.protocol.name == "rerank_topk":
+        # LightGCN's top-10 holds the target for ~1 in 7 users on the corrected split: the first 8 test users
+        # can all be misses, and `test_subset/*` needs a hit. 40 users hold several (tiny model: seconds).
+        overrides.append("train.max_test_lists=40")
     proc = run_module("rankexp.run", *overrides, timeout=600)
     assert proc.returncode == 0, explain(proc)
     results = _results(tmp_path)
