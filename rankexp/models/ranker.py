@@ -203,9 +203,6 @@ class ListwiseRanker(L.LightningModule):
             )
 
 
-SCHEDULES = ("constant", "linear", "cosine")
-
-
 def lr_factor(schedule: str, warmup: int, total: int, min_ratio: float):
     """Step -> LR multiplier: linear warmup, then constant, linear or cosine decay to `min_ratio` at `total`."""
     def factor(step: int) -> float:
