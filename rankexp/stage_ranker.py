@@ -193,7 +193,7 @@ def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> di
     validation lists, scored with the same (selected) weights, and touches the test lists once.
     """
     from rankexp.baselines import item_mean
-    from rankexp.fusion import choose_weight, fuse, paired_difference
+    from rankexp.fusion import choose_weight, fuse, paired_difference, per_list
     from rankexp.models.ranker import ndcg_gain
     from rankexp.predict import make_score_fn
 
@@ -208,6 +208,7 @@ def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> di
     others = {"item_mean": mean}
     if test[0].prior_scores is not None:
         others["retriever"] = _stack(test, "prior_scores")
+    per_list_rows = {"llm": per_list(llm, gains, metric), "item_mean": per_list(mean, gains, metric)}
     for name, scores in others.items():
         diff, se = paired_difference(llm, scores, gains, metric)
         out[f"paired_test/llm_minus_{name}/{metric}"], out[f"paired_test/llm_minus_{name}/{metric}_se"] = diff, se
@@ -224,7 +225,21 @@ def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> di
         diff, se = paired_difference(fused, mean, gains, metric)
         out[f"paired_test/fusion_minus_item_mean/{metric}"] = diff
         out[f"paired_test/fusion_minus_item_mean/{metric}_se"] = se
+        per_list_rows["fusion"] = per_list(fused, gains, metric)
+    write_per_list(Path(cfg.paths.output_dir) / "test_per_list.csv", test, metric, per_list_rows)
     return out
+
+
+def write_per_list(path: Path, lists, metric: str, columns: dict[str, torch.Tensor]) -> None:
+    """One row per test list (user, metric of each scorer): lets `experiments/paired_runs.py` pair two runs."""
+    from rankexp.data.download import atomic_write_text
+
+    header = ["list", "user"] + [f"{name}_{metric}" for name in columns]
+    rows = [",".join(header)]
+    for i, example in enumerate(lists):
+        values = [f"{float(col[i]):.6f}" for col in columns.values()]
+        rows.append(",".join([str(i), str(int(example.user))] + values))
+    atomic_write_text(path, "\n".join(rows) + "\n")
 
 
 def _learning_curve(cfg: DictConfig, trainer: L.Trainer, lists: RankingLists) -> dict[str, float]:
