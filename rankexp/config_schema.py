@@ -259,6 +259,10 @@ def check_cross_keys(cfg: DictConfig) -> None:
         if labels and int(protocol.m) > len(labels):
             raise ConfigError(f"`protocol.m`={protocol.m} candidates need as many labels, but `task.labels` has "
                               f"{len(labels)}; lower `protocol.m` or give more labels")
+        recranker_list = task.get("name") == "hybrid" or (cfg.get("recranker") and task.get("name") == "listwise")
+        if recranker_list and int(protocol.m) < 10:  # training lists: 3 + 2 rated and 5 unrated candidates
+            raise ConfigError(f"`protocol.m`={protocol.m}: RecRanker's listwise instructions show 10 candidates, "
+                              "so its listwise and hybrid tasks need `protocol.m` >= 10")
     if task is not None and task.get("scoring", "slot") == "candidate":
         if task.get("name") != "listwise":
             raise ConfigError(f"`task.scoring=candidate` is a listwise prompt; `task={task.get('name')}` cannot do "
