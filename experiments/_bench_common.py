@@ -12,10 +12,10 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from rankexp.data import load_dataset
-from rankexp.data.download import atomic_write_text
-from rankexp.protocols import build_lists
+from rankexp.io import atomic_write_text
+from rankexp.recipes.alro import build_encoder
+from rankexp.recipes.lists import build_lists
 from rankexp.run import CONF_DIR
-from rankexp.stage_ranker import build_encoder
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -64,9 +64,9 @@ def main() -> None:
 
     from hydra.utils import instantiate
 
-    from rankexp.hybrid import HybridEvaluator, HybridOptions
-    from rankexp.protocols import build_lists
-    from rankexp.stage_recranker import build_encoder, hint_functions
+    from rankexp.ensemble import HybridEvaluator, HybridOptions
+    from rankexp.recipes.lists import build_lists
+    from rankexp.recipes.recranker import build_encoder, hint_functions
 
     cfg = compose(args.retriever)
     data = instantiate(cfg.data)

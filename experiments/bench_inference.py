@@ -18,10 +18,10 @@ import argparse
 import torch
 from _bench_common import save, setup, timed
 
-from rankexp.data.encoding import collate
 from rankexp.losses import build_losses
 from rankexp.models.decoding import ParseCounts, constrained_greedy, generate_and_parse
 from rankexp.models.ranker import ListwiseRanker
+from rankexp.prompts.listwise import collate
 
 
 def main() -> None:

@@ -16,10 +16,10 @@ import lightning as L
 import torch
 from _bench_common import save, setup
 
-from rankexp.data.datamodule import RankingDataModule
 from rankexp.losses import build_losses
 from rankexp.models.loading import cpu_bf16_is_fast
 from rankexp.models.ranker import ListwiseRanker
+from rankexp.prompts.datamodule import RankingDataModule
 
 LOSS_SETS = {"sft": ["sft"], "sft_sll": ["sft", "soft_lambda"], "sft_psl": ["sft", "perm_kl"],
              "full": ["sft", "soft_lambda", "perm_kl"]}

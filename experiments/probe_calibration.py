@@ -12,15 +12,15 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from rankexp.evaluation.metrics import ranking_metrics
 from rankexp.losses import build_losses
-from rankexp.metrics import ranking_metrics
 from rankexp.models.adapters import load_adapter
 from rankexp.models.loading import load_model
 from rankexp.models.ranker import ListwiseRanker
 from rankexp.predict import make_score_fn
-from rankexp.protocols import build_lists
+from rankexp.recipes.alro import build_encoder
+from rankexp.recipes.lists import build_lists
 from rankexp.run import CONF_DIR
-from rankexp.stage_ranker import build_encoder
 
 with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
     cfg = compose("run", overrides=["+experiment=alro_ml100k"])

@@ -15,7 +15,7 @@ rating scale) and the model come from that run's `.hydra/config.yaml`, so the pr
 training; `--model` names a `conf/model/*.yaml` otherwise (default smollm2_135m).
 
 `make_score_fn(ranker, encoder)` is the same scoring as a `score(examples) -> [B, m]`
-callable for `rankexp.media` (example tables, position bias).
+callable for `rankexp.report.media` (example tables, position bias).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import json
 import logging
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,10 @@ from typing import Any
 import numpy as np
 
 from rankexp.conf_dir import CONF_DIR
-from rankexp.data.prompts import ListwiseExample, PromptStyle, labels_for
+from rankexp.data.examples import ListwiseExample
 from rankexp.errors import ConfigError, RankexpError, exit_on_user_error
+from rankexp.models.list_scores import make_score_fn
+from rankexp.prompts.style import PromptStyle, labels_for
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "smollm2_135m"
@@ -187,38 +189,6 @@ def resolve_settings(model: str | None, adapter: Path | None, item_noun: str | N
     return Settings(spec, str(task.get("labels", "ABCDEFGHIJKLMNOPQRST")), style, scale, source)
 
 
-# ------------------------------------------------------------------------------------------ scoring
-
-
-def make_score_fn(ranker, encoder, batch_size: int = 8) -> Callable[[Sequence[ListwiseExample]], np.ndarray]:
-    """`score(examples) -> [B, m]` with `ListwiseRanker.score` (eval mode, no grad, batched).
-
-    Lists must share one m (as in a run); the ranker's train/eval mode is restored afterwards.
-    """
-    import torch
-
-    def score(examples: Sequence[ListwiseExample]) -> np.ndarray:
-        examples = list(examples)
-        if not examples:
-            return np.zeros((0, 0))
-        device = next(ranker.parameters()).device
-        pad = encoder.tokenizer.pad_token_id if encoder.tokenizer.pad_token_id is not None else 0
-        was_training = ranker.training
-        ranker.eval()
-        out = []
-        try:
-            with torch.no_grad():
-                for start in range(0, len(examples), batch_size):
-                    encoded = [encoder.encode(e, with_target=False) for e in examples[start:start + batch_size]]
-                    batch = {k: v.to(device) for k, v in encoder.collate(encoded, pad, with_target=False).items()}
-                    out.append(ranker.score(batch).float().cpu().numpy())
-        finally:
-            ranker.train(was_training)
-        return np.concatenate(out)
-
-    return score
-
-
 def load_model(settings: Settings, adapter: Path | None):
     """(model, tokenizer, max_length): the base model of `settings`, with the adapter if given."""
     from rankexp.models.adapters import load_adapter
@@ -238,8 +208,8 @@ def rank(request: Request, settings: Settings, adapter: Path | None = None, load
     """
     from torch import nn
 
-    from rankexp.data.encoding import ListwiseEncoder
     from rankexp.models.ranker import ListwiseRanker
+    from rankexp.prompts.listwise import ListwiseEncoder
 
     model, tokenizer, max_length = loaded or load_model(settings, adapter)
     example, titles = as_example(request)

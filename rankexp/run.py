@@ -56,7 +56,7 @@ def _is_multirun() -> bool:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="run", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
-    from rankexp.pipeline import run_experiment
+    from rankexp.recipes.experiment import run_experiment
 
     _print_tree(cfg)
     try:

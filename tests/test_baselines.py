@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from rankexp.baselines import evaluate_baselines, item_mean, popularity, random_expected
-from rankexp.metrics import ranking_metrics
+from rankexp.evaluation.baselines import evaluate_baselines, item_mean, popularity, random_expected
+from rankexp.evaluation.metrics import ranking_metrics
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from rankexp.fusion import choose_weight, fuse, paired_difference, zscore
+from rankexp.evaluation.fusion import choose_weight, fuse, paired_difference, zscore
 
 
 def test_zscore_is_per_list_and_keeps_the_order():

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torchmetrics.functional.retrieval import retrieval_normalized_dcg
 
-from rankexp.metrics import RankingMetrics, hit_rate_at_k, mrr_at_k, ndcg_at_k, ranking_metrics
+from rankexp.evaluation.metrics import RankingMetrics, hit_rate_at_k, mrr_at_k, ndcg_at_k, ranking_metrics
 
 
 def test_hand_computed_example():

@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 from rankexp.errors import DataError
+from rankexp.io import atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported for the loaders)
 
 log = logging.getLogger(__name__)
 
@@ -28,26 +29,6 @@ def file_md5(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """`atomic_write_bytes` for UTF-8 text (reports, CSV tables)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def download(url: str, dest: Path, md5: str | None, allow_unverified: bool = False) -> Path:

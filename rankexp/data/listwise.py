@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rankexp.data.prompts import ListwiseExample, order_by_gain
+from rankexp.data.examples import ListwiseExample, order_by_gain
 from rankexp.data.splits import ORDER, History
 from rankexp.errors import DataError
 
 
-def _rng(*keys: int) -> np.random.Generator:
+def rng_for(*keys: int) -> np.random.Generator:
     return np.random.default_rng([abs(int(k)) for k in keys])
 
 
@@ -45,7 +45,7 @@ class TrainWindows:
             raise DataError(f"no user has {need} train ratings for a window of m={self.m}; lower `protocol.m`")
 
     def draw(self, index: int, seed: int, user: int | None = None) -> ListwiseExample:
-        rng = _rng(seed, index, 17)
+        rng = rng_for(seed, index, 17)
         user = int(self.users[rng.integers(len(self.users))]) if user is None else int(user)
         group = self._groups[user]
         end = int(rng.integers(self.m + self.min_history, len(group) + 1))
@@ -75,7 +75,7 @@ def explicit_eval_lists(held_out: pd.DataFrame, visible: pd.DataFrame, history_l
     for user, group in held_out.sort_values(ORDER, kind="mergesort").groupby("user", sort=True):
         first = group.iloc[0]
         items, ratings = history.before(int(user), int(first["timestamp"]), int(first["item"]), history_len)
-        order = _rng(seed, user, stage).permutation(len(group))
+        order = rng_for(seed, user, stage).permutation(len(group))
         shuffled = group.iloc[order]
         gains = shuffled["rating"].to_numpy(dtype=np.float32)
         examples.append(
@@ -96,7 +96,7 @@ def rerank_eval_lists(targets: pd.DataFrame, candidates: np.ndarray, visible: pd
     examples = []
     for index, (row, cands) in enumerate(zip(targets.itertuples(index=False), candidates)):
         items, ratings = history.before(int(row.user), int(row.timestamp), int(row.item), history_len)
-        order = _rng(seed, row.user, stage).permutation(len(cands))
+        order = rng_for(seed, row.user, stage).permutation(len(cands))
         shown = np.asarray(cands)[order]
         gains = (shown == row.item).astype(np.float32)
         prior = None if prior_scores is None else np.asarray(prior_scores[index])[order]

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from rankexp.data.prompts import ListwiseExample, order_by_gain
+from rankexp.data.examples import ListwiseExample, order_by_gain
 from rankexp.data.splits import ORDER
 from rankexp.errors import ConfigError, DataError
 
@@ -175,18 +175,18 @@ def pairwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.random
     good = int(ut.items[pos])
     liked_first = bool(rng.random() < 0.5) if shuffle else good < neg
     first, second = (good, neg) if liked_first else (neg, good)
-    return PairwiseExample(user, items, ratings, first, second, liked_first, _pair_hint(user, first, second, score),
+    return PairwiseExample(user, items, ratings, first, second, liked_first, pair_hint(user, first, second, score),
                            _block(rng, n_items, ut, [first, second], block_size, shuffle))
 
 
-def _pair_hint(user: int, first: int, second: int, score: Score | None) -> int | None:
+def pair_hint(user: int, first: int, second: int, score: Score | None) -> int | None:
     if score is None:
         return None
     s = np.asarray(score(user, np.array([first, second])), dtype=np.float64)
     return first if s[0] >= s[1] else second
 
 
-def _list_hints(user: int, candidates: np.ndarray, score: Score | None) -> list[str]:
+def list_hints(user: int, candidates: np.ndarray, score: Score | None) -> list[str]:
     """Per slot: "recommender #r" for the recommender's top 5 (its listwise answer), "" otherwise."""
     if score is None:
         return []
@@ -222,7 +222,7 @@ def listwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.random
     order = rng.permutation(len(candidates)) if shuffle else np.argsort(candidates, kind="stable")
     candidates, gains = candidates[order], gains[order]
     return ListwiseExample(user, items, ratings, candidates, gains, order_by_gain(gains, rng.random(len(gains))),
-                           _list_hints(user, candidates, score))
+                           list_hints(user, candidates, score))
 
 
 def held_out_rows(ratings: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:

@@ -1,34 +1,39 @@
-"""ALRO's training objective L = L_sft + alpha L_rank + beta L_perm (docs/alro.md, "Objective").
+"""Training objectives, each found from its config alone (ALRO: L = L_sft + alpha L_rank + beta L_perm).
 
-Each term is a small nn.Module carrying its own weight, configured by one
-file of the Hydra group `conf/loss/` (`loss=[sft,soft_lambda,perm_kl]`
-composes to `loss: {sft: {...}, soft_lambda: {...}, perm_kl: {...}}`).
-:func:`build_losses` turns that mapping into an ordered `nn.ModuleDict`.
+A loss is one file of the Hydra group `conf/loss/`, whose `_target_` names its class
+(`loss=[sft,soft_lambda,perm_kl]` composes to `loss: {sft: {...}, soft_lambda: {...}, ...}`).
+:func:`build_losses` instantiates every entry; the ranker sums `term(out)` over them, with no
+list of names to edit: a new loss is a class and a yaml file.
+
+The contract a loss class meets (an `nn.Module`):
+- `weight`: its factor in the sum, applied by the loss itself inside `term`;
+- `scorings`: the `task.scoring` modes it can train ("slot", "candidate");
+- `needs_permuted`: True if it compares each list with a shuffled copy (the datamodule then adds one);
+- `term(out) -> Tensor`: the weighted scalar, read from the ranker's forward `out`. `out` offers
+  `scoring`, `batch`, `n` (original lists in the batch), `hidden` and `gains` for every ranker;
+  slot scoring adds `answer_logits` ((logits [N, V], labels [N])), `y` and `y_permuted`
+  (ALRO's Y [n, m, m], the shuffled copy's re-indexed by item); candidate readout adds `scores`,
+  `scores_permuted` [n, m], `rating_logits` [n, m, R], `rating_targets`, `history_logits`,
+  `history_targets` and `history_mask`. Each is computed on first use only.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from rankexp.errors import ConfigError, unknown_name
+from rankexp.errors import ConfigError
 from rankexp.losses.perm_kl import PermutationKLLoss, permutation_kl, reindex_by_item
 from rankexp.losses.rating_ce import RatingCELoss, rating_cross_entropy
 from rankexp.losses.sft import SFTLoss, sft_loss
 from rankexp.losses.soft_lambda import SoftLambdaLoss, soft_lambda_loss
 
-LOSSES: dict[str, type[nn.Module]] = {
-    "sft": SFTLoss,
-    "soft_lambda": SoftLambdaLoss,
-    "perm_kl": PermutationKLLoss,
-    "rating_ce": RatingCELoss,
-}
+SHIPPED = Path(__file__).resolve().parents[2] / "conf" / "loss"
 
 __all__ = [
-    "LOSSES",
     "PermutationKLLoss",
     "RatingCELoss",
     "SFTLoss",
@@ -43,30 +48,65 @@ __all__ = [
 ]
 
 
+def _shipped_params(name: str) -> dict[str, Any]:
+    """The shipped `conf/loss/<name>.yaml` (for callers that give a bare name, e.g. `build_losses(["sft"])`)."""
+    from omegaconf import OmegaConf
+
+    path = SHIPPED / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in SHIPPED.glob("*.yaml"))
+        raise ConfigError(f"unknown loss {name!r}: no `_target_` given and no conf/loss/{name}.yaml; shipped: {known}")
+    return dict(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
+
+
 def build_loss(name: str, params: Mapping[str, Any] | None = None) -> nn.Module:
-    """One loss term by registry name; `params` may carry Hydra's `_target_` (checked, then dropped)."""
-    if name not in LOSSES:
-        raise unknown_name("loss", name, tuple(LOSSES), "loss")
-    cls = LOSSES[name]
-    kwargs = dict(params or {})
-    target = kwargs.pop("_target_", None)
-    expected = f"{cls.__module__}.{cls.__qualname__}"
-    if target is not None and target != expected:
-        raise ConfigError(f"`loss.{name}._target_` is {target!r}, expected {expected!r}")
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    extra = sorted(set(kwargs) - accepted)
+    """One loss term from its config: `params["_target_"]` names the class (else the shipped yaml's)."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    params = dict(params or {})
+    if "_target_" not in params:
+        params = {**_shipped_params(name), **params}
+    _check_keys(name, params)
+    try:
+        loss = instantiate(params, _convert_="all")
+    except InstantiationException as err:
+        cause = err.__cause__ if isinstance(err.__cause__, ConfigError) else None
+        if cause is not None:
+            raise cause from err
+        raise ConfigError(f"`loss.{name}`: cannot build {params.get('_target_')!r} ({err})") from err
+    missing = [attr for attr in ("weight", "scorings", "term") if not hasattr(loss, attr)]
+    if not isinstance(loss, nn.Module) or missing:
+        raise ConfigError(f"`loss.{name}._target_` {params['_target_']!r} is not a loss: it needs to be an nn.Module "
+                          f"with {missing or ['weight', 'scorings', 'term']} (see rankexp.losses)")
+    return loss
+
+
+def _check_keys(name: str, params: Mapping[str, Any]) -> None:
+    """Unknown keys name `loss.<name>.<key>` (instantiate would only say "unexpected keyword")."""
+    import inspect
+
+    from hydra.utils import get_class
+
+    try:
+        cls = get_class(str(params["_target_"]))
+    except Exception as err:
+        raise ConfigError(f"`loss.{name}._target_`: no class {params['_target_']!r} ({err})") from err
+    signature = inspect.signature(cls.__init__)
+    if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        return
+    accepted = set(signature.parameters) - {"self"}
+    extra = sorted(set(params) - accepted - {"_target_"})
     if extra:
         raise ConfigError(f"unknown key(s) {', '.join(f'`loss.{name}.{k}`' for k in extra)}; known: {sorted(accepted)}")
-    return cls(**kwargs)
 
 
 def build_losses(cfg: Mapping[str, Any] | Iterable[Any] | None) -> nn.ModuleDict:
     """Build every configured loss term, in config order.
 
-    Accepts the composed Hydra mapping `{name: {weight: ..., ...}}` (a
-    DictConfig works), a list of names, or a list of `{"name": ..., **params}`
-    dicts. Weights of 0 are kept (the term is built, its contribution is 0;
-    callers may skip its computation, e.g. perm_kl's second prompt).
+    Accepts the composed Hydra mapping `{name: {_target_: ..., weight: ..., ...}}` (a
+    DictConfig works), a list of names, or a list of `{"name": ..., **params}` dicts.
+    Weights of 0 are kept (callers may skip the term, e.g. perm_kl's second prompt).
     """
     if cfg is None:
         return nn.ModuleDict()

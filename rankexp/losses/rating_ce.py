@@ -43,6 +43,12 @@ class RatingCELoss(nn.Module):
             loss = loss + self.history_weight * rating_cross_entropy(history_logits, history_targets, history_mask)
         return self.weight * loss
 
+    scorings = ("candidate",)
+    needs_permuted = False
+
+    def term(self, out) -> Tensor:
+        return self(out.rating_logits, out.rating_targets, out.history_logits, out.history_targets, out.history_mask)
+
     def extra_repr(self) -> str:
         return f"weight={self.weight}, history_weight={self.history_weight}"
 

@@ -49,5 +49,13 @@ class SFTLoss(nn.Module):
     def forward(self, logits: Tensor, labels: Tensor) -> Tensor:
         return self.weight * sft_loss(logits, labels)
 
+    scorings = ("slot",)
+    needs_permuted = False
+
+    def term(self, out) -> Tensor:
+        """Next-token CE on the answer tokens of the original (not the shuffled) prompts."""
+        logits, labels = out.answer_logits
+        return self.weight * sft_loss(logits[None], labels[None], shift=False)
+
     def extra_repr(self) -> str:
         return f"weight={self.weight}"

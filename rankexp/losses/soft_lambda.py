@@ -222,5 +222,14 @@ class SoftLambdaLoss(nn.Module):
         """SLL's pairwise loss on a score vector (higher = better), as candidate readout needs it."""
         return self.weight * lambda_pairwise(-scores, ratings, self.delta)
 
+    scorings = ("slot", "candidate")
+    needs_permuted = False
+
+    def term(self, out) -> Tensor:
+        """On ALRO's Y (slot scoring) or on the candidates' scores (candidate readout)."""
+        if out.scoring == "candidate":
+            return self.on_scores(out.scores, out.gains)
+        return self(out.y, out.gains)
+
     def extra_repr(self) -> str:
         return f"weight={self.weight}, gamma={self.gamma}, delta={self.delta!r}, scores={self.scores!r}"

@@ -12,56 +12,89 @@ forward pieces).
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import torch
 from torch import Tensor, nn
 
-from rankexp.errors import ConfigError
-from rankexp.models.ranker import ListwiseRanker, gather_rows, hidden_states
+from rankexp.models.ranker import ListwiseRanker
+from rankexp.models.scoring import hidden_states, label_logits
 
-CANDIDATE_LOSSES = ("rating_ce", "soft_lambda", "perm_kl")
+
+def expected_rating(logits: Tensor, values: Tensor) -> Tensor:
+    """Σ_r r·P(r) over the rating tokens' softmax: [..., R] -> [...]."""
+    return torch.softmax(logits, dim=-1) @ values.to(logits.device)
+
+
+class CandidateOutputs:
+    """What the losses read from one candidate-readout forward (see `rankexp.losses`)."""
+
+    scoring = "candidate"
+
+    def __init__(self, ranker: CandidateRanker, batch: dict[str, Tensor]) -> None:
+        self.ranker, self.batch, self.n = ranker, batch, int(batch["n_original"])
+
+    @cached_property
+    def hidden(self) -> Tensor:
+        return hidden_states(self.ranker.model, self.batch["input_ids"], self.batch["attention_mask"])
+
+    @property
+    def gains(self) -> Tensor:
+        return self.batch["gains"][: self.n]
+
+    @cached_property
+    def logits_all(self) -> Tensor:
+        return self.ranker.rating_logits(self.hidden, self.batch["readout_positions"])
+
+    @property
+    def rating_logits(self) -> Tensor:
+        return self.logits_all[: self.n]
+
+    @property
+    def rating_targets(self) -> Tensor:
+        return self.batch["rating_targets"][: self.n]
+
+    @property
+    def history_mask(self) -> Tensor:
+        return self.batch["history_readout"][: self.n] >= 0
+
+    @property
+    def history_targets(self) -> Tensor:
+        return self.batch["history_targets"][: self.n]
+
+    @cached_property
+    def history_logits(self) -> Tensor:
+        return self.ranker.rating_logits(self.hidden[: self.n], self.batch["history_readout"][: self.n])
+
+    @cached_property
+    def scores_all(self) -> Tensor:
+        return expected_rating(self.logits_all, self.ranker.rating_values)
+
+    @property
+    def scores(self) -> Tensor:
+        return self.scores_all[: self.n]
+
+    @property
+    def scores_permuted(self) -> Tensor:
+        """The shuffled copies' scores, back in the original slots (indexed by item)."""
+        return self.scores_all[self.n:].gather(1, torch.argsort(self.batch["perm"], dim=1))
 
 
 class CandidateRanker(ListwiseRanker):
     """LoRA causal LM that predicts each candidate's rating at the end of its line."""
 
+    scoring = "candidate"
+    outputs = CandidateOutputs
+
     def __init__(self, model: nn.Module, rating_ids: list[int], rating_values: list[int], losses: nn.ModuleDict,
                  **kwargs) -> None:
-        unknown = sorted(set(losses) - set(CANDIDATE_LOSSES))
-        if unknown:
-            raise ConfigError(f"`task.scoring=candidate` trains with `loss` in {list(CANDIDATE_LOSSES)}; "
-                              f"{unknown} read the slot answer it does not write (use task.scoring=slot)")
-        if "rating_ce" not in losses and "soft_lambda" not in losses:
-            raise ConfigError("`task.scoring=candidate` needs `loss=[rating_ce]` or `soft_lambda` to learn the ratings")
         super().__init__(model, rating_ids, losses, **kwargs)
         self.register_buffer("rating_values", torch.tensor(rating_values, dtype=torch.float32), persistent=False)
 
     def rating_logits(self, hidden: Tensor, positions: Tensor) -> Tensor:
-        """[B, S, R] logits of the rating tokens at `positions` [B, S] (LM-head rows of those tokens only)."""
-        rows = gather_rows(hidden, positions.clamp_min(0))
-        head = self.model.get_output_embeddings()
-        return (rows @ head.weight[self.label_ids].T.to(rows.dtype)).float()
-
-    def expected_rating(self, logits: Tensor) -> Tensor:
-        return torch.softmax(logits, dim=-1) @ self.rating_values.to(logits.device)
+        """[B, S, R] fp32 logits of the rating tokens at `positions` [B, S] (-1 = padding, read at 0)."""
+        return label_logits(self.model, hidden, positions.clamp_min(0), self.label_ids)
 
     def score(self, batch: dict[str, Tensor]) -> Tensor:
         hidden = hidden_states(self.model, batch["input_ids"], batch["attention_mask"])
-        return self.expected_rating(self.rating_logits(hidden, batch["readout_positions"]))
-
-    def loss_terms(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        hidden = hidden_states(self.model, batch["input_ids"], batch["attention_mask"])
-        n = int(batch["n_original"])
-        logits = self.rating_logits(hidden, batch["readout_positions"])
-        terms: dict[str, Tensor] = {}
-        if "rating_ce" in self.losses:
-            history = batch["history_readout"][:n]
-            terms["rating_ce"] = self.losses["rating_ce"](
-                logits[:n], batch["rating_targets"][:n], self.rating_logits(hidden[:n], history),
-                batch["history_targets"][:n], history >= 0)
-        scores = self.expected_rating(logits)
-        if "soft_lambda" in self.losses:
-            terms["soft_lambda"] = self.losses["soft_lambda"].on_scores(scores[:n], batch["gains"][:n])
-        if "perm_kl" in self.losses:
-            permuted = scores[n:].gather(1, torch.argsort(batch["perm"], dim=1))  # back to the original slots
-            terms["perm_kl"] = self.losses["perm_kl"].on_scores(scores[:n], permuted)
-        return terms
+        return expected_rating(self.rating_logits(hidden, batch["readout_positions"]), self.rating_values)

@@ -1,10 +1,10 @@
 """RecRanker's instruction-tuned ranker as a LightningModule.
 
 Training: SFT on the answer tokens of pointwise / pairwise / listwise instructions
-(`rankexp.data.instructions`); LM-head logits are computed only where the next token is an answer
-token (never [B, T, vocab]), as in `ListwiseRanker.answer_logits`.
+(`rankexp.prompts.instructions`); LM-head logits are computed only where the next token is an answer
+token (never [B, T, vocab]), as for the listwise ranker (`rankexp.models.scoring.answer_logits`).
 Evaluation: one user per step, the hybrid of the three tasks' single-pass scores over the
-retriever's top-m (`rankexp.hybrid`); validation selects the checkpoint, test runs once.
+retriever's top-m (`rankexp.ensemble`); validation selects the checkpoint, test runs once.
 Checkpoints hold the trainable (LoRA) weights only, exactly as `ListwiseRanker` does.
 """
 
@@ -15,20 +15,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rankexp.ensemble import METHODS, HybridEvaluator, UserResult
 from rankexp.errors import diverged
-from rankexp.hybrid import METHODS, HybridEvaluator, UserResult
+from rankexp.evaluation.metrics import RankingMetrics
 from rankexp.losses import sft_loss
-from rankexp.metrics import RankingMetrics
-from rankexp.models.ranker import ListwiseRanker, hidden_states
+from rankexp.models.ranker import ListwiseRanker
+from rankexp.models.scoring import answer_logits, hidden_states
 
 STAGES = {"val": 1, "test": 2}  # rng stream of the evaluation prompts (rerank_eval_lists uses 1 / 2 too)
-
-
-def answer_logits(model: nn.Module, hidden: Tensor, sft_labels: Tensor) -> tuple[Tensor, Tensor]:
-    """Full-vocab logits only at positions whose next token is an answer token: ([N, V], [N])."""
-    next_labels = sft_labels[:, 1:]
-    mask = next_labels != -100
-    return model.get_output_embeddings()(hidden[:, :-1][mask]).float(), next_labels[mask]
 
 
 class InstructionRanker(L.LightningModule):

@@ -12,28 +12,54 @@ the LM head at the first answer slot (the single-pass verbalizer).
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import lightning as L
 import torch
 from torch import Tensor, nn
 
-from rankexp.errors import diverged
-from rankexp.losses import reindex_by_item, sft_loss
-from rankexp.metrics import RankingMetrics
+from rankexp.errors import ConfigError, diverged
+from rankexp.evaluation.metrics import RankingMetrics, ndcg_gain
+from rankexp.losses import reindex_by_item
+from rankexp.models.scoring import answer_logits, gather_rows, hidden_states, vocab_probs, y_matrix
 
 
-def decoder_of(model: nn.Module) -> nn.Module:
-    """The transformer body (no LM head) of a plain or peft-wrapped causal LM."""
-    return model.get_decoder()
+class SlotOutputs:
+    """What the losses read from one training forward of the slot verbalizer (see `rankexp.losses`).
 
+    Rows are [originals; permuted copies]; each piece is computed on first use only, so a
+    loss list without `perm_kl` never builds the shuffled lists' Y.
+    """
 
-def hidden_states(model: nn.Module, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-    return decoder_of(model)(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+    scoring = "slot"
 
+    def __init__(self, ranker: ListwiseRanker, batch: dict[str, Tensor]) -> None:
+        self.ranker, self.batch, self.n = ranker, batch, int(batch["n_original"])
 
-def gather_rows(hidden: Tensor, positions: Tensor) -> Tensor:
-    """hidden [B, T, d], positions [B, S] -> [B, S, d]."""
-    return hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1]))
+    @cached_property
+    def hidden(self) -> Tensor:
+        return hidden_states(self.ranker.model, self.batch["input_ids"], self.batch["attention_mask"])
+
+    @property
+    def gains(self) -> Tensor:
+        return self.batch["gains"][: self.n]
+
+    @cached_property
+    def answer_logits(self) -> tuple[Tensor, Tensor]:
+        return answer_logits(self.ranker.model, self.hidden[: self.n], self.batch["sft_labels"][: self.n])
+
+    @cached_property
+    def y_all(self) -> Tensor:
+        r = self.ranker
+        return y_matrix(r.model, self.hidden, self.batch["slot_positions"], r.label_ids, r.y_over)
+
+    @property
+    def y(self) -> Tensor:
+        return self.y_all[: self.n]
+
+    @property
+    def y_permuted(self) -> Tensor:
+        return reindex_by_item(self.y_all[self.n:], self.batch["perm"])
 
 
 class ListwiseRanker(L.LightningModule):
@@ -48,6 +74,7 @@ class ListwiseRanker(L.LightningModule):
         super().__init__()
         self.model = model
         self.losses = losses
+        check_losses(losses, self.scoring)
         self.register_buffer("label_ids", torch.tensor(label_ids, dtype=torch.long), persistent=False)
         self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
         self.schedule, self.min_lr_ratio = schedule, min_lr_ratio
@@ -66,34 +93,15 @@ class ListwiseRanker(L.LightningModule):
         # Checkpoints hold the trainable (LoRA) weights only; the frozen base reloads from its source.
         self.strict_loading = False
 
-    # ---- forward pieces ----------------------------------------------------------------------
-    def label_logits(self, hidden_rows: Tensor, m: int) -> Tensor:
-        """Logits of the first m labels only: hidden [.., d] @ lm_head.weight[labels].T."""
-        head = self.model.get_output_embeddings()
-        return hidden_rows @ head.weight[self.label_ids[:m]].T.to(hidden_rows.dtype)
-
-    def y_matrix(self, hidden: Tensor, slot_positions: Tensor) -> Tensor:
-        """Y [B, m, m]: probability of each candidate's label at each answer slot."""
-        m = slot_positions.shape[1]
-        rows = gather_rows(hidden, slot_positions)
-        if self.y_over == "labels":
-            return torch.softmax(self.label_logits(rows, m).float(), dim=-1)
-        logits = self.model.get_output_embeddings()(rows).float()
-        return torch.softmax(logits, dim=-1)[..., self.label_ids[:m]]
-
-    def answer_logits(self, hidden: Tensor, sft_labels: Tensor) -> tuple[Tensor, Tensor]:
-        """Full-vocab logits only where the next token is an answer token."""
-        next_labels = sft_labels[:, 1:]
-        mask = next_labels != -100
-        rows = hidden[:, :-1][mask]
-        return self.model.get_output_embeddings()(rows).float(), next_labels[mask]
+    # ---- forward pieces (all in rankexp.models.scoring) -----------------------------------------
+    scoring = "slot"
+    outputs = SlotOutputs
 
     def score(self, batch: dict[str, Tensor]) -> Tensor:
         """Single-pass verbalizer: candidate scores = label probabilities at the first slot."""
         hidden = hidden_states(self.model, batch["input_ids"], batch["attention_mask"])
         rows = gather_rows(hidden, batch["slot_positions"][:, :1])[:, 0]
-        logits = self.model.get_output_embeddings()(rows).float()
-        return torch.softmax(logits, dim=-1)[:, self.label_ids[: batch["gains"].shape[1]]]
+        return vocab_probs(self.model, rows, self.label_ids[: batch["gains"].shape[1]])
 
     # ---- training ------------------------------------------------------------------------
     def on_train_start(self) -> None:
@@ -130,20 +138,9 @@ class ListwiseRanker(L.LightningModule):
         return norms
 
     def loss_terms(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        hidden = hidden_states(self.model, batch["input_ids"], batch["attention_mask"])
-        n = int(batch["n_original"])
-        terms: dict[str, Tensor] = {}
-        if "sft" in self.losses:
-            logits, labels = self.answer_logits(hidden[:n], batch["sft_labels"][:n])
-            terms["sft"] = self.losses["sft"].weight * sft_loss(logits[None], labels[None], shift=False)
-        if "soft_lambda" in self.losses or "perm_kl" in self.losses:
-            y = self.y_matrix(hidden, batch["slot_positions"])
-            if "soft_lambda" in self.losses:
-                terms["soft_lambda"] = self.losses["soft_lambda"](y[:n], batch["gains"][:n])
-            if "perm_kl" in self.losses:
-                y_perm = reindex_by_item(y[n:], batch["perm"])
-                terms["perm_kl"] = self.losses["perm_kl"](y[:n], y_perm)
-        return terms
+        """Every configured loss's weighted term, read from one forward (`rankexp.losses` contract)."""
+        out = self.outputs(self, batch)
+        return {name: loss.term(out) for name, loss in self.losses.items()}
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
@@ -195,12 +192,19 @@ class ListwiseRanker(L.LightningModule):
         expected = sorted(name for name, p in self.named_parameters() if p.requires_grad)
         saved = checkpoint.get("rankexp_trainable_keys")
         if saved is not None and saved != expected:
-            from rankexp.errors import ConfigError
-
             raise ConfigError(
                 "checkpoint was saved for another model or LoRA config: its adapter weights "
                 f"({len(saved)} tensors) do not match this model's ({len(expected)}); check `ckpt_path`"
             )
+
+
+def check_losses(losses: nn.ModuleDict, scoring: str) -> None:
+    """Every loss must be able to train this scoring mode (`scorings` of its class)."""
+    for name, loss in losses.items():
+        if scoring not in tuple(loss.scorings):
+            able = [n for n, other in losses.items() if scoring in tuple(other.scorings)]
+            raise ConfigError(f"`loss.{name}` trains task.scoring in {list(loss.scorings)}, not `task.scoring={scoring}`;"
+                              f" drop it from `loss=[...]` (usable here: {able or 'none of the configured ones'})")
 
 
 def lr_factor(schedule: str, warmup: int, total: int, min_ratio: float):
@@ -215,9 +219,3 @@ def lr_factor(schedule: str, warmup: int, total: int, min_ratio: float):
         return min_ratio + (1.0 - min_ratio) * shape
 
     return factor
-
-
-def ndcg_gain(ratings: Tensor) -> Tensor:
-    """Graded gain 2^r - 1 (ALRO's NDCG); maps binary 0/1 relevance to itself."""
-    return torch.pow(2.0, ratings) - 1.0
-

@@ -1,4 +1,9 @@
-"""Single-pass verbalizer scoring: label-token logits / log-probs at chosen positions.
+"""The one place that runs the backbone and reads the LM head: hidden states, label logits, Y,
+answer logits, and the hybrid's shared-prefix forwards.
+
+Every ranker (slot verbalizer, candidate readout, RecRanker instructions) calls these; none
+multiplies the LM head itself, so the head's bias, a soft cap and a LoRA-wrapped or quantized
+head are handled once, in `lm_logits`.
 
 ALRO's Y matrix (docs/alro.md, "The probability matrix Y") is P(identifier of item i at
 output slot k) from one teacher-forced forward pass. Only m slots and m label tokens matter,
@@ -13,33 +18,12 @@ or by the whole head for a full-vocabulary log-softmax ([B, S, V], S small). The
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
 
-from rankexp.errors import ConfigError
-
-
-def label_token_ids(tokenizer, labels: list[str], context_prefix: str = "\n") -> list[int]:
-    """Token id of each label as it appears after `context_prefix` in a target string.
-
-    Checked on the tokenized string itself: ``prefix + label + prefix`` must tokenize as the
-    prefix's tokens, then exactly one token that decodes to the label (so the label merges with
-    neither neighbour). SmolLM2 gives "A" after a newline the same id as "A" alone, while after
-    ", " it is " A", another id.
-    """
-    prefix_ids = tokenizer.encode(context_prefix, add_special_tokens=False) if context_prefix else []
-    ids = []
-    for label in labels:
-        full = tokenizer.encode(context_prefix + label + context_prefix, add_special_tokens=False)
-        n = len(prefix_ids)
-        if full[:n] != prefix_ids or len(full) <= n or tokenizer.decode([full[n]]) != label:
-            pieces = [tokenizer.decode([i]) for i in full]
-            raise ConfigError(f"`task.labels`: label {label!r} is not a single token after {context_prefix!r} "
-                              f"(tokenized as {pieces}); use labels that are one token each, e.g. A..T")
-        ids.append(full[n])
-    if len(set(ids)) != len(ids):
-        raise ConfigError(f"`task.labels` {labels} map to repeated token ids {ids}; use distinct labels")
-    return ids
+from rankexp.prompts.core import label_token_ids  # noqa: F401  (re-exported: the label check the scores rely on)
 
 
 def causal_lm(model):
@@ -49,22 +33,28 @@ def causal_lm(model):
     return model.get_base_model() if isinstance(model, PeftModel) else model
 
 
-def hidden_at(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
-              positions: torch.Tensor) -> torch.Tensor:
-    """Final (post-norm) hidden states at `positions`: [B, S, H], one backbone pass.
+def hidden_states(model: nn.Module, input_ids: Tensor, attention_mask: Tensor | None) -> Tensor:
+    """Final (post-norm) hidden states [B, T, H] of the decoder stack, one pass, no LM head.
 
     Position ids follow the attention mask, so left-padded rows score like unpadded ones.
     """
-    lm = causal_lm(model)
-    backbone = lm.base_model  # LlamaForCausalLM.model: the decoder stack without the LM head
     position_ids = None
     if attention_mask is not None:
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    out = backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                   use_cache=False)
-    hidden = out.last_hidden_state
-    rows = torch.arange(hidden.shape[0], device=hidden.device)[:, None]
-    return hidden[rows, positions.to(hidden.device)]
+    return model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                               use_cache=False).last_hidden_state
+
+
+def gather_rows(hidden: Tensor, positions: Tensor) -> Tensor:
+    """hidden [B, T, d], positions [B, S] -> [B, S, d]."""
+    positions = positions.to(hidden.device)
+    return hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1]))
+
+
+def hidden_at(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+              positions: torch.Tensor) -> torch.Tensor:
+    """Final hidden states at `positions`: [B, S, H], one backbone pass."""
+    return gather_rows(hidden_states(model, input_ids, attention_mask), positions)
 
 
 def lm_logits(model, hidden: torch.Tensor, token_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -105,3 +95,108 @@ def full_vocab_log_softmax_at(model, input_ids: torch.Tensor, attention_mask: to
         return lm_logits(model, hidden, label_ids).float().log_softmax(-1)
     log_probs = lm_logits(model, hidden).float().log_softmax(-1)  # [B, S, V]: S is small
     return log_probs[..., label_ids.to(log_probs.device)]
+
+
+def label_logits(model: nn.Module, hidden: Tensor, positions: Tensor, token_ids: Tensor) -> Tensor:
+    """fp32 logits [B, S, L] of `token_ids` at `positions` of `hidden` [B, T, d]."""
+    return lm_logits(model, gather_rows(hidden, positions), token_ids).float()
+
+
+def vocab_probs(model: nn.Module, rows: Tensor, token_ids: Tensor) -> Tensor:
+    """P(token | row) for `token_ids`, normalised over the full vocabulary: [..., L]."""
+    return torch.softmax(lm_logits(model, rows).float(), dim=-1)[..., token_ids.to(rows.device)]
+
+
+def y_matrix(model: nn.Module, hidden: Tensor, slot_positions: Tensor, label_ids: Tensor,
+             over: str = "vocab") -> Tensor:
+    """ALRO's Y [B, m, m]: probability of each candidate's label at each answer slot.
+
+    over = vocab: the full-vocabulary softmax gathered at the labels (as sourced); labels: a
+    softmax over the m label logits only.
+    """
+    m = slot_positions.shape[1]
+    if over == "labels":
+        return torch.softmax(label_logits(model, hidden, slot_positions, label_ids[:m]), dim=-1)
+    return vocab_probs(model, gather_rows(hidden, slot_positions), label_ids[:m])
+
+
+def answer_logits(model: nn.Module, hidden: Tensor, sft_labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Full-vocab fp32 logits only where the next token is an answer token: ([N, V], [N])."""
+    next_labels = sft_labels[:, 1:]
+    mask = next_labels != -100
+    return lm_logits(model, hidden[:, :-1][mask]).float(), next_labels[mask]
+
+
+def answer_probs(model: nn.Module, hidden: Tensor, token_ids: list[int]) -> np.ndarray:
+    """Softmax over the answer tokens only (= full-vocab P renormalised over them): [N, len(ids)]."""
+    logits = lm_logits(model, hidden, torch.tensor(token_ids, device=hidden.device))
+    return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+
+# ---- forwards ---------------------------------------------------------------------------------------
+
+def _pad(rows: list[list[int]], pad_id: int, device) -> tuple[Tensor, Tensor, Tensor]:
+    lengths = torch.tensor([len(r) for r in rows], device=device)
+    ids = torch.full((len(rows), int(lengths.max())), pad_id, dtype=torch.long, device=device)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, device=device)
+    mask = (torch.arange(ids.shape[1], device=device)[None] < lengths[:, None]).long()
+    return ids, mask, lengths
+
+
+def length_groups(lengths: list[int], chunk_size: int, waste: float = 0.25) -> list[list[int]]:
+    """Row indices in forward batches: sorted by length, at most `chunk_size` rows, and padding at most
+    `waste` of the real tokens, so the one long listwise prompt never pads 55 short ones to its length
+    (on a CPU cost follows tokens; on a GPU a larger `waste` trades padding for fewer forwards)."""
+    groups: list[list[int]] = []
+    group: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda k: lengths[k]):
+        real = sum(lengths[k] for k in group) + lengths[i]
+        if group and (len(group) == chunk_size or (len(group) + 1) * lengths[i] > (1 + waste) * real):
+            groups.append(group)
+            group = []
+        group.append(i)
+    return groups + [group] if group else groups
+
+
+def _cache_of(output):
+    cache = output.get("cache") if hasattr(output, "get") else None
+    return cache if cache is not None else output.past_key_values  # transformers < 5.2 name
+
+
+def last_hidden_shared(decoder: nn.Module, prefix: list[int], suffixes: list[list[int]], pad_id: int,
+                       chunk_size: int = 64, pad_waste: float = 0.25) -> tuple[Tensor, int]:
+    """Hidden state at each [prefix; suffix]'s last token, running the prefix once: ([N, d], forwards)."""
+    from transformers import DynamicCache
+
+    device = decoder.get_input_embeddings().weight.device
+    out = decoder(input_ids=torch.tensor([prefix], device=device), use_cache=True)
+    layers = [(layer.keys, layer.values) for layer in _cache_of(out).layers]
+    p, rows = len(prefix), [None] * len(suffixes)
+    groups = length_groups([len(s) for s in suffixes], chunk_size, pad_waste)
+    for group in groups:
+        ids, mask, lengths = _pad([suffixes[i] for i in group], pad_id, device)
+        n, s = ids.shape
+        cache = DynamicCache(ddp_cache_data=[(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in layers],
+                             config=decoder.config)
+        attention = torch.cat([torch.ones((n, p), dtype=torch.long, device=device), mask], dim=1)
+        positions = (p + torch.arange(s, device=device))[None].expand(n, -1)
+        hidden = decoder(input_ids=ids, attention_mask=attention, position_ids=positions, cache=cache,
+                         use_cache=True).last_hidden_state
+        for i, row in zip(group, hidden[torch.arange(n, device=device), lengths - 1]):
+            rows[i] = row
+    return torch.stack(rows), 1 + len(groups)
+
+
+def last_hidden_unshared(decoder: nn.Module, prefix: list[int], suffixes: list[list[int]], pad_id: int,
+                         chunk_size: int = 64, pad_waste: float = 0.25) -> tuple[Tensor, int]:
+    """The same hidden states from full [prefix; suffix] rows (right-padded): ([N, d], forwards)."""
+    device = decoder.get_input_embeddings().weight.device
+    rows = [None] * len(suffixes)
+    groups = length_groups([len(prefix) + len(s) for s in suffixes], chunk_size, pad_waste)
+    for group in groups:
+        ids, mask, lengths = _pad([prefix + suffixes[i] for i in group], pad_id, device)
+        hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+        for i, row in zip(group, hidden[torch.arange(len(ids), device=device), lengths - 1]):
+            rows[i] = row
+    return torch.stack(rows), len(groups)

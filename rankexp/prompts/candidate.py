@@ -20,8 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rankexp.data.prompts import LABELS, ListwiseExample, PromptStyle, short_title
+from rankexp.data.examples import ListwiseExample
 from rankexp.errors import ConfigError
+from rankexp.prompts.core import encode
+from rankexp.prompts.style import LABELS, PromptStyle, short_title
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ class CandidateEncoder:
         self.truncations = 0
 
     def _piece(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text, add_special_tokens=False)
+        return encode(self.tokenizer, text)
 
     def _line(self, item: int, hint: str) -> list[int]:
         shown = f" ({hint})" if self.style.hints and hint else ""

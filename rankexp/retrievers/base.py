@@ -24,8 +24,8 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from rankexp.data.download import atomic_write_bytes
 from rankexp.errors import ConfigError, DataError
+from rankexp.io import atomic_write_bytes
 from rankexp.retrievers.interactions import check_frame
 from rankexp.retrievers.rating import RatingModel, fit_rating_model
 

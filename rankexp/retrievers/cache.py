@@ -24,8 +24,8 @@ import safetensors
 import safetensors.torch
 import torch
 
-from rankexp.data.download import atomic_write_bytes
 from rankexp.errors import ConfigError
+from rankexp.io import atomic_write_bytes
 from rankexp.retrievers import REGISTRY, Retriever, build_retriever
 from rankexp.retrievers.base import read_metadata
 from rankexp.retrievers.evaluate import KS, check_topk, eval_context, history_len, rank_metrics, ranked, target_recall

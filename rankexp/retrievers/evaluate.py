@@ -2,11 +2,9 @@
 
 Each evaluated user ranks *all* items except those they already interacted with
 (train, plus the val target when scoring test). HR/NDCG/MRR@k for k <= K depend
-only on the top-K list, so we take the top-K once and feed it to torchmetrics:
-a user whose target is outside the top-K has no positive and scores 0
-(`empty_target_action="neg"`). torchmetrics >= 1.7.4 zeroes targets where
-preds <= 0, so the list is fed strictly positive rank-based preds, and
-`indexes` is the row number, unique per user.
+only on the top-K list, so we take the top-K once and score it with the LLM
+stage's metrics (`rankexp.evaluation.metrics.ranked_list_metrics`): a user whose
+target is outside the top-K has no positive and scores 0.
 """
 
 from __future__ import annotations
@@ -16,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from torchmetrics.retrieval import RetrievalHitRate, RetrievalMRR, RetrievalNormalizedDCG
 
 from rankexp.data.splits import History
 from rankexp.errors import ConfigError
+from rankexp.evaluation.metrics import ranked_list_metrics
 from rankexp.retrievers.interactions import Exclusion, left_pad
 
 KS = (1, 3, 5, 10, 20)
@@ -126,19 +124,10 @@ def rank_metrics(items: torch.Tensor, targets: torch.Tensor, ks=KS, prefix: str 
 
     Rows whose target is not in the list count 0 (overall metrics, not a subset).
     """
-    n, width = items.shape  # metrics@k with k > width treat the list as the whole ranking
-    preds = (1.0 / torch.arange(1, width + 1, dtype=torch.float32)).expand(n, width).reshape(-1)
-    target = (items == targets[:, None]).reshape(-1)
-    indexes = torch.arange(n).repeat_interleave(width)
-    out: dict[str, float] = {}
-    for k in ks:
-        for key, metric in (
-            ("hr", RetrievalHitRate(top_k=k, empty_target_action="neg")),
-            ("ndcg", RetrievalNormalizedDCG(top_k=k, empty_target_action="neg")),
-            ("mrr", RetrievalMRR(top_k=k, empty_target_action="neg")),
-        ):
-            out[f"{prefix}/{key}@{k}"] = float(metric(preds, target, indexes=indexes)) if n else float("nan")
-    return out
+    n = items.shape[0]  # metrics@k with k > the list's width treat the list as the whole ranking
+    values = ranked_list_metrics(items, targets, ks)
+    return {f"{prefix}/{key}": float(value.mean()) if n else float("nan")
+            for key, value in sorted(values.items(), key=lambda kv: (int(kv[0].split("@")[1]), kv[0]))}
 
 
 def full_sort_metrics(retriever, ctx: EvalContext, prefix: str = "test", ks=KS) -> dict[str, float]:

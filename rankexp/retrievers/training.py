@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from rankexp.evaluation.metrics import ranked_list_metrics
 from rankexp.retrievers.evaluate import EvalContext, eval_context, history_len, ranked
 from rankexp.retrievers.interactions import NegativeSampler
 
@@ -25,14 +26,8 @@ log = logging.getLogger(__name__)
 
 
 def ndcg_at(items: torch.Tensor, targets: torch.Tensor, k: int = 10) -> float:
-    """Mean NDCG@k with one target per row: 1/log2(rank+2) if the target is in the top k, else 0.
-
-    Same value as torchmetrics' RetrievalNormalizedDCG (tested), without its per-query loop,
-    so it is cheap enough to run after every epoch.
-    """
-    hits = items[:, :k] == targets[:, None]
-    gains = hits.float() / torch.log2(torch.arange(2, k + 2, dtype=torch.float32))
-    return float(gains.sum(1).mean()) if len(targets) else 0.0
+    """Mean NDCG@k with one target per row (`rankexp.evaluation.metrics`), cheap enough for every epoch."""
+    return float(ranked_list_metrics(items, targets, (k,))[f"ndcg@{k}"].mean()) if len(targets) else 0.0
 
 
 class EarlyStopping:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rankexp.data.prompts import ListwiseExample, PromptStyle
+from rankexp.data.examples import ListwiseExample
 from rankexp.data.recranker import (
     PAIRWISE_ANSWERS,
     POINTWISE_ANSWERS,
@@ -21,23 +21,18 @@ from rankexp.data.recranker import (
     pointwise_instance,
     rating_answers,
 )
-from rankexp.data.recranker_eval import (
-    expected_rating,
-    hybrid_scores,
-    listwise_eval,
-    pair_wins,
-    pairwise_eval,
-    pointwise_eval,
-)
-from rankexp.data.recranker_prompts import (
+from rankexp.data.recranker_eval import listwise_eval, pairwise_eval, pointwise_eval
+from rankexp.data.splits import leave_one_out
+from rankexp.ensemble import expected_rating, hybrid_scores, pair_wins
+from rankexp.errors import ConfigError
+from rankexp.prompts.recranker_text import (
     listwise_top_target,
     pairwise_prompt,
     pairwise_target,
     pointwise_prompt,
     pointwise_target,
 )
-from rankexp.data.splits import leave_one_out
-from rankexp.errors import ConfigError
+from rankexp.prompts.style import PromptStyle
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 TITLES = np.array([f"Movie {i}" for i in range(100)])

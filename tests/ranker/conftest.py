@@ -26,7 +26,7 @@ def compose_cfg(*overrides: str):
 
 @pytest.fixture()
 def synthetic_lists(synthetic):
-    from rankexp.protocols import build_lists
+    from rankexp.recipes.lists import build_lists
 
     cfg = compose_cfg("data=synthetic", "protocol.m=6", "protocol.history_len=5", "protocol.min_history=3")
     return cfg, build_lists(cfg, synthetic)

@@ -9,9 +9,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from rankexp.config_schema import validate_config
-from rankexp.data.datamodule import RankingDataModule
 from rankexp.errors import ConfigError
-from rankexp.stage_ranker import active_losses, build_encoder, build_ranker
+from rankexp.prompts.datamodule import RankingDataModule
+from rankexp.recipes.alro import active_losses, build_encoder, build_ranker
 from tests.ranker.conftest import compose_cfg
 
 CANDIDATE = ["data=synthetic", "protocol.m=6", "protocol.history_len=5", "protocol.min_history=3",
@@ -20,7 +20,7 @@ CANDIDATE = ["data=synthetic", "protocol.m=6", "protocol.history_len=5", "protoc
 
 @pytest.fixture()
 def candidate_setup(tiny_model, synthetic):
-    from rankexp.protocols import build_lists
+    from rankexp.recipes.lists import build_lists
 
     model, tokenizer = tiny_model
     cfg = compose_cfg(*CANDIDATE)
@@ -99,7 +99,7 @@ def test_training_steps_lower_the_rating_loss(candidate_setup):
 
 
 def test_soft_lambda_and_perm_kl_on_scores(tiny_model, synthetic):
-    from rankexp.protocols import build_lists
+    from rankexp.recipes.lists import build_lists
 
     model, tokenizer = tiny_model
     cfg = compose_cfg(*CANDIDATE[:-2], "loss=[rating_ce,soft_lambda,perm_kl]")
@@ -117,7 +117,7 @@ def test_soft_lambda_and_perm_kl_on_scores(tiny_model, synthetic):
 
 
 @pytest.mark.parametrize(("overrides", "expected"), [
-    (["loss=[sft]"], "`task.scoring=candidate` trains with `loss` in"),
+    (["loss=[sft]"], "`loss.sft` trains task.scoring in ['slot'], not `task.scoring=candidate`"),
     (["task=hybrid"], "`task.scoring=candidate` is a listwise prompt"),
     (["eval.methods=[verbalizer,constrained]"], "`eval.methods` ['constrained']"),
     (["task.scoring=slots"], "`task.scoring` must be one of slot, candidate"),

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rankexp.data.encoding import ListwiseEncoder
-from rankexp.data.prompts import ListwiseExample, PromptStyle, labels_for
-from rankexp.evaluation import evaluate_decoding
+from rankexp.data.examples import ListwiseExample
 from rankexp.models.decoding import ParseCounts, constrained_greedy, order_to_scores, parse_ranking
+from rankexp.models.decoding_eval import evaluate_decoding
+from rankexp.prompts.listwise import ListwiseEncoder
+from rankexp.prompts.style import PromptStyle, labels_for
 
 
 def test_parse_counts_invalid_duplicate_missing():

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rankexp.data.encoding import ListwiseEncoder, collate
-from rankexp.data.prompts import ListwiseExample, PromptStyle, labels_for
+from rankexp.data.examples import ListwiseExample
 from rankexp.errors import ConfigError
+from rankexp.prompts.listwise import ListwiseEncoder, collate
+from rankexp.prompts.style import PromptStyle, labels_for
 
 
 def _example(m: int, history: int) -> ListwiseExample:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rankexp.data.datamodule import RankingDataModule
-from rankexp.data.encoding import ListwiseEncoder
-from rankexp.data.prompts import PromptStyle, labels_for
 from rankexp.losses import build_losses
 from rankexp.models.ranker import ListwiseRanker
+from rankexp.prompts.datamodule import RankingDataModule
+from rankexp.prompts.listwise import ListwiseEncoder
+from rankexp.prompts.style import PromptStyle, labels_for
 
 
 def _setup(tiny_model, synthetic, lists, losses=("sft", "soft_lambda", "perm_kl"), batch_size=2):
@@ -25,10 +25,10 @@ def test_y_matrix_matches_full_logits(tiny_model, synthetic, synthetic_lists):
     _, lists = synthetic_lists
     ranker, dm = _setup(tiny_model, synthetic, lists)
     batch = next(iter(dm.train_dataloader()))
-    from rankexp.models.ranker import hidden_states
+    from rankexp.models.scoring import hidden_states, y_matrix
 
     hidden = hidden_states(ranker.model, batch["input_ids"], batch["attention_mask"])
-    y = ranker.y_matrix(hidden, batch["slot_positions"])
+    y = y_matrix(ranker.model, hidden, batch["slot_positions"], ranker.label_ids)
     assert y.shape == (4, 6, 6)  # 2 originals + 2 permuted copies, m = 6
     logits = ranker.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     probs = torch.softmax(logits.float(), -1)

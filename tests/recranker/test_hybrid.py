@@ -9,17 +9,9 @@ import pytest
 import torch
 from recranker_helpers import first_hit
 
-from rankexp.data.recranker_eval import expected_rating
-from rankexp.hybrid import (
-    HybridEvaluator,
-    HybridOptions,
-    UserResult,
-    last_hidden_shared,
-    last_hidden_unshared,
-    length_groups,
-    summarize,
-)
-from rankexp.stage_recranker import build_encoder, hint_functions
+from rankexp.ensemble import HybridEvaluator, HybridOptions, UserResult, expected_rating, summarize
+from rankexp.models.scoring import last_hidden_shared, last_hidden_unshared, length_groups
+from rankexp.recipes.recranker import build_encoder, hint_functions
 
 
 @pytest.fixture(scope="module")

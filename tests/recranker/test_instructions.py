@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rankexp.data.instruction_datamodule import InstructionSet, collate_sft
-from rankexp.data.instructions import RatingBins, rating_bins
-from rankexp.data.prompts import PromptStyle, labels_for
 from rankexp.data.recranker import RecRankerTasks
 from rankexp.errors import ConfigError
-from rankexp.stage_recranker import build_encoder, hint_functions
+from rankexp.prompts.instruction_datamodule import InstructionSet, collate_sft
+from rankexp.prompts.instructions import RatingBins, rating_bins
+from rankexp.prompts.style import PromptStyle, labels_for
+from rankexp.recipes.recranker import build_encoder, hint_functions
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_training_ids_are_prefix_suffix_answer_with_checked_answers(encoder, ins
 
 
 def test_one_user_prompts_share_one_prefix(encoder, rerank):
-    from rankexp.hybrid import HybridEvaluator, HybridOptions
+    from rankexp.ensemble import HybridEvaluator, HybridOptions
 
     _, lists = rerank
     prompts = HybridEvaluator(encoder, HybridOptions()).prompts(lists.test[0], 2)
@@ -87,7 +87,7 @@ def test_each_epoch_redraws_positions_same_seed_same_set(instructions):
 
 
 def test_ten_point_scale_is_binned_to_single_token_answers(tiny, synthetic):
-    from rankexp.data.instructions import InstructionEncoder
+    from rankexp.prompts.instructions import InstructionEncoder
 
     bins = rating_bins((0.0, 10.0), 5)  # BookCrossing: 0 = implicit (dropped), explicit 1-10
     assert bins(np.arange(1, 11)).tolist() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
@@ -108,7 +108,7 @@ def test_ddp_ranks_take_instructions_in_order(instructions):
     see what one process sees at batch 2, as the listwise DDP test checks end to end."""
     from types import SimpleNamespace
 
-    from rankexp.data.instruction_datamodule import InstructionDataModule
+    from rankexp.prompts.instruction_datamodule import InstructionDataModule
 
     seen = []
     for rank in (0, 1):

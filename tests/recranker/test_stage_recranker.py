@@ -13,7 +13,7 @@ from rankexp.data.hints import ItemMeanHints
 from rankexp.data.recranker import RecRankerTasks
 from rankexp.data.sampling import build_sampler, liked_counts
 from rankexp.errors import ConfigError
-from rankexp.stage_recranker import hint_functions
+from rankexp.recipes.recranker import hint_functions
 
 RUN = ["logger=csv", "trainer=cpu", "trainer.max_steps=2", "trainer.val_check_interval=2", "trainer.precision=32",
        "trainer.enable_progress_bar=false", "train.max_val_lists=3", "train.max_test_lists=6",
@@ -21,7 +21,7 @@ RUN = ["logger=csv", "trainer=cpu", "trainer.max_steps=2", "trainer.val_check_in
 
 
 def test_run_writes_hybrid_task_and_retriever_metrics(tmp_path):
-    from rankexp.pipeline import run_experiment
+    from rankexp.recipes.experiment import run_experiment
 
     overrides = [*RUN, "sampler=adaptive", "task.hints=true", "task.hint_source=item_mean",
                  "task.pointwise_hint_source=item_mean"]
@@ -54,8 +54,8 @@ def test_run_writes_hybrid_task_and_retriever_metrics(tmp_path):
 def test_needs_the_rerank_protocol_and_a_retriever(synthetic):
     from recranker_helpers import compose_cfg
 
-    from rankexp.protocols import build_lists
-    from rankexp.stage_recranker import run_recranker
+    from rankexp.recipes.lists import build_lists
+    from rankexp.recipes.recranker import run_recranker
 
     cfg = compose_cfg("data=synthetic", "task=hybrid", "model=tiny_random", "protocol.m=6", "protocol.history_len=5",
                       "protocol.min_history=3")
@@ -106,8 +106,8 @@ def test_instructions_and_hints_never_use_val_or_test_interactions(rerank, synth
 def test_experiment_files_compose(name):
     from recranker_helpers import compose_cfg
 
+    from rankexp.recipes.recranker import hybrid_options, task_mix
     from rankexp.run import CONF_DIR
-    from rankexp.stage_recranker import hybrid_options, task_mix
 
     if not (CONF_DIR / "retriever" / "lightgcn.yaml").is_file():
         pytest.skip("conf/retriever/lightgcn.yaml is not there yet")

@@ -27,7 +27,7 @@ def test_negative_alpha_or_beta():
 
 
 def test_unknown_loss_name():
-    with pytest.raises(ConfigError, match=r"unknown loss 'listnet'.*known: perm_kl, rating_ce, sft, soft_lambda"):
+    with pytest.raises(ConfigError, match=r"unknown loss 'listnet'.*shipped: \['perm_kl', 'rating_ce', 'sft', 'soft_lambda'\]"):
         build_losses(["sft", "listnet"])
 
 
@@ -94,7 +94,7 @@ def test_out_of_memory_names_the_keys_that_shrink_the_run():
     from hydra import compose, initialize_config_dir
 
     from rankexp.errors import OutOfMemoryHint
-    from rankexp.pipeline import run_with_oom_hint
+    from rankexp.recipes.experiment import run_with_oom_hint
     from rankexp.run import CONF_DIR, user_error
 
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):

@@ -65,7 +65,7 @@ def test_same_seed_twice_gives_identical_instructions_and_metrics(tmp_path):
 def test_results_json_is_written_atomically(tmp_path, monkeypatch):
     from omegaconf import OmegaConf
 
-    from rankexp import results
+    from rankexp.io import results
 
     cfg = OmegaConf.create({"seed": 3, "model": {"api_key": "x"}})
     path = tmp_path / "results.json"
@@ -84,8 +84,8 @@ def test_results_json_is_written_atomically(tmp_path, monkeypatch):
 
 
 def test_truncated_checkpoint_is_a_clear_error(tmp_path):
-    from rankexp.checkpoint_io import AtomicCheckpointIO
     from rankexp.errors import ConfigError
+    from rankexp.io.checkpoint import AtomicCheckpointIO
 
     io = AtomicCheckpointIO()
     io.save_checkpoint({"state_dict": {}, "epoch": 1}, tmp_path / "ok.ckpt")

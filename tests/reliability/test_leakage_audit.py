@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
-from rankexp.protocols import build_lists
+from rankexp.recipes.lists import build_lists
 from rankexp.run import CONF_DIR
 
 
@@ -74,7 +74,7 @@ def test_evaluation_candidates_are_shuffled(ml100k):
 
 
 def test_rerank_retriever_fits_on_train_only(ml100k, monkeypatch, tmp_path):
-    import rankexp.stage_retriever as stage
+    import rankexp.recipes.retrieval as stage
 
     seen = {}
     real = stage.fit_or_load

@@ -91,7 +91,7 @@ def test_experiment_composes_and_builds(experiment: str, tmp_path: Path):
 
 
 def test_active_losses_of_the_default_run():
-    from rankexp.stage_ranker import active_losses
+    from rankexp.recipes.alro import active_losses
 
     cfg = compose("+experiment=alro_ml100k", "loss.perm_kl.weight=0")
     assert list(active_losses(cfg)) == ["sft", "soft_lambda"]  # beta = 0 drops the permuted prompt

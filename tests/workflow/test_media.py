@@ -1,4 +1,4 @@
-"""rankexp.media: example tables, position bias, files + W&B logging."""
+"""rankexp.report.media: example tables, position bias, files + W&B logging."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from workflow_helpers import make_example
 
-from rankexp import media
+from rankexp.evaluation.position_bias import bias_metrics, position_bias
+from rankexp.report import media
 
 M = 4
 TITLES = np.array([f"Item {i}" for i in range(3 + M)], dtype=object)
@@ -50,16 +51,16 @@ def _item_scorer(examples):
 
 def test_position_bias_separates_slot_and_item_scorers():
     examples = [make_example(u, M) for u in range(200)]
-    slot = media.position_bias(_slot_scorer, examples, n_orders=5, seed=0)
+    slot = position_bias(_slot_scorer, examples, n_orders=5, seed=0)
     assert slot["first_slot_probability"] == [1.0, 0.0, 0.0, 0.0]
     assert slot["slot_bias_tv"] == pytest.approx(1 - 1 / M)
     assert slot["top1_agreement"] == pytest.approx(1 / M, abs=0.05)  # the item in slot 0 is random
-    item = media.position_bias(_item_scorer, examples, n_orders=5, seed=0)
+    item = position_bias(_item_scorer, examples, n_orders=5, seed=0)
     assert item["top1_agreement"] == 1.0 and item["top1_all_agree"] == 1.0
     assert item["slot_bias_tv"] < 0.1  # the best item lands in each slot about equally often
     assert (item["n_lists"], item["n_orders"], item["m"]) == (200, 5, M)
-    assert media.position_bias(_slot_scorer, examples, seed=0) == slot  # seeded
-    assert media.bias_metrics(item) == {"position_bias/top1_agreement": 1.0, "position_bias/top1_all_agree": 1.0,
+    assert position_bias(_slot_scorer, examples, seed=0) == slot  # seeded
+    assert bias_metrics(item) == {"position_bias/top1_agreement": 1.0, "position_bias/top1_all_agree": 1.0,
                                         "position_bias/chance_top1_agreement": 0.25,
                                         "position_bias/slot_bias_tv": item["slot_bias_tv"]}
 
@@ -68,16 +69,16 @@ def test_position_bias_accepts_torch_and_rejects_bad_shapes():
     import torch
 
     examples = [make_example(u, M) for u in range(4)]
-    stats = media.position_bias(lambda ex: torch.as_tensor(_item_scorer(ex)), examples, n_orders=2)
+    stats = position_bias(lambda ex: torch.as_tensor(_item_scorer(ex)), examples, n_orders=2)
     assert stats["top1_agreement"] == 1.0
     with pytest.raises(ValueError, match="shape"):
-        media.position_bias(lambda ex: np.zeros((len(ex), M - 1)), examples)
+        position_bias(lambda ex: np.zeros((len(ex), M - 1)), examples)
     with pytest.raises(ValueError, match="n_orders"):
-        media.position_bias(_item_scorer, examples, n_orders=1)
+        position_bias(_item_scorer, examples, n_orders=1)
 
 
 def test_plot_and_log_media_write_files(tmp_path):
-    stats = media.position_bias(_slot_scorer, [make_example(u, M) for u in range(10)], n_orders=3)
+    stats = position_bias(_slot_scorer, [make_example(u, M) for u in range(10)], n_orders=3)
     plot = media.save_position_bias_plot(stats, tmp_path / "plots" / "bias.png")
     assert plot.read_bytes()[:4] == b"\x89PNG"
     table = pd.DataFrame({"a": [1, 2]})
@@ -125,10 +126,10 @@ def test_make_score_fn_matches_ranker_score(tiny_lora_model):
     import torch
     from torch import nn
 
-    from rankexp.data.encoding import ListwiseEncoder, collate
-    from rankexp.data.prompts import PromptStyle
     from rankexp.models.ranker import ListwiseRanker
     from rankexp.predict import make_score_fn
+    from rankexp.prompts.listwise import ListwiseEncoder, collate
+    from rankexp.prompts.style import PromptStyle
 
     model, tokenizer = tiny_lora_model
     encoder = ListwiseEncoder(tokenizer, TITLES, LABELS, PromptStyle(), max_length=512)
@@ -142,7 +143,7 @@ def test_make_score_fn_matches_ranker_score(tiny_lora_model):
     with torch.no_grad():
         expected = ranker.score(batch).numpy()
     np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-7)
-    stats = media.position_bias(make_score_fn(ranker, encoder), examples, n_orders=2)
+    stats = position_bias(make_score_fn(ranker, encoder), examples, n_orders=2)
     assert 0.0 <= stats["top1_agreement"] <= 1.0
 
 
@@ -153,7 +154,7 @@ def test_log_media_with_a_real_offline_wandb_run(tmp_path, monkeypatch):
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     logger = WandbLogger(project="rankexp-test", save_dir=str(tmp_path), offline=True)
-    stats = media.position_bias(_item_scorer, [make_example(u, M) for u in range(5)], n_orders=2)
+    stats = position_bias(_item_scorer, [make_example(u, M) for u in range(5)], n_orders=2)
     plot = media.save_position_bias_plot(stats, tmp_path / "bias.png")
     table = media.example_rankings_table([make_example(0, M)], np.ones((1, M)), TITLES, LABELS)
     media.log_media(logger, tmp_path / "run", tables={"example_rankings": table}, plots={"position_bias": plot})

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from rankexp import report
+from rankexp.report import cli as report
 
 
 def write_run(job: Path, overrides: list[str], results: dict, config: dict | None = None) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rankexp.data.prompts import ListwiseExample
+from rankexp.data.examples import ListwiseExample
 
 REPO = Path(__file__).resolve().parents[2]
 # The quick run of the README: every model-side cost cut to the bone.

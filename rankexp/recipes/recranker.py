@@ -21,16 +21,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from rankexp.data import RatingData
 from rankexp.data.hints import ItemMeanHints
-from rankexp.data.instruction_datamodule import InstructionDataModule, InstructionSet
-from rankexp.data.instructions import InstructionEncoder
-from rankexp.data.prompts import LABELS, PromptStyle, labels_for
 from rankexp.data.recranker import PAIRWISE_ANSWERS, POINTWISE_ANSWERS, TASKS, RecRankerTasks, held_out_rows
 from rankexp.data.sampling import build_sampler, instruction_set_hash, liked_counts
+from rankexp.ensemble import HybridEvaluator, HybridOptions
 from rankexp.errors import ConfigError, unknown_name
-from rankexp.hybrid import HybridEvaluator, HybridOptions
 from rankexp.models.instruction import InstructionRanker
-from rankexp.protocols import RankingLists
-from rankexp.stage_ranker import _best_checkpoint, _save_adapter, _val_curve, build_trainer
+from rankexp.prompts.instruction_datamodule import InstructionDataModule, InstructionSet
+from rankexp.prompts.instructions import InstructionEncoder
+from rankexp.prompts.style import LABELS, PromptStyle, labels_for
+from rankexp.recipes.lists import RankingLists
+from rankexp.recipes.loop import build_trainer, fit_select_test, save_adapter_of
 
 log = logging.getLogger(__name__)
 HINT_SOURCES = ("item_mean", "retriever")
@@ -164,18 +164,8 @@ def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dic
     log.info("RecRanker: %d instructions %s from %d distinct users (hash %s)", len(train_set), train_set.task_counts(),
              len(np.unique(users)), metrics["train/instruction_set_hash"][:12])
     trainer = build_trainer(cfg)
-    if cfg.mode == "train":
-        if train_cfg.validate_before_fit and cfg.ckpt_path is None:  # a resumed run has its zero-shot point
-            zero_shot = trainer.validate(ranker, datamodule=datamodule, verbose=False)[0]
-            metrics.update({f"zero_shot_{k}": v for k, v in zero_shot.items()})
-        trainer.fit(ranker, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-        best = _best_checkpoint(trainer)
-        metrics.update(_val_curve(trainer))
-        metrics.update(trainer.test(ranker, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
-        metrics["best_checkpoint"] = best or "final"
-    else:
-        metrics.update(trainer.test(ranker, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)[0])
+    metrics.update(fit_select_test(cfg, trainer, ranker, datamodule))
     metrics["prompt/truncated_prompts"] = float(encoder.truncations)
     if trainer.is_global_zero:  # DDP: one writer for the adapter (pipeline writes results on rank 0 too)
-        _save_adapter(ranker, Path(cfg.paths.output_dir) / "adapter")
+        save_adapter_of(ranker, Path(cfg.paths.output_dir) / "adapter")
     return metrics

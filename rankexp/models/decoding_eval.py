@@ -11,11 +11,11 @@ import time
 
 import torch
 
-from rankexp.data.encoding import ListwiseEncoder
-from rankexp.data.prompts import ListwiseExample
+from rankexp.data.examples import ListwiseExample
 from rankexp.errors import unknown_name
-from rankexp.metrics import ranking_metrics
+from rankexp.evaluation.metrics import ranking_metrics
 from rankexp.models.decoding import ParseCounts, constrained_greedy, generate_and_parse, order_to_scores
+from rankexp.prompts.listwise import ListwiseEncoder
 
 METHODS = ("verbalizer", "constrained", "generate")
 

@@ -11,11 +11,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from rankexp.data.datamodule import in_order_sampler
-from rankexp.data.instructions import IGNORE, Encoded, InstructionEncoder
-from rankexp.data.prompts import ListwiseExample
+from rankexp.data.examples import ListwiseExample
 from rankexp.data.recranker import RecRankerTasks
 from rankexp.errors import ConfigError
+from rankexp.prompts.datamodule import in_order_sampler
+from rankexp.prompts.instructions import IGNORE, Encoded, InstructionEncoder
 
 
 class InstructionSet(Dataset):
@@ -87,7 +87,7 @@ class InstructionDataModule(L.LightningDataModule):
                           collate_fn=lambda rows: collate_sft(rows, self.pad_id))
 
     def _users(self, lists: list[ListwiseExample]) -> DataLoader:
-        # One user per step: a user's prompts (up to 56) are the batch (rankexp.hybrid).
+        # One user per step: a user's prompts (up to 56) are the batch (rankexp.ensemble).
         return DataLoader(lists, batch_size=1, collate_fn=lambda rows: rows)
 
     def val_dataloader(self) -> DataLoader:

@@ -16,9 +16,9 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from rankexp.data import RatingData
+from rankexp.data.examples import ListwiseExample
 from rankexp.data.hints import ItemMeanHints, PredictedRatingHints
 from rankexp.data.listwise import TrainWindows, explicit_eval_lists, rerank_eval_lists
-from rankexp.data.prompts import ListwiseExample
 from rankexp.data.splits import explicit_listwise, leave_one_out
 from rankexp.errors import ConfigError, unknown_name
 
@@ -87,7 +87,7 @@ def _explicit(cfg: DictConfig, data: RatingData) -> RankingLists:
 
 
 def _rerank(cfg: DictConfig, data: RatingData) -> RankingLists:
-    from rankexp.stage_retriever import retrieve  # the retriever stage is only needed here
+    from rankexp.recipes.retrieval import retrieve  # the retriever stage is only needed here
 
     if cfg.get("retriever") is None:
         raise ConfigError("`protocol=rerank_topk` needs a retriever: add `retriever=lightgcn` (or pop, mf, sasrec)")

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from rankexp.metrics import ranking_metrics
+from rankexp.evaluation.metrics import ranking_metrics
 
 FUSIONS = ("none", "item_mean")
 WEIGHTS = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)

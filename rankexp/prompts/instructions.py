@@ -4,7 +4,7 @@ Every prompt is rendered in two pieces, tokenized separately and concatenated as
 at training and at inference:
 - prefix: chat-template head + instruction + the user's history (`recranker_prompts.history_lines`);
   identical for all of one user's evaluation prompts, so its KV cache is computed once
-  (`rankexp.hybrid`);
+  (`rankexp.ensemble`);
 - suffix: the task's question (pointwise / pairwise / listwise) + chat-template tail.
 With `candidates_in_prefix` the prefix also shows the m labelled candidates (the retriever's top-m
 at evaluation, the asked items among random unrated ones in training) and each question is one short
@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rankexp.data.prompts import ListwiseExample, PromptStyle, short_title
+from rankexp.data.examples import ListwiseExample
 from rankexp.data.recranker import (
     LISTWISE_TOP,
     PAIRWISE_ANSWERS,
@@ -36,8 +36,10 @@ from rankexp.data.recranker import (
     PointwiseExample,
     PredictRating,
 )
-from rankexp.data.recranker_prompts import history_lines, listwise_top_target, pairwise_prompt, pointwise_prompt
 from rankexp.errors import ConfigError
+from rankexp.prompts.core import after_newline, chat_parts, encode, label_lines, single_tokens
+from rankexp.prompts.recranker_text import history_lines, listwise_top_target, pairwise_prompt, pointwise_prompt
+from rankexp.prompts.style import PromptStyle, short_title
 
 log = logging.getLogger(__name__)
 IGNORE = -100
@@ -101,61 +103,30 @@ class InstructionEncoder:
         self.block_hint = block_hint if style.hints else None
         if candidates_in_prefix and style.hints and block_hint is None:
             raise ConfigError("`task.candidates_in_prefix` with `task.hints` shows each candidate's predicted rating: "
-                              "the encoder needs `block_hint` (stage_recranker passes the pointwise hint function)")
+                              "the encoder needs `block_hint` (rankexp.recipes.recranker passes the pointwise hint function)")
         self.answers = {"pointwise": list(pointwise_answers), "pairwise": list(pairwise_answers)}
         if len(self.answers["pairwise"]) != 2:
             raise ConfigError(f"pairwise answers must be two strings (yes, no), got {pairwise_answers}")
         self.chat_template = chat_template and getattr(tokenizer, "chat_template", None) is not None
         self.head, self.tail = self._template()
         self.newline = self._encode("\n")
-        self.answer_token_ids = {task: self._single_tokens(task, answers) for task, answers in self.answers.items()}
-        self.answer_token_ids["listwise"] = self._label_ids()
+        self.answer_token_ids = {task: single_tokens(tokenizer, task, answers) for task, answers in self.answers.items()}
+        self.answer_token_ids["listwise"] = label_lines(tokenizer, self.labels)[0]
+        single_tokens(tokenizer, "listwise", self.labels)
         self.truncations = 0
 
     # ---- tokens ---------------------------------------------------------------------------------
     def _encode(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text, add_special_tokens=False)
+        return encode(self.tokenizer, text)
 
     def _after_newline(self, text: str) -> list[int]:
         """Ids of `text` as it follows the prompt's final newline (no SentencePiece word-start marker)."""
-        full = self._encode("\n" + text)
-        if full[: len(self.newline)] != self.newline:
-            raise ConfigError(f"the tokenizer merges a newline with {text!r}; answers cannot be read as tokens")
-        return full[len(self.newline):]
-
-    def _single_tokens(self, task: str, answers: list[str]) -> list[int]:
-        ids = []
-        for answer in answers:
-            pieces = self._after_newline(answer)
-            if len(pieces) != 1:
-                shown = [self.tokenizer.decode([i]) for i in pieces]
-                raise ConfigError(f"{task} answer {answer!r} is {len(pieces)} tokens {shown}, not one; use "
-                                  f"single-token answers (ratings above 9 are binned to 1..n, see RatingBins)")
-            ids.append(pieces[0])
-        if len(set(ids)) != len(ids):
-            raise ConfigError(f"{task} answers {answers} map to repeated token ids {ids}")
-        return ids
-
-    def _label_ids(self) -> list[int]:
-        """Listwise labels: one token each, one per line (ListwiseEncoder's check, after a newline)."""
-        ids = self._after_newline("\n".join(self.labels))
-        label_ids = ids[0::2]
-        if len(ids) != 2 * len(self.labels) - 1 or set(ids[1::2]) - set(self.newline[-1:]) \
-                or label_ids != self._single_tokens("listwise", self.labels):
-            pieces = [self.tokenizer.decode([i]) for i in ids]
-            raise ConfigError(f"`task.labels` must each be one token when written one per line; got {pieces}")
-        return label_ids
+        return after_newline(self.tokenizer, text)
 
     def _template(self) -> tuple[str, str]:
-        if not self.chat_template:
-            return "", "\nAnswer:\n"
-        marker = "\x00CONTENT\x00"
-        text = self.tokenizer.apply_chat_template([{"role": "user", "content": marker}], tokenize=False,
-                                                  add_generation_prompt=True)
-        if text.count(marker) != 1 or not text.endswith("\n"):
-            raise ConfigError("the chat template does not place the user turn verbatim before a final newline; "
-                              "set `+task.chat_template=false`")
-        head, tail = text.split(marker)
+        head, tail = chat_parts(self.tokenizer, self.chat_template)
+        if self.chat_template and not tail.endswith("\n"):
+            raise ConfigError("the chat template does not end the prompt with a newline; set `+task.chat_template=false`")
         return head, tail
 
     # ---- text -----------------------------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 Independent of the model: everything takes a `score(examples) -> np.ndarray [B, m]`
 callable (higher = ranked higher, column j = the candidate in slot j of that
-example). `rankexp.predict.make_score_fn(ranker, encoder)` builds one from a
+example). `rankexp.models.list_scores.make_score_fn(ranker, encoder)` builds one from a
 `ListwiseRanker` (the single-pass verbalizer). Call at the end of a run, e.g.
-in `rankexp.stage_ranker.run_ranker` after `trainer.test(...)`:
+in `rankexp.recipes.alro.run_ranker` after `trainer.test(...)`:
 
-    from rankexp import media
-    from rankexp.predict import make_score_fn
+    from rankexp.report import media
+    from rankexp.models.list_scores import make_score_fn
 
     score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
     shown = test_lists[:20]
@@ -27,33 +27,19 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from rankexp.data.download import atomic_write_bytes, atomic_write_text
-from rankexp.data.prompts import ListwiseExample
+from rankexp.data.examples import ListwiseExample
+from rankexp.evaluation.position_bias import as_numpy, ranked_slots
+from rankexp.io import atomic_write_bytes, atomic_write_text
 
 log = logging.getLogger(__name__)
 
-ScoreFn = Callable[[Sequence[ListwiseExample]], Any]
-
-
-def _as_numpy(scores: Any, n: int | None = None, m: int | None = None) -> np.ndarray:
-    if hasattr(scores, "detach"):  # a torch tensor
-        scores = scores.detach().float().cpu().numpy()
-    scores = np.asarray(scores, dtype=np.float64)
-    if n is not None and scores.shape != (n, m):
-        raise ValueError(f"score function returned shape {scores.shape}, expected [B, m] = ({n}, {m})")
-    return scores
-
-
-def ranked_slots(scores: np.ndarray) -> np.ndarray:
-    """Slots best first per row; ties go to the earlier slot (the rule of rankexp.metrics)."""
-    return np.argsort(-np.asarray(scores), axis=-1, kind="stable")
 
 
 # ------------------------------------------------------------------------------------------ example table
@@ -68,14 +54,14 @@ def example_rankings_table(examples: Sequence[ListwiseExample], scores: Any, tit
     """
     import torch
 
-    from rankexp.metrics import ndcg_at_k
+    from rankexp.evaluation.metrics import ndcg_at_k
 
     examples = list(examples)[:n]
     if not examples:
         return pd.DataFrame(columns=["user", "history", "candidates", "target_order", "predicted_order",
                                      "predicted_top", "ndcg@5"])
     m = len(examples[0].candidates)
-    scores = _as_numpy(_as_numpy(scores)[: len(examples)], len(examples), m)
+    scores = as_numpy(as_numpy(scores)[: len(examples)], len(examples), m)
     rows = []
     for example, row_scores in zip(examples, scores):
         order = ranked_slots(row_scores)
@@ -95,65 +81,6 @@ def example_rankings_table(examples: Sequence[ListwiseExample], scores: Any, tit
             "ndcg@5": ndcg,
         })
     return pd.DataFrame(rows)
-
-
-# ------------------------------------------------------------------------------------------ position bias
-
-
-def position_bias(model_scores_fn: ScoreFn, examples: Sequence[ListwiseExample], n_orders: int = 5,
-                  seed: int = 0) -> dict[str, Any]:
-    """How much the ranking depends on where candidates are shown.
-
-    Every list is scored under `n_orders` seeded random candidate orders. Returns:
-    - `top1_agreement`: mean over lists and pairs of orders of [same item ranked first]
-      (1 = order-invariant; a ranker that ignores the items and picks a fixed slot
-      scores about `chance_top1_agreement` = 1/m);
-    - `top1_all_agree`: fraction of lists whose first item is the same under all orders;
-    - `first_slot_probability[k]`: P(the item ranked first was shown in slot k), over all
-      (list, order) pairs; uniform = 1/m when there is no position bias, since each item
-      visits each slot equally often under random orders;
-    - `slot_bias_tv`: total-variation distance of that distribution from uniform (0 = none);
-    - `n_lists`, `n_orders`, `m`.
-    """
-    from rankexp.data.datamodule import permuted_copy
-
-    examples = list(examples)
-    if not examples:
-        raise ValueError("position_bias needs at least one list")
-    if n_orders < 2:
-        raise ValueError(f"n_orders must be >= 2 to compare orders, got {n_orders}")
-    m = len(examples[0].candidates)
-    if any(len(e.candidates) != m for e in examples):
-        raise ValueError("position_bias needs lists of one length m")
-    rng = np.random.default_rng(seed)
-    top_item = np.zeros((n_orders, len(examples)), dtype=np.int64)  # in the original slot numbering
-    top_slot = np.zeros_like(top_item)  # the slot it was shown in
-    for o in range(n_orders):
-        perms = [rng.permutation(m) for _ in examples]
-        shown = [permuted_copy(example, perm) for example, perm in zip(examples, perms)]
-        scores = _as_numpy(model_scores_fn(shown), len(shown), m)
-        first = ranked_slots(scores)[:, 0]
-        top_slot[o] = first
-        top_item[o] = [perm[slot] for perm, slot in zip(perms, first)]
-    pairs = [(a, b) for a in range(n_orders) for b in range(a + 1, n_orders)]
-    agreement = np.mean([(top_item[a] == top_item[b]).mean() for a, b in pairs])
-    probability = np.bincount(top_slot.ravel(), minlength=m) / top_slot.size
-    return {
-        "top1_agreement": float(agreement),
-        "top1_all_agree": float((top_item == top_item[0]).all(axis=0).mean()),
-        "chance_top1_agreement": 1.0 / m,
-        "first_slot_probability": [float(p) for p in probability],
-        "slot_bias_tv": float(0.5 * np.abs(probability - 1.0 / m).sum()),
-        "n_lists": len(examples),
-        "n_orders": int(n_orders),
-        "m": int(m),
-    }
-
-
-def bias_metrics(stats: Mapping[str, Any], prefix: str = "position_bias") -> dict[str, float]:
-    """The scalar entries of `position_bias(...)` as flat results.json keys."""
-    keys = ("top1_agreement", "top1_all_agree", "chance_top1_agreement", "slot_bias_tv")
-    return {f"{prefix}/{k}": float(stats[k]) for k in keys if k in stats}
 
 
 def atomic_savefig(fig, path: str | os.PathLike) -> Path:

@@ -9,7 +9,7 @@ Every report puts these numbers beside the LLM's:
 - `popularity`: scores = train interaction count of each candidate;
 - `item_mean`: scores = mean train rating, shrunk toward the global mean.
 
-Scores follow `rankexp.metrics` conventions (higher = ranked higher, ties by
+Scores follow `rankexp.evaluation.metrics` conventions (higher = ranked higher, ties by
 slot order), so candidates must be shuffled the way the LLM sees them.
 """
 
@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from rankexp.errors import ConfigError
-from rankexp.metrics import ranking_metrics
+from rankexp.evaluation.metrics import ranking_metrics
 
 
 def _lookup(table: pd.Series, candidates, fill: float) -> Tensor:

@@ -1,9 +1,9 @@
-"""RecRanker's hybrid ranking of one user's retriever top-m, with a shared-prefix KV cache.
+"""RecRanker's hybrid ranking (the ensemble on top of the models): its formula, and one user's evaluation.
 
 Per user (docs/recranker.md, "Hybrid ranking"): m pointwise prompts, the pairwise prompts of
 `task.pairs` (all: m(m-1)/2 = 45 for m = 10; matching: m/2; x2 with `both_orders`) and one
 listwise prompt. All show the same history, so each prompt is SHARED PREFIX (chat head +
-instruction + history) + TASK SUFFIX (`rankexp.data.instructions`). The shared path runs the
+instruction + history) + TASK SUFFIX (`rankexp.prompts.instructions`). The shared path runs the
 prefix once at batch 1, expands its KV cache to the suffix batch (a stride-0 view, copied only
 when the suffixes' keys are appended), and runs only the suffixes, with position ids continuing
 after the prefix and a mask of [prefix ones; suffix padding]. The unshared path runs every
@@ -23,25 +23,20 @@ are scored on the same users from the same forwards.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rankexp.data.instructions import InstructionEncoder
-from rankexp.data.prompts import ListwiseExample
-from rankexp.data.recranker import LISTWISE_TOP, TASKS, PredictRating, Score
-from rankexp.data.recranker_eval import (
-    expected_rating,
-    hybrid_scores,
-    listwise_eval,
-    pair_wins,
-    pairwise_eval,
-    pointwise_eval,
-)
+from rankexp.data.examples import ListwiseExample
+from rankexp.data.recranker import LISTWISE_TOP, POINTWISE_ANSWERS, TASKS, PairwiseExample, PredictRating, Score
+from rankexp.data.recranker_eval import listwise_eval, pairwise_eval, pointwise_eval
 from rankexp.errors import ConfigError
-from rankexp.metrics import ranking_metrics
+from rankexp.evaluation.metrics import ranking_metrics
+from rankexp.models.scoring import answer_probs, last_hidden_shared, last_hidden_unshared
+from rankexp.prompts.instructions import InstructionEncoder
 
 METHODS = ("hybrid", *TASKS, "retriever")
 
@@ -88,80 +83,61 @@ class UserResult:
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # raw task outputs (probabilities)
 
 
-# ---- forwards ---------------------------------------------------------------------------------------
+# ---- the hybrid formula (docs/recranker.md) ---------------------------------------------------------------
 
-def _pad(rows: list[list[int]], pad_id: int, device) -> tuple[Tensor, Tensor, Tensor]:
-    lengths = torch.tensor([len(r) for r in rows], device=device)
-    ids = torch.full((len(rows), int(lengths.max())), pad_id, dtype=torch.long, device=device)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r, device=device)
-    mask = (torch.arange(ids.shape[1], device=device)[None] < lengths[:, None]).long()
-    return ids, mask, lengths
+def expected_rating(probs: np.ndarray, answers: Sequence[str] = POINTWISE_ANSWERS) -> np.ndarray:
+    """Σ_r r·P(r) over the answer tokens (probabilities renormalised over them); [..., R] -> [...]."""
+    probs = np.asarray(probs, dtype=np.float64)
+    values = np.array([float(a) for a in answers])
+    return (probs * values).sum(-1) / probs.sum(-1)
 
 
-def length_groups(lengths: list[int], chunk_size: int, waste: float = 0.25) -> list[list[int]]:
-    """Row indices in forward batches: sorted by length, at most `chunk_size` rows, and padding at most
-    `waste` of the real tokens, so the one long listwise prompt never pads 55 short ones to its length
-    (on a CPU cost follows tokens; on a GPU a larger `waste` trades padding for fewer forwards)."""
-    groups: list[list[int]] = []
-    group: list[int] = []
-    for i in sorted(range(len(lengths)), key=lambda k: lengths[k]):
-        real = sum(lengths[k] for k in group) + lengths[i]
-        if group and (len(group) == chunk_size or (len(group) + 1) * lengths[i] > (1 + waste) * real):
-            groups.append(group)
-            group = []
-        group.append(i)
-    return groups + [group] if group else groups
+def pair_wins(candidates: np.ndarray, examples: Sequence[PairwiseExample], p_first: np.ndarray) -> np.ndarray:
+    """Wins per candidate from pairwise answers. `p_first[k]` = P(Yes) or 0/1 for examples[k].
+
+    Each unordered pair gives its two items shares summing to 1: the mean, over the orders it was
+    asked in, of "this item won". With 0/1 answers in both orders that is 1/0 when the answers
+    agree and 0.5/0.5 when they contradict each other (the official code's 0.5 / 0.25 once scaled
+    by its 0.5 pair weight).
+    """
+    index = {int(c): k for k, c in enumerate(np.asarray(candidates).tolist())}
+    share: dict[tuple[int, int], list[float]] = {}
+    for ex, p in zip(examples, np.asarray(p_first, dtype=np.float64)):
+        a, b = index[ex.first], index[ex.second]
+        key = (min(a, b), max(a, b))
+        share.setdefault(key, []).append(p if a == key[0] else 1.0 - p)  # P(key[0] wins)
+    wins = np.zeros(len(index))
+    for (a, b), ps in share.items():
+        wins[a] += np.mean(ps)
+        wins[b] += 1.0 - np.mean(ps)
+    return wins
 
 
-def _cache_of(output):
-    cache = output.get("cache") if hasattr(output, "get") else None
-    return cache if cache is not None else output.past_key_values  # transformers < 5.2 name
+def hybrid_scores(point: np.ndarray, pair_wins: np.ndarray, list_positions: Sequence[int | None],
+                  form: str = "paper", weights: Sequence[float] = (1 / 3, 1 / 3, 1 / 3),
+                  retriever_rank: np.ndarray | None = None, list_top: int = LISTWISE_TOP) -> np.ndarray:
+    """Hybrid utility per candidate (higher = ranked higher); all inputs indexed by candidate.
 
-
-def last_hidden_shared(decoder: nn.Module, prefix: list[int], suffixes: list[list[int]], pad_id: int,
-                       chunk_size: int = 64, pad_waste: float = 0.25) -> tuple[Tensor, int]:
-    """Hidden state at each [prefix; suffix]'s last token, running the prefix once: ([N, d], forwards)."""
-    from transformers import DynamicCache
-
-    device = decoder.get_input_embeddings().weight.device
-    out = decoder(input_ids=torch.tensor([prefix], device=device), use_cache=True)
-    layers = [(layer.keys, layer.values) for layer in _cache_of(out).layers]
-    p, rows = len(prefix), [None] * len(suffixes)
-    groups = length_groups([len(s) for s in suffixes], chunk_size, pad_waste)
-    for group in groups:
-        ids, mask, lengths = _pad([suffixes[i] for i in group], pad_id, device)
-        n, s = ids.shape
-        cache = DynamicCache(ddp_cache_data=[(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in layers],
-                             config=decoder.config)
-        attention = torch.cat([torch.ones((n, p), dtype=torch.long, device=device), mask], dim=1)
-        positions = (p + torch.arange(s, device=device))[None].expand(n, -1)
-        hidden = decoder(input_ids=ids, attention_mask=attention, position_ids=positions, cache=cache,
-                         use_cache=True).last_hidden_state
-        for i, row in zip(group, hidden[torch.arange(n, device=device), lengths - 1]):
-            rows[i] = row
-    return torch.stack(rows), 1 + len(groups)
-
-
-def last_hidden_unshared(decoder: nn.Module, prefix: list[int], suffixes: list[list[int]], pad_id: int,
-                         chunk_size: int = 64, pad_waste: float = 0.25) -> tuple[Tensor, int]:
-    """The same hidden states from full [prefix; suffix] rows (right-padded): ([N, d], forwards)."""
-    device = decoder.get_input_embeddings().weight.device
-    rows = [None] * len(suffixes)
-    groups = length_groups([len(prefix) + len(s) for s in suffixes], chunk_size, pad_waste)
-    for group in groups:
-        ids, mask, lengths = _pad([prefix + suffixes[i] for i in group], pad_id, device)
-        hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-        for i, row in zip(group, hidden[torch.arange(len(ids), device=device), lengths - 1]):
-            rows[i] = row
-    return torch.stack(rows), len(groups)
-
-
-def answer_probs(model: nn.Module, hidden: Tensor, token_ids: list[int]) -> np.ndarray:
-    """Softmax over the answer tokens only (= full-vocab P renormalised over them): [N, len(ids)]."""
-    weight = model.get_output_embeddings().weight
-    rows = weight[torch.tensor(token_ids, device=weight.device)].to(hidden.dtype)
-    return torch.softmax((hidden @ rows.T).float(), dim=-1).cpu().numpy()
+    point: pointwise utility (expected or predicted rating); pair_wins: see `pair_wins`;
+    list_positions: 1-based position in the returned listwise answer, None if not returned;
+    retriever_rank: 0-based rank in the retriever's top-m (default: inputs are in retriever order).
+    - paper: a1·point + a2·wins + a3·U_list, U_list = m - position + 1 if returned else 0.
+    - code (cal_result.py): point + 0.05·(m - rank) + 0.5·wins + 0.025·(list_top - (position - 1))
+      if returned; `weights` unused. m = 10 and list_top = 5 in the official run. A position past
+      list_top gives a negative term, as in the code.
+    """
+    point = np.asarray(point, dtype=np.float64)
+    wins = np.asarray(pair_wins, dtype=np.float64)
+    m = len(point)
+    returned = np.array([p is not None for p in list_positions])
+    pos = np.array([p if p is not None else 0 for p in list_positions], dtype=np.float64)
+    if form == "paper":
+        a1, a2, a3 = weights
+        return a1 * point + a2 * wins + a3 * np.where(returned, m - pos + 1, 0.0)
+    if form == "code":
+        rank = np.arange(m) if retriever_rank is None else np.asarray(retriever_rank, dtype=np.float64)
+        return point + 0.05 * (m - rank) + 0.5 * wins + np.where(returned, 0.025 * (list_top - (pos - 1)), 0.0)
+    raise ConfigError(f"`task.form` must be paper or code, got {form!r}")
 
 
 # ---- one user ---------------------------------------------------------------------------------------

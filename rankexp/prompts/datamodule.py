@@ -7,33 +7,14 @@ seed build the same instruction set.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from rankexp.data.encoding import ListwiseEncoder
-from rankexp.data.listwise import TrainWindows, _rng
-from rankexp.data.prompts import ListwiseExample
-
-
-def permuted_copy(example: ListwiseExample, perm: np.ndarray) -> ListwiseExample:
-    """The same list with candidates in order `perm` (new slot j shows old slot perm[j]).
-
-    Labels follow slots, so each item gets a new label; the answer ranks the
-    same items in the same order: old slot s now sits at slot inverse[s].
-    """
-    inverse = np.argsort(perm)
-    return replace(
-        example,
-        candidates=example.candidates[perm],
-        gains=example.gains[perm],
-        target_slots=inverse[example.target_slots],
-        hints=[example.hints[p] for p in perm] if example.hints else [],
-        prior_scores=None if example.prior_scores is None else example.prior_scores[perm],
-    )
+from rankexp.data.examples import ListwiseExample, permuted_copy
+from rankexp.data.listwise import TrainWindows, rng_for
+from rankexp.prompts.listwise import ListwiseEncoder
 
 
 def in_order_sampler(dataset, trainer):
@@ -70,7 +51,7 @@ class TrainDraws(Dataset):
         items = [self.encoder.encode(example)]
         perm = None
         if self.permute:
-            perm = _rng(self.seed, draw, 29).permutation(len(example.candidates))
+            perm = rng_for(self.seed, draw, 29).permutation(len(example.candidates))
             items.append(self.encoder.encode(permuted_copy(example, perm)))
         return items, perm
 

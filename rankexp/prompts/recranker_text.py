@@ -1,14 +1,15 @@
 """RecRanker prompt text and answers: the history block, the pointwise and pairwise questions, targets.
 
-`rankexp.data.instructions` splits these texts into the shared prefix (history) and the task suffix.
+`rankexp.prompts.instructions` splits these texts into the shared prefix (history) and the task suffix.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from rankexp.data.prompts import ListwiseExample, PromptStyle, short_title
+from rankexp.data.examples import ListwiseExample
 from rankexp.data.recranker import LISTWISE_TOP, PAIRWISE_ANSWERS, PairwiseExample, PointwiseExample
+from rankexp.prompts.style import PromptStyle, short_title
 
 
 def history_lines(history, history_ratings, titles, style: PromptStyle, rating_min: int) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rankexp.data.download import atomic_write_bytes
+from rankexp.io import atomic_write_bytes
 
 SECRET_MARKERS = ("api_key", "apikey", "token", "secret", "password")
 

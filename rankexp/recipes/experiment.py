@@ -16,13 +16,13 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rankexp.baselines import evaluate_baselines
 from rankexp.config_schema import validate_config
 from rankexp.data import RatingData
 from rankexp.data.summary import summarize
-from rankexp.metrics import ranking_metrics
-from rankexp.protocols import RankingLists, build_lists, candidate_matrix
-from rankexp.results import write_results
+from rankexp.evaluation.baselines import evaluate_baselines
+from rankexp.evaluation.metrics import ranking_metrics
+from rankexp.io.results import write_results
+from rankexp.recipes.lists import RankingLists, build_lists, candidate_matrix
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,9 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
             metrics.update(baselines)
         if cfg.mode in ("train", "eval") and cfg.get("model") is not None:
             if cfg.task.name in ("pointwise", "pairwise", "hybrid") or cfg.get("recranker", False):
-                from rankexp.stage_recranker import run_recranker as run_stage
+                from rankexp.recipes.recranker import run_recranker as run_stage
             else:
-                from rankexp.stage_ranker import run_ranker as run_stage
+                from rankexp.recipes.alro import run_ranker as run_stage
 
             metrics.update(run_with_oom_hint(run_stage, cfg, data, lists))
     if not is_global_zero():  # a DDP worker: rank 0 writes the one results.json

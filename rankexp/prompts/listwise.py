@@ -1,4 +1,4 @@
-"""Turn ranking instances into token ids, checking the label tokens in context.
+"""The listwise prompt (ALRO's slot verbalizer): its template and its encoder.
 
 Prompt and answer are tokenized separately and concatenated as ids, the same
 way at training and at inference, so the answer's first label is the same
@@ -15,10 +15,31 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from rankexp.data.prompts import ListwiseExample, PromptStyle, listwise_prompt, listwise_target
+from rankexp.data.examples import ListwiseExample
 from rankexp.errors import ConfigError
+from rankexp.prompts.core import after_newline, chat_parts, label_lines
+from rankexp.prompts.style import PromptStyle, short_title
 
 log = logging.getLogger(__name__)
+
+
+def listwise_prompt(example: ListwiseExample, titles: np.ndarray, labels: list[str], style: PromptStyle) -> str:
+    """The user turn: history, candidates with labels, the answer format."""
+    noun = style.item_noun
+    lines = [f"Here are {noun}s a user watched, oldest first" + (f" (rating 1-{style.rating_max}):" if style.history_with_ratings else ":")]
+    for item, rating in zip(example.history, example.history_ratings):
+        name = short_title(titles[item], style.title_max_chars)
+        lines.append(f"- {name}: {int(rating)}" if style.history_with_ratings else f"- {name}")
+    lines.append(f"Rank these {len(example.candidates)} candidate {noun}s from most to least liked by the user:")
+    for label, item, hint in zip(labels, example.candidates, example.hints or [""] * len(labels)):
+        suffix = f" [{hint}]" if style.hints and hint else ""
+        lines.append(f"{label}. {short_title(titles[item], style.title_max_chars)}{suffix}")
+    lines.append("Answer with the letters only, one per line, best first.")
+    return "\n".join(lines)
+
+
+def listwise_target(example: ListwiseExample, labels: list[str]) -> str:
+    return "\n".join(labels[slot] for slot in example.target_slots)
 
 
 @dataclass
@@ -41,43 +62,17 @@ class ListwiseEncoder:
         self.style = style
         self.max_length = max_length
         self.chat_template = chat_template and getattr(tokenizer, "chat_template", None) is not None
-        self.label_ids, self.newline_id = self._label_ids()
+        self.head, self.tail = chat_parts(tokenizer, self.chat_template)
+        self.label_ids, self.newline_id = label_lines(tokenizer, labels)
         self.truncations = 0
 
     def answer_ids(self, text: str) -> list[int]:
-        """Token ids of an answer as it appears after a newline (the end of the prompt).
-
-        SentencePiece tokenizers (Llama) give a string-initial "A" a word-start
-        piece ("▁A") but "A" after a newline a bare one; tokenizing behind a
-        newline and dropping it gives every slot the same, in-context label ids.
-        """
-        lead = self.tokenizer.encode("\n", add_special_tokens=False)
-        ids = self.tokenizer.encode("\n" + text, add_special_tokens=False)
-        if ids[: len(lead)] != lead:
-            raise ConfigError(f"the tokenizer merges a newline with {text[:8]!r}; use other `task.labels`")
-        return ids[len(lead):]
-
-    def _label_ids(self) -> tuple[list[int], int]:
-        text = "\n".join(self.labels)
-        ids = self.answer_ids(text)
-        if len(ids) != 2 * len(self.labels) - 1 or len(set(ids[1::2])) > 1:
-            pieces = [self.tokenizer.decode([i]) for i in ids]
-            raise ConfigError(
-                f"`task.labels` must each be one token when written one per line; the tokenizer splits "
-                f"{text!r} into {pieces}"
-            )
-        label_ids = ids[0::2]
-        if len(set(label_ids)) != len(label_ids):
-            raise ConfigError("`task.labels` map to repeated token ids; use distinct labels")
-        return label_ids, (ids[1] if len(ids) > 1 else self.tokenizer.encode("\n", add_special_tokens=False)[-1])
+        """Token ids of an answer as it appears after a newline (the end of the prompt)."""
+        return after_newline(self.tokenizer, text)
 
     def render(self, example: ListwiseExample) -> str:
         text = listwise_prompt(example, self.titles, self.labels[: len(example.candidates)], self.style)
-        if self.chat_template:
-            return self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
-            )
-        return text + "\nAnswer:\n"
+        return self.head + text + self.tail
 
     def prompt_ids(self, example: ListwiseExample) -> tuple[list[int], int]:
         """Prompt ids, dropping the oldest history items until the prompt fits."""

@@ -14,16 +14,17 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rankexp.data import RatingData
-from rankexp.data.datamodule import RankingDataModule
-from rankexp.data.encoding import ListwiseEncoder
-from rankexp.data.prompts import PromptStyle, labels_for
 from rankexp.errors import ConfigError
+from rankexp.evaluation.metrics import ranking_metrics
 from rankexp.losses import build_losses
-from rankexp.metrics import ranking_metrics
 from rankexp.models.candidate_ranker import CandidateRanker
 from rankexp.models.ranker import ListwiseRanker
 from rankexp.prompts.candidate import CandidateEncoder
-from rankexp.protocols import RankingLists
+from rankexp.prompts.datamodule import RankingDataModule
+from rankexp.prompts.listwise import ListwiseEncoder
+from rankexp.prompts.style import PromptStyle, labels_for
+from rankexp.recipes.lists import RankingLists
+from rankexp.recipes.loop import build_trainer, fit_select_test, save_adapter_of
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,9 @@ def active_losses(cfg: DictConfig):
         del losses[name]
     if not losses:
         raise ConfigError("every loss has weight 0; enable at least one of `loss=[sft,soft_lambda,perm_kl]`")
-    if "perm_kl" in losses and cfg.protocol.m < 2:
-        raise ConfigError("`loss.perm_kl` needs at least 2 candidates to permute (`protocol.m` >= 2)")
+    shuffled = [name for name, loss in losses.items() if loss.needs_permuted]
+    if shuffled and cfg.protocol.m < 2:
+        raise ConfigError(f"`loss.{shuffled[0]}` needs at least 2 candidates to permute (`protocol.m` >= 2)")
     return losses
 
 
@@ -84,12 +86,6 @@ def build_ranker(cfg: DictConfig, model, encoder, losses) -> ListwiseRanker:
     return ListwiseRanker(model, encoder.label_ids, losses, y_over=cfg.get("y_over", "vocab"), **common)
 
 
-def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Trainer:
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    logger = instantiate(cfg.logger) if cfg.get("logger") and cfg.logger.get("_target_") else False
-    return instantiate(cfg.trainer, callbacks=callbacks + (extra_callbacks or []), logger=logger)
-
-
 def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[str, Any]:
     spec = instantiate(cfg.model)
     model, tokenizer = spec.load()
@@ -101,36 +97,24 @@ def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[s
     datamodule = RankingDataModule(
         lists.train_source, val_lists, test_lists, encoder, seed=cfg.seed,
         draws_per_epoch=train_cfg.draws_per_epoch, batch_size=train_cfg.batch_size,
-        eval_batch_size=train_cfg.eval_batch_size, permute="perm_kl" in losses,
+        eval_batch_size=train_cfg.eval_batch_size, permute=any(loss.needs_permuted for loss in losses.values()),
     )
     ranker = build_ranker(cfg, model, encoder, losses)
     trainer = build_trainer(cfg)
     metrics: dict[str, Any] = {"train/draws_hash": draws_hash(lists.train_source, cfg.seed, train_cfg.draws_per_epoch)}
-    if cfg.mode == "train":
-        if train_cfg.validate_before_fit and cfg.ckpt_path is None:
-            zero_shot = trainer.validate(ranker, datamodule=datamodule, verbose=False)[0]
-            metrics.update({f"zero_shot_{k}": v for k, v in zero_shot.items()})
-        trainer.fit(ranker, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-        best = _best_checkpoint(trainer)
-        metrics.update(_val_curve(trainer))
-        metrics.update(_learning_curve(cfg, trainer, lists))
-        results = trainer.test(ranker, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
-        metrics["best_checkpoint"] = best or "final"
-    else:
-        results = trainer.test(ranker, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)[0]
-    metrics.update(results)
+    metrics.update(fit_select_test(cfg, trainer, ranker, datamodule, lambda: learning_curve(cfg, trainer, lists)))
     if not trainer.is_global_zero:  # DDP: metrics are already synced; rank 0 alone decodes and writes
         return metrics
     methods = list(cfg.eval.get("methods", ["verbalizer"]))
     if set(methods) - {"verbalizer"}:
-        from rankexp.evaluation import evaluate_decoding
+        from rankexp.models.decoding_eval import evaluate_decoding
 
         metrics.update(evaluate_decoding(ranker.model, encoder, test_lists, methods, cfg.eval.ks,
                                          cfg.eval.get("max_decode_lists")))
     metrics["prompt/truncated_lists"] = encoder.truncations
     metrics.update(compare_on_test(cfg, ranker, encoder, lists))
     metrics.update(_media(cfg, data, ranker, encoder, trainer, test_lists))
-    _save_adapter(ranker, Path(cfg.paths.output_dir) / "adapter")
+    save_adapter_of(ranker, Path(cfg.paths.output_dir) / "adapter")
     return metrics
 
 
@@ -140,8 +124,9 @@ def _media(cfg: DictConfig, data: RatingData, ranker, encoder, trainer, test_lis
     n_examples = int(cfg.eval.get("example_rankings", 0) or 0)
     if not (n_bias or n_examples) or not test_lists:
         return {}
-    from rankexp import media
-    from rankexp.predict import make_score_fn
+    from rankexp.evaluation.position_bias import bias_metrics, position_bias
+    from rankexp.models.list_scores import make_score_fn
+    from rankexp.report import media
 
     score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
     out = Path(cfg.paths.output_dir)
@@ -151,9 +136,9 @@ def _media(cfg: DictConfig, data: RatingData, ranker, encoder, trainer, test_lis
         tables["example_rankings"] = media.example_rankings_table(shown, score(shown), data.items["title"].to_numpy(),
                                                                   encoder.labels)
     if n_bias:
-        bias = media.position_bias(score, test_lists[:n_bias], n_orders=5, seed=cfg.seed)
+        bias = position_bias(score, test_lists[:n_bias], n_orders=5, seed=cfg.seed)
         plots["position_bias"] = media.save_position_bias_plot(bias, out / "media" / "position_bias.png")
-        metrics.update(media.bias_metrics(bias))
+        metrics.update(bias_metrics(bias))
     media.log_media(trainer.loggers, out, tables=tables, plots=plots)
     return metrics
 
@@ -170,18 +155,6 @@ def draws_hash(source, seed: int, n: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def _best_checkpoint(trainer: L.Trainer) -> str | None:
-    callback = trainer.checkpoint_callback
-    path = getattr(callback, "best_model_path", "") if callback is not None else ""
-    return path or None
-
-
-def _val_curve(trainer: L.Trainer) -> dict[str, float]:
-    callback = trainer.checkpoint_callback
-    score = getattr(callback, "best_model_score", None)
-    return {f"best_{callback.monitor}": float(score)} if score is not None else {}
-
-
 def _stack(examples, field: str) -> torch.Tensor:
     return torch.as_tensor(np.stack([getattr(e, field) for e in examples]), dtype=torch.float32)
 
@@ -192,10 +165,10 @@ def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> di
     The LLM's test scores are the ones `trainer.test` just computed; fusion picks its weight on the
     validation lists, scored with the same (selected) weights, and touches the test lists once.
     """
-    from rankexp.baselines import item_mean
-    from rankexp.fusion import choose_weight, fuse, paired_difference, per_list
-    from rankexp.models.ranker import ndcg_gain
-    from rankexp.predict import make_score_fn
+    from rankexp.evaluation.baselines import item_mean
+    from rankexp.evaluation.fusion import choose_weight, fuse, paired_difference, per_list
+    from rankexp.evaluation.metrics import ndcg_gain
+    from rankexp.models.list_scores import make_score_fn
 
     test = lists.test
     if not test or len(ranker.test_scores) != len(test):
@@ -232,7 +205,7 @@ def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> di
 
 def write_per_list(path: Path, lists, metric: str, columns: dict[str, torch.Tensor]) -> None:
     """One row per test list (user, metric of each scorer): lets `experiments/paired_runs.py` pair two runs."""
-    from rankexp.data.download import atomic_write_text
+    from rankexp.io import atomic_write_text
 
     header = ["list", "user"] + [f"{name}_{metric}" for name in columns]
     rows = [",".join(header)]
@@ -242,10 +215,10 @@ def write_per_list(path: Path, lists, metric: str, columns: dict[str, torch.Tens
     atomic_write_text(path, "\n".join(rows) + "\n")
 
 
-def _learning_curve(cfg: DictConfig, trainer: L.Trainer, lists: RankingLists) -> dict[str, float]:
+def learning_curve(cfg: DictConfig, trainer: L.Trainer, lists: RankingLists) -> dict[str, float]:
     """`val_curve/step_N` for results.json, and media/learning_curve.png with the val baselines on it."""
-    from rankexp import media
-    from rankexp.callbacks import ValCurve
+    from rankexp.recipes.callbacks import ValCurve
+    from rankexp.report import media
 
     found = [c for c in trainer.callbacks if isinstance(c, ValCurve)]
     if not found or not found[0].curve or not trainer.is_global_zero:
@@ -260,10 +233,3 @@ def _learning_curve(cfg: DictConfig, trainer: L.Trainer, lists: RankingLists) ->
     return found[0].metrics()
 
 
-def _save_adapter(ranker: ListwiseRanker, path: Path) -> None:
-    save = getattr(ranker.model, "save_pretrained", None)
-    if save is None or not hasattr(ranker.model, "peft_config"):
-        return
-    from rankexp.models.adapters import save_adapter
-
-    save_adapter(ranker.model, path)

@@ -79,6 +79,23 @@ METRIC_FNS = {"ndcg": ndcg_at_k, "hr": hit_rate_at_k, "mrr": mrr_at_k}
 _FROM_RANKED = {"ndcg": _ndcg, "hr": _hr, "mrr": _mrr}
 
 
+def ndcg_gain(ratings: Tensor) -> Tensor:
+    """Graded gain 2^r - 1 (ALRO's NDCG); maps binary 0/1 relevance to itself. The one gain rankexp uses."""
+    return torch.exp2(ratings.float()) - 1.0
+
+
+def ranked_list_metrics(items: Tensor, targets: Tensor, ks: Sequence[int]) -> dict[str, Tensor]:
+    """HR / NDCG / MRR@k per row of ranked item lists `items` [n, K] (best first), one target per row.
+
+    A row whose target is not in its list scores 0 (the overall metric). Same formulas as
+    `ranking_metrics`: the list's gains are 1 at the target, and the ideal list has it first.
+    """
+    ranked = (items == targets[:, None]).float()
+    ideal = torch.zeros_like(ranked)
+    ideal[:, 0] = 1.0
+    return {f"{name}@{k}": fn(ranked, ideal, k) for k in ks for name, fn in _FROM_RANKED.items()}
+
+
 def ranking_metrics(
     scores: Tensor, gains: Tensor, ks: Sequence[int] = (1, 3, 5, 10), mask: Tensor | None = None
 ) -> dict[str, Tensor]:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rankexp.media import atomic_savefig
-from rankexp.report_runs import (
+from rankexp.report.media import atomic_savefig
+from rankexp.report.runs import (
     LOSS_KNOBS,
     Run,
     config_overrides,

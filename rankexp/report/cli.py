@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rankexp.data.download import atomic_write_text
 from rankexp.errors import exit_on_user_error
-from rankexp.report_plots import plot_gamma, plot_heatmaps
-from rankexp.report_runs import (
+from rankexp.io import atomic_write_text
+from rankexp.report.plots import plot_gamma, plot_heatmaps
+from rankexp.report.runs import (
     LOSS_KNOBS,
     ReportError,
     Run,
@@ -57,7 +57,7 @@ KEY_METRICS = (
     # position bias of the ranked-first slot over 5 candidate orders (before/after PSL: compare rows)
     + ["position_bias/top1_agreement", "position_bias/slot_bias_tv"]
 )
-# RecRanker runs (rankexp.hybrid.summarize): every method on the same users, the retriever beside them.
+# RecRanker runs (rankexp.ensemble.summarize): every method on the same users, the retriever beside them.
 RECRANKER_METHODS = ("retriever", "pointwise", "pairwise", "listwise", "hybrid")
 RECRANKER_METRICS = tuple(f"test/{method}/{name}" for method in RECRANKER_METHODS
                           for name in ("hr@3", "hr@5", "ndcg@3", "ndcg@5")) + ("test/seconds_per_user", "test/users")

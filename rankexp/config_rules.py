@@ -1,0 +1,46 @@
+"""Rules between config keys (a value fine on its own but not with another), checked before any work.
+
+`rankexp.config_schema.validate_config` runs these after every key passed its own rule.
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, ListConfig
+
+from rankexp.config_schema import number
+from rankexp.errors import ConfigError
+
+
+def _labels(task: DictConfig) -> list[str]:
+    labels = task.get("labels")
+    if isinstance(labels, str):
+        return list(labels)
+    return list(labels) if isinstance(labels, ListConfig) else []
+
+
+def check_cross_keys(cfg: DictConfig) -> None:
+    """Rules between keys, checked before the model loads."""
+    task, protocol = cfg.get("task"), cfg.get("protocol")
+    if task is not None and task.get("scoring", "slot") == "candidate":
+        if task.get("name") != "listwise":
+            raise ConfigError(f"`task.scoring=candidate` is a listwise prompt; `task={task.get('name')}` cannot do "
+                              "it (use task=listwise, or task.scoring=slot)")
+        methods = [m for m in (cfg.get("eval") or {}).get("methods", ["verbalizer"]) if m != "verbalizer"]
+        if methods:
+            raise ConfigError(f"`eval.methods` {methods} decode the slot answer that `task.scoring=candidate` does "
+                              "not write; use eval.methods=[verbalizer]")
+    if task is not None and protocol is not None and task.get("name") in ("listwise", "hybrid"):
+        labels = _labels(task)
+        if labels and int(protocol.m) > len(labels):
+            raise ConfigError(f"`protocol.m`={protocol.m} candidates need as many labels, but `task.labels` has "
+                              f"{len(labels)}; lower `protocol.m` or give more labels")
+        recranker_list = task.get("name") == "hybrid" or (cfg.get("recranker") and task.get("name") == "listwise")
+        if recranker_list and int(protocol.m) < 10:  # training lists: 3 + 2 rated and 5 unrated candidates
+            raise ConfigError(f"`protocol.m`={protocol.m}: RecRanker's listwise instructions show 10 candidates, "
+                              "so its listwise and hybrid tasks need `protocol.m` >= 10")
+    losses = cfg.get("loss")
+    if isinstance(losses, DictConfig):
+        for name, spec in losses.items():
+            weight = spec.get("weight", 1.0) if isinstance(spec, DictConfig) else None
+            if weight is not None and not number(0).accepts(weight):
+                raise ConfigError(f"`loss.{name}.weight` must be {number(0).describe()}, got {weight!r}")

@@ -1,0 +1,66 @@
+"""The fit -> select on val -> test sequence both LLM recipes share, and the trainer they run it on.
+
+`fit_select_test` is the only place a recipe calls Lightning's loops: validate once before
+training (the zero-shot point), fit, restore the checkpoint that validation selected, and test
+once. With `mode=eval` it only tests the checkpoint in `ckpt_path`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+
+def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Trainer:
+    """The Lightning Trainer of `conf/trainer`, with `conf/callbacks` and `conf/logger`."""
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    logger = instantiate(cfg.logger) if cfg.get("logger") and cfg.logger.get("_target_") else False
+    return instantiate(cfg.trainer, callbacks=callbacks + (extra_callbacks or []), logger=logger)
+
+
+def best_checkpoint(trainer: L.Trainer) -> str | None:
+    callback = trainer.checkpoint_callback
+    path = getattr(callback, "best_model_path", "") if callback is not None else ""
+    return path or None
+
+
+def best_score(trainer: L.Trainer) -> dict[str, float]:
+    """`best_<monitored metric>`: the validation value of the selected checkpoint."""
+    callback = trainer.checkpoint_callback
+    score = getattr(callback, "best_model_score", None)
+    return {f"best_{callback.monitor}": float(score)} if score is not None else {}
+
+
+def fit_select_test(cfg: DictConfig, trainer: L.Trainer, module: L.LightningModule, datamodule,
+                    after_fit: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Zero-shot validation, fit, test with the selected checkpoint; returns the logged metrics."""
+    metrics: dict[str, Any] = {}
+    if cfg.mode != "train":
+        metrics.update(trainer.test(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)[0])
+        return metrics
+    if cfg.train.validate_before_fit and cfg.ckpt_path is None:  # a resumed run has its zero-shot point
+        zero_shot = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
+        metrics.update({f"zero_shot_{k}": v for k, v in zero_shot.items()})
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    best = best_checkpoint(trainer)
+    metrics.update(best_score(trainer))
+    if after_fit is not None:
+        metrics.update(after_fit())
+    metrics.update(trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
+    metrics["best_checkpoint"] = best or "final"
+    return metrics
+
+
+def save_adapter_of(module: L.LightningModule, path: Path) -> None:
+    """The LoRA adapter of `module.model` (nothing for a model without one)."""
+    model = module.model
+    if getattr(model, "save_pretrained", None) is None or not hasattr(model, "peft_config"):
+        return
+    from rankexp.models.adapters import save_adapter
+
+    save_adapter(model, path)
