@@ -153,6 +153,8 @@ def retriever_rank(prior_scores: np.ndarray) -> np.ndarray:
 class HybridEvaluator:
     """Builds, runs and combines one user's pointwise / pairwise / listwise prompts."""
 
+    methods = METHODS  # the rankings it returns per user (InstructionRanker logs each)
+
     def __init__(self, encoder: InstructionEncoder, options: HybridOptions,
                  predict_rating: PredictRating | None = None, score: Score | None = None) -> None:
         self.encoder, self.options = encoder, options

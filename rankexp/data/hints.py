@@ -1,15 +1,27 @@
-"""Prompt-enhancement signals (RecRanker's hints; ALRO + hints is our lever).
+"""Prompt-enhancement signals (RecRanker's hints; ALRO + hints is our lever), resolved in one place.
 
 A hint must come from train interactions only. For training windows the
 user's own rating of the very item is removed from the item mean (leave-one-
 out), otherwise the hint would carry the training label and the model would
 learn to trust a signal that evaluation prompts never have.
+
+`hint_values(source, ...)` is the one resolver of `task.hint_source` /
+`task.pointwise_hint_source`: it returns `values(user, items) -> np.ndarray`. The listwise
+prompts show them as text (`HintText`), RecRanker's tasks use the numbers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
+
+from rankexp.errors import ConfigError, unknown_name
+
+HINT_SOURCES = ("item_mean", "retriever")
+HintValues = Callable[[int, np.ndarray], np.ndarray]
 
 
 class ItemMeanHints:
@@ -30,19 +42,64 @@ class ItemMeanHints:
             total, count = total - own, count - 1
         return (total + self.shrinkage * self.mu) / (count + self.shrinkage)
 
-    def __call__(self, user: int, items: np.ndarray) -> list[str]:
-        return [f"avg {self.value(user, int(i)):.1f}" for i in items]
-
-
-class PredictedRatingHints:
-    """A retriever's predicted rating (fit on train only) for each candidate."""
-
-    def __init__(self, retriever) -> None:
-        self.retriever = retriever
+    def values(self, user: int, items: np.ndarray) -> np.ndarray:
+        return np.array([self.value(int(user), int(i)) for i in np.asarray(items)])
 
     def __call__(self, user: int, items: np.ndarray) -> list[str]:
-        import torch
+        return HintText(self.values, "avg")(user, items)
 
-        users = torch.full((len(items),), int(user), dtype=torch.long)
-        predicted = self.retriever.predict_rating(users, torch.as_tensor(np.asarray(items), dtype=torch.long))
-        return [f"predicted {float(r):.1f}" for r in predicted]
+
+class HintText:
+    """Hint values as prompt text, e.g. "avg 3.9" or "predicted 4.2"."""
+
+    def __init__(self, values: HintValues, label: str) -> None:
+        self.values, self.label = values, label
+
+    def __call__(self, user: int, items: np.ndarray) -> list[str]:
+        return [f"{self.label} {float(v):.1f}" for v in self.values(user, items)]
+
+
+def hint_values(source: str, train: pd.DataFrame, retriever=None, kind: str = "rating",
+                key: str = "task.hint_source") -> HintValues:
+    """`values(user, items)` of a hint source; kind = rating (a predicted rating) or score (an order).
+
+    item_mean: the leave-one-out item mean (both kinds). retriever: its predicted rating, or its
+    ranking score; fit on train, it saw the training targets, so its hints on training
+    instances are optimistic (the recipes warn).
+    """
+    if source not in HINT_SOURCES:
+        raise unknown_name("hint source", source, HINT_SOURCES, key)
+    if source == "item_mean":
+        return ItemMeanHints(train).values
+    if retriever is None:
+        raise ConfigError(f"`{key}=retriever` needs `protocol=rerank_topk` with a retriever")
+    return _retriever_scores(retriever) if kind == "score" else _retriever_ratings(retriever)
+
+
+def _retriever_ratings(retriever) -> HintValues:
+    import torch
+
+    def predicted(user: int, items: np.ndarray) -> np.ndarray:
+        items = torch.as_tensor(np.asarray(items), dtype=torch.long)
+        return retriever.predict_rating(torch.full_like(items, int(user)), items).numpy()
+
+    return predicted
+
+
+def _retriever_scores(retriever) -> HintValues:
+    import torch
+
+    @lru_cache(maxsize=8192)
+    def score_row(user: int) -> np.ndarray:
+        return retriever.score(torch.tensor([user])).numpy()[0]
+
+    def scored(user: int, items: np.ndarray) -> np.ndarray:
+        return score_row(int(user))[np.asarray(items, dtype=np.int64)]
+
+    return scored
+
+
+def hint_text(source: str, train: pd.DataFrame, retriever=None, key: str = "task.hint_source") -> HintText:
+    """The listwise prompts' hint text of `source`: "avg x.x" (item mean) or "predicted x.x" (retriever)."""
+    label = "avg" if source == "item_mean" else "predicted"
+    return HintText(hint_values(source, train, retriever, "rating", key), label)

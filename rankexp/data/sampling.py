@@ -198,7 +198,7 @@ def build_sampler(cfg: Mapping[str, Any]) -> UserSampler:
     for key in values:
         if key not in known:
             raise ConfigError(f"unknown key `sampler.{key}`; known: {', '.join(sorted(known))}")
-    name = values.get("name", "uniform")
+    name = values.get("name")
     if name not in SAMPLERS:
         raise unknown_name("sampler", name, SAMPLERS, "sampler.name")
     return UserSampler(**values)

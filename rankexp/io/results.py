@@ -56,7 +56,7 @@ def write_results(path: Path, metrics: dict[str, Any], cfg: DictConfig, wall_tim
     payload = {k: _clean(v) for k, v in sorted(metrics.items())}
     payload.update(
         {
-            "seed": int(cfg.get("seed", 0)),
+            "seed": int(cfg.seed),
             "config_hash": config_hash(cfg),
             "git_sha": git_sha(Path(__file__).resolve().parent),
             "wall_time_s": round(wall_time_s, 3),

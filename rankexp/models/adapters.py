@@ -21,13 +21,22 @@ from rankexp.errors import ConfigError
 BASE_FILE = "rankexp_base.json"  # next to a saved adapter: which base model it was trained on
 
 
+LORA_KEYS = ("r", "alpha", "dropout", "target_modules", "bias")
+
+
 def lora_config(lora: dict):
+    """peft's LoraConfig from `model.lora` (every key set in conf/model/*.yaml; none defaulted here)."""
     from peft import LoraConfig, TaskType
 
-    return LoraConfig(task_type=TaskType.CAUSAL_LM, r=int(lora.get("r", 8)), lora_alpha=int(lora.get("alpha", 32)),
-                      lora_dropout=float(lora.get("dropout", 0.05)),
-                      target_modules=list(lora.get("target_modules", ["q_proj", "v_proj"])),
-                      bias=lora.get("bias", "none"))
+    missing = [k for k in LORA_KEYS if k not in lora]
+    if missing:
+        raise ConfigError(f"`model.lora` lacks {', '.join(f'`{k}`' for k in missing)}; it needs {', '.join(LORA_KEYS)} "
+                          "(see conf/model/smollm2_135m.yaml)")
+
+    return LoraConfig(task_type=TaskType.CAUSAL_LM, r=int(lora["r"]), lora_alpha=int(lora["alpha"]),
+                      lora_dropout=float(lora["dropout"]),
+                      target_modules=list(lora["target_modules"]),
+                      bias=lora["bias"])
 
 
 def add_lora(model, lora: dict):

@@ -4,7 +4,8 @@ Training: SFT on the answer tokens of pointwise / pairwise / listwise instructio
 (`rankexp.prompts.instructions`); LM-head logits are computed only where the next token is an answer
 token (never [B, T, vocab]), as for the listwise ranker (`rankexp.models.scoring.answer_logits`).
 Evaluation: one user per step, the hybrid of the three tasks' single-pass scores over the
-retriever's top-m (`rankexp.ensemble`); validation selects the checkpoint, test runs once.
+retriever's top-m by the `evaluator` it is given (`rankexp.ensemble.HybridEvaluator`: the ensemble
+sits on top of the models, so this module does not import it); validation selects the checkpoint, test runs once.
 Checkpoints hold the trainable (LoRA) weights only, exactly as `ListwiseRanker` does.
 """
 
@@ -15,7 +16,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rankexp.ensemble import METHODS, HybridEvaluator, UserResult
 from rankexp.errors import diverged
 from rankexp.evaluation.metrics import RankingMetrics
 from rankexp.losses import sft_loss
@@ -28,7 +28,7 @@ STAGES = {"val": 1, "test": 2}  # rng stream of the evaluation prompts (rerank_e
 class InstructionRanker(L.LightningModule):
     """LoRA causal LM trained on RecRanker instructions; ranks with the hybrid of its three tasks."""
 
-    def __init__(self, model: nn.Module, evaluator: HybridEvaluator, *, lr: float = 1e-4, weight_decay: float = 0.0,
+    def __init__(self, model: nn.Module, evaluator, *, lr: float = 1e-4, weight_decay: float = 0.0,
                  warmup_steps: int = 0, ks: tuple[int, ...] = (3, 5), selection_metric: str = "ndcg@5") -> None:
         super().__init__()
         self.model = model
@@ -38,9 +38,9 @@ class InstructionRanker(L.LightningModule):
         self.ks = tuple(sorted({int(k) for k in ks} | {3, 5}))
         self.selection_metric = selection_metric
         self.metrics = nn.ModuleDict({f"{stage}_{method}": RankingMetrics(ks=self.ks)
-                                      for stage in ("val", "test", "test_subset") for method in METHODS})
+                                      for stage in ("val", "test", "test_subset") for method in evaluator.methods})
         self._costs: dict[str, list[float]] = {}
-        self.test_results: list[UserResult] = []
+        self.test_results: list = []  # the evaluator's per-user results (rankexp.ensemble.UserResult)
         # Checkpoints hold the trainable (LoRA) weights only; the frozen base reloads from its source.
         self.strict_loading = False
 
@@ -88,7 +88,7 @@ class InstructionRanker(L.LightningModule):
     def _log_epoch(self, stage: str) -> None:
         prefixes = (stage, "test_subset") if stage == "test" else (stage,)
         for prefix in prefixes:
-            for method in METHODS:
+            for method in self.evaluator.methods:
                 metric = self.metrics[f"{prefix}_{method}"]
                 if not metric.update_count:
                     continue

@@ -94,7 +94,7 @@ def _validate(source: str, dtype: str, lora: dict | None, tiny: dict | None, loa
         unknown = set(lora) - LORA_KEYS
         if unknown:
             raise ConfigError(f"`model.lora` has unknown keys {sorted(unknown)}; known: {sorted(LORA_KEYS)}")
-        if int(lora.get("r", 8)) <= 0 or not 0 <= float(lora.get("dropout", 0.0)) < 1:
+        if int(lora["r"]) <= 0 or not 0 <= float(lora["dropout"]) < 1:
             raise ConfigError(f"`model.lora` needs r > 0 and 0 <= dropout < 1, got {lora}")
     if tiny is not None and source != "tiny_random":
         raise ConfigError("`model.tiny` is only read when `model.source=tiny_random`; remove it")

@@ -53,7 +53,7 @@ def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, max_length: int)
         hints=bool(task.hints),
     )
     titles = data.items["title"].to_numpy()
-    if task.get("strip_year", False):
+    if task.strip_year:
         titles = strip_years(titles)
     if scoring_of(cfg) == "candidate":
         low, high = (int(v) for v in data.rating_scale)
@@ -68,7 +68,7 @@ def strip_years(titles: np.ndarray) -> np.ndarray:
 
 
 def scoring_of(cfg: DictConfig) -> str:
-    return str(cfg.task.get("scoring", "slot"))
+    return str(cfg.task.scoring)
 
 
 def build_ranker(cfg: DictConfig, model, encoder, losses) -> ListwiseRanker:
@@ -76,14 +76,14 @@ def build_ranker(cfg: DictConfig, model, encoder, losses) -> ListwiseRanker:
     explicit = cfg.protocol.name == "explicit_listwise"
     common = {
         "lr": cfg.optim.lr, "weight_decay": cfg.optim.weight_decay, "warmup_steps": cfg.optim.warmup_steps,
-        "schedule": cfg.optim.get("schedule", "constant"), "min_lr_ratio": cfg.optim.get("min_lr_ratio", 0.0),
+        "schedule": cfg.optim.schedule, "min_lr_ratio": cfg.optim.min_lr_ratio,
         "ks": tuple(cfg.eval.ks), "selection_metric": cfg.eval.selection_metric,
         "report": ("ndcg",) if explicit else ("ndcg", "hr", "mrr"), "subset_metrics": not explicit,
-        "grad_norm_every": int(cfg.train.get("grad_norm_every", 0) or 0),
+        "grad_norm_every": int(cfg.train.grad_norm_every or 0),
     }
     if scoring_of(cfg) == "candidate":
         return CandidateRanker(model, encoder.rating_ids, encoder.rating_values, losses, **common)
-    return ListwiseRanker(model, encoder.label_ids, losses, y_over=cfg.get("y_over", "vocab"), **common)
+    return ListwiseRanker(model, encoder.label_ids, losses, y_over=cfg.y_over, **common)
 
 
 def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[str, Any]:
@@ -105,12 +105,12 @@ def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[s
     metrics.update(fit_select_test(cfg, trainer, ranker, datamodule, lambda: learning_curve(cfg, trainer, lists)))
     if not trainer.is_global_zero:  # DDP: metrics are already synced; rank 0 alone decodes and writes
         return metrics
-    methods = list(cfg.eval.get("methods", ["verbalizer"]))
+    methods = list(cfg.eval.methods)
     if set(methods) - {"verbalizer"}:
         from rankexp.models.decoding_eval import evaluate_decoding
 
         metrics.update(evaluate_decoding(ranker.model, encoder, test_lists, methods, cfg.eval.ks,
-                                         cfg.eval.get("max_decode_lists")))
+                                         cfg.eval.max_decode_lists))
     metrics["prompt/truncated_lists"] = encoder.truncations
     metrics.update(compare_on_test(cfg, ranker, encoder, lists))
     metrics.update(_media(cfg, data, ranker, encoder, trainer, test_lists))
@@ -120,8 +120,8 @@ def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[s
 
 def _media(cfg: DictConfig, data: RatingData, ranker, encoder, trainer, test_lists) -> dict[str, float]:
     """Example rankings and the position-bias probe (PNG/CSV in the run dir, W&B when enabled)."""
-    n_bias = int(cfg.eval.get("position_bias_lists", 0) or 0)
-    n_examples = int(cfg.eval.get("example_rankings", 0) or 0)
+    n_bias = int(cfg.eval.position_bias_lists or 0)
+    n_examples = int(cfg.eval.example_rankings or 0)
     if not (n_bias or n_examples) or not test_lists:
         return {}
     from rankexp.evaluation.position_bias import bias_metrics, position_bias
@@ -185,7 +185,7 @@ def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> di
     for name, scores in others.items():
         diff, se = paired_difference(llm, scores, gains, metric)
         out[f"paired_test/llm_minus_{name}/{metric}"], out[f"paired_test/llm_minus_{name}/{metric}_se"] = diff, se
-    if cfg.eval.get("fusion", "none") == "item_mean" and lists.val:
+    if cfg.eval.fusion == "item_mean" and lists.val:
         score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
         val_llm = torch.as_tensor(score(lists.val), dtype=torch.float32)
         val_mean = item_mean(lists.train, np.stack([e.candidates for e in lists.val]))

@@ -16,7 +16,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rankexp.config_schema import validate_config
+from rankexp.config_check import validate_config
 from rankexp.data import RatingData
 from rankexp.data.summary import summarize
 from rankexp.evaluation.baselines import evaluate_baselines
@@ -37,12 +37,12 @@ def run_experiment(cfg: DictConfig) -> dict[str, Any]:
     if cfg.mode != "data":
         lists = build_lists(cfg, data)
         metrics.update(lists.metrics)
-        if cfg.eval.get("baselines", True):
+        if cfg.eval.baselines:
             baselines = list_baselines(cfg, lists)
             lists.metrics.update(baselines)  # the learning-curve plot draws them beside the LLM
             metrics.update(baselines)
         if cfg.mode in ("train", "eval") and cfg.get("model") is not None:
-            if cfg.task.name in ("pointwise", "pairwise", "hybrid") or cfg.get("recranker", False):
+            if cfg.task.name in ("pointwise", "pairwise", "hybrid") or cfg.recranker:
                 from rankexp.recipes.recranker import run_recranker as run_stage
             else:
                 from rankexp.recipes.alro import run_ranker as run_stage
@@ -71,7 +71,7 @@ def run_with_oom_hint(stage, cfg: DictConfig, data: RatingData, lists: RankingLi
     try:
         return stage(cfg, data, lists)
     except torch.OutOfMemoryError as err:
-        raise out_of_memory(err, f"the {cfg.task.name} stage on {cfg.trainer.get('accelerator', 'cpu')}") from err
+        raise out_of_memory(err, f"the {cfg.task.name} stage on {cfg.trainer.accelerator}") from err
 
 
 def list_baselines(cfg: DictConfig, lists: RankingLists) -> dict[str, float]:

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from rankexp.data import RatingData
 from rankexp.data.examples import ListwiseExample
-from rankexp.data.hints import ItemMeanHints, PredictedRatingHints
+from rankexp.data.hints import hint_text
 from rankexp.data.listwise import TrainWindows, explicit_eval_lists, rerank_eval_lists
 from rankexp.data.splits import explicit_listwise, leave_one_out
 from rankexp.errors import ConfigError, unknown_name
@@ -108,15 +108,7 @@ def _rerank(cfg: DictConfig, data: RatingData) -> RankingLists:
 
 
 def _with_hints(cfg: DictConfig, lists: RankingLists) -> RankingLists:
-    source = cfg.task.get("hint_source", "item_mean")
-    if source == "item_mean":
-        hints = ItemMeanHints(lists.train)
-    elif source == "retriever":
-        if lists.retriever is None:
-            raise ConfigError("`task.hint_source=retriever` needs `protocol=rerank_topk` with a retriever")
-        hints = PredictedRatingHints(lists.retriever)
-    else:
-        raise unknown_name("hint source", source, ("item_mean", "retriever"), "task.hint_source")
+    hints = hint_text(cfg.task.hint_source, lists.train, lists.retriever)
     lists.train_source.hint_fn = hints
     attach = lambda ex: replace(ex, hints=hints(ex.user, ex.candidates), history_hints=hints(ex.user, ex.history))
     return replace(lists, val=[attach(e) for e in lists.val], test=[attach(e) for e in lists.test])

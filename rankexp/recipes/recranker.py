@@ -10,21 +10,19 @@ evaluation of the retriever's top-m on val (checkpoint selection) and test (once
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rankexp.data import RatingData
-from rankexp.data.hints import ItemMeanHints
+from rankexp.data.hints import hint_values
 from rankexp.data.recranker import PAIRWISE_ANSWERS, POINTWISE_ANSWERS, TASKS, RecRankerTasks, held_out_rows
 from rankexp.data.sampling import build_sampler, instruction_set_hash, liked_counts
 from rankexp.ensemble import HybridEvaluator, HybridOptions
-from rankexp.errors import ConfigError, unknown_name
+from rankexp.errors import ConfigError
 from rankexp.models.instruction import InstructionRanker
 from rankexp.prompts.instruction_datamodule import InstructionDataModule, InstructionSet
 from rankexp.prompts.instructions import InstructionEncoder
@@ -33,7 +31,6 @@ from rankexp.recipes.lists import RankingLists
 from rankexp.recipes.loop import build_trainer, fit_select_test, save_adapter_of
 
 log = logging.getLogger(__name__)
-HINT_SOURCES = ("item_mean", "retriever")
 
 
 def task_mix(task: DictConfig) -> dict[str, float]:
@@ -62,37 +59,19 @@ def hint_functions(cfg: DictConfig, lists: RankingLists):
     fit on train, it saw the training targets, so its training-instance hints are optimistic.
     """
     task = cfg.task
-    if not task.get("hints"):
+    if not task.hints:
         return None, None
-    point_source = task.get("pointwise_hint_source") or task.get("hint_source", "item_mean")
-    order_source = task.get("hint_source", "item_mean")
-    for source in (point_source, order_source):
-        if source not in HINT_SOURCES:
-            raise unknown_name("hint source", source, HINT_SOURCES, "task.hint_source")
-    means = ItemMeanHints(lists.train)
+    point_source = task.pointwise_hint_source or task.hint_source
+    order_source = task.hint_source
     retriever = lists.retriever
-
-    def item_mean(user: int, items: np.ndarray) -> np.ndarray:
-        return np.array([means.value(int(user), int(i)) for i in np.asarray(items)])
-
-    def predicted(user: int, items: np.ndarray) -> np.ndarray:
-        items = torch.as_tensor(np.asarray(items), dtype=torch.long)
-        return retriever.predict_rating(torch.full_like(items, int(user)), items).numpy()
-
-    @lru_cache(maxsize=8192)
-    def score_row(user: int) -> np.ndarray:
-        return retriever.score(torch.tensor([user])).numpy()[0]
-
-    def scored(user: int, items: np.ndarray) -> np.ndarray:
-        return score_row(int(user))[np.asarray(items, dtype=np.int64)]
-
     if "retriever" in (point_source, order_source):
         log.warning("hints from the retriever: it was fit on train, so hints on TRAINING instructions saw their "
                     "labels (docs/recranker.md); `task.hint_source=item_mean` is leave-one-out")
         if order_source == "retriever" and getattr(retriever, "uses_history", False):
             raise ConfigError(f"`task.hint_source=retriever` scores without a history; {retriever.name} needs one: "
                               "use `task.hint_source=item_mean`")
-    return (predicted if point_source == "retriever" else item_mean), (scored if order_source == "retriever" else item_mean)
+    return (hint_values(point_source, lists.train, retriever, "rating", "task.pointwise_hint_source"),
+            hint_values(order_source, lists.train, retriever, "score", "task.hint_source"))
 
 
 def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, block_hint=None) -> InstructionEncoder:
@@ -101,22 +80,22 @@ def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, block_hint=None)
     task = cfg.task
     point, pair, labels = _answers(task)
     style = PromptStyle(item_noun=data.item_noun, title_max_chars=task.title_max_chars,
-                        history_with_ratings=task.history_with_ratings, hints=bool(task.get("hints")))
+                        history_with_ratings=task.history_with_ratings, hints=bool(task.hints))
     return InstructionEncoder(tokenizer, data.items["title"].to_numpy(), style, labels_for(cfg.protocol.m, labels),
                               pointwise_answers=point, pairwise_answers=pair, rating_scale=data.rating_scale,
-                              max_length=int(cfg.model.max_length), chat_template=bool(task.get("chat_template", True)),
-                              listwise_top=int(task.get("listwise_top", 5)),
-                              candidates_in_prefix=bool(task.get("candidates_in_prefix", False)),
+                              max_length=int(cfg.model.max_length), chat_template=bool(task.chat_template),
+                              listwise_top=int(task.listwise_top),
+                              candidates_in_prefix=bool(task.candidates_in_prefix),
                               block_hint=block_hint)
 
 
 def hybrid_options(cfg: DictConfig, mix: dict[str, float]) -> HybridOptions:
     task = cfg.task
-    return HybridOptions(tasks=tuple(t for t in TASKS if t in mix), pairs=task.get("pairs", "all"),
-                         both_orders=bool(task.get("both_orders", False)), form=task.get("form", "paper"),
-                         weights=tuple(task.get("weights", (1 / 3, 1 / 3, 1 / 3))), shuffle=bool(task.shuffle),
-                         list_top=int(task.get("listwise_top", 5)), share_prefix=bool(cfg.eval.get("share_prefix", True)),
-                         chunk_size=int(cfg.eval.get("chunk_size", 64)), pad_waste=float(cfg.eval.get("pad_waste", 0.25)),
+    return HybridOptions(tasks=tuple(t for t in TASKS if t in mix), pairs=task.pairs,
+                         both_orders=bool(task.both_orders), form=task.form,
+                         weights=tuple(task.weights), shuffle=bool(task.shuffle),
+                         list_top=int(task.listwise_top), share_prefix=bool(cfg.eval.share_prefix),
+                         chunk_size=int(cfg.eval.chunk_size), pad_waste=float(cfg.eval.pad_waste),
                          seed=int(cfg.seed))
 
 
@@ -138,15 +117,15 @@ def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dic
     mix = task_mix(task)
     users = sample_users(cfg, data, lists)
     predict_rating, score = hint_functions(cfg, lists)
-    tasks = RecRankerTasks(lists.train, data.n_items, data.like_threshold, task.get("dislike_threshold", 2),
+    tasks = RecRankerTasks(lists.train, data.n_items, data.like_threshold, task.dislike_threshold,
                            history_len=int(cfg.protocol.history_len), shuffle=bool(task.shuffle),
                            predict_rating=predict_rating, score=score,
                            held_out=held_out_rows(data.ratings, lists.train),
-                           block_size=int(cfg.protocol.m) if task.get("candidates_in_prefix") else 0)
+                           block_size=int(cfg.protocol.m) if task.candidates_in_prefix else 0)
 
     model, tokenizer = instantiate(cfg.model).load()
     encoder = build_encoder(cfg, data, tokenizer, predict_rating)
-    train_set = InstructionSet(tasks, users, encoder, cfg.seed, mix, task.get("mix_mode", "sample"))
+    train_set = InstructionSet(tasks, users, encoder, cfg.seed, mix, task.mix_mode)
     val_lists = lists.val  # capped in build_lists
     test_lists = lists.test  # capped in build_lists
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

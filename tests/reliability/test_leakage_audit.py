@@ -46,7 +46,7 @@ def test_explicit_protocol_training_never_sees_held_out_lists(ml100k):
 def test_hints_are_computed_from_train_only(ml100k):
     cfg = _cfg("task.hints=true")
     lists = build_lists(cfg, ml100k)
-    hints = lists.train_source.hint_fn
+    hints = lists.train_source.hint_fn.values.__self__  # the ItemMeanHints behind the prompt text
     train = lists.train
     item = int(lists.test[0].candidates[0])
     rows = train[train["item"] == item]

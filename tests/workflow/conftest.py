@@ -15,5 +15,5 @@ def tiny_lora_model():
     """(model, tokenizer): the tiny random Llama with LoRA (r=4), loaded once per module."""
     from rankexp.models.loading import load_model
 
-    return load_model("tiny_random", **SMOL, lora={"r": 4, "alpha": 8, "dropout": 0.0,
+    return load_model("tiny_random", **SMOL, lora={"r": 4, "alpha": 8, "dropout": 0.0, "bias": "none",
                                                    "target_modules": ["q_proj", "v_proj"]})

@@ -82,7 +82,7 @@ def _fake_run_with_adapter(tmp_path: Path) -> Path:
     from rankexp.models.adapters import save_adapter
     from rankexp.models.loading import load_model
 
-    model, _ = load_model("tiny_random", **SMOL, lora={"r": 4, "alpha": 8, "dropout": 0.0,
+    model, _ = load_model("tiny_random", **SMOL, lora={"r": 4, "alpha": 8, "dropout": 0.0, "bias": "none",
                                                        "target_modules": ["q_proj", "v_proj"]})
     import torch
 

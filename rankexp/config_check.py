@@ -1,13 +1,13 @@
-"""Rules between config keys (a value fine on its own but not with another), checked before any work.
+"""`validate_config`: every key's own rule (`rankexp.config_schema`), then the rules between keys.
 
-`rankexp.config_schema.validate_config` runs these after every key passed its own rule.
+Runs first in every experiment, before any data, model or Lightning work.
 """
 
 from __future__ import annotations
 
 from omegaconf import DictConfig, ListConfig
 
-from rankexp.config_schema import number
+from rankexp.config_schema import GROUPS, check_group, node_at, number
 from rankexp.errors import ConfigError
 
 
@@ -21,11 +21,11 @@ def _labels(task: DictConfig) -> list[str]:
 def check_cross_keys(cfg: DictConfig) -> None:
     """Rules between keys, checked before the model loads."""
     task, protocol = cfg.get("task"), cfg.get("protocol")
-    if task is not None and task.get("scoring", "slot") == "candidate":
+    if task is not None and task.get("scoring") == "candidate":
         if task.get("name") != "listwise":
             raise ConfigError(f"`task.scoring=candidate` is a listwise prompt; `task={task.get('name')}` cannot do "
                               "it (use task=listwise, or task.scoring=slot)")
-        methods = [m for m in (cfg.get("eval") or {}).get("methods", ["verbalizer"]) if m != "verbalizer"]
+        methods = [m for m in (cfg.eval.methods if cfg.get("eval") is not None else []) if m != "verbalizer"]
         if methods:
             raise ConfigError(f"`eval.methods` {methods} decode the slot answer that `task.scoring=candidate` does "
                               "not write; use eval.methods=[verbalizer]")
@@ -41,6 +41,15 @@ def check_cross_keys(cfg: DictConfig) -> None:
     losses = cfg.get("loss")
     if isinstance(losses, DictConfig):
         for name, spec in losses.items():
-            weight = spec.get("weight", 1.0) if isinstance(spec, DictConfig) else None
+            weight = spec.get("weight") if isinstance(spec, DictConfig) else None
             if weight is not None and not number(0).accepts(weight):
                 raise ConfigError(f"`loss.{name}.weight` must be {number(0).describe()}, got {weight!r}")
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Check every schema'd key of `cfg`; the first bad one raises a ConfigError naming it."""
+    for path, schema in GROUPS:
+        node = node_at(cfg, path)
+        if node is not None:
+            check_group(node, schema, path)
+    check_cross_keys(cfg)
