@@ -20,18 +20,18 @@ The contract a loss class meets (an `nn.Module`):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from rankexp.conf_dir import CONF_DIR
 from rankexp.errors import ConfigError
 from rankexp.losses.perm_kl import PermutationKLLoss, permutation_kl, reindex_by_item
 from rankexp.losses.rating_ce import RatingCELoss, rating_cross_entropy
 from rankexp.losses.sft import SFTLoss, sft_loss
 from rankexp.losses.soft_lambda import SoftLambdaLoss, soft_lambda_loss
 
-SHIPPED = Path(__file__).resolve().parents[2] / "conf" / "loss"
+SHIPPED = CONF_DIR / "loss"
 
 __all__ = [
     "PermutationKLLoss",

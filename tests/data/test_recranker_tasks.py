@@ -34,7 +34,7 @@ from rankexp.prompts.recranker_text import (
 )
 from rankexp.prompts.style import PromptStyle
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "rankexp" / "conf"
 TITLES = np.array([f"Movie {i}" for i in range(100)])
 
 

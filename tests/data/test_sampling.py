@@ -21,7 +21,7 @@ from rankexp.data.sampling import (
 )
 from rankexp.errors import ConfigError
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "rankexp" / "conf"
 
 
 def _population(n_users: int = 300, dim: int = 8, seed: int = 0):

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from rankexp.errors import ConfigError
 from rankexp.losses import PermutationKLLoss, SFTLoss, SoftLambdaLoss, build_losses
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "rankexp" / "conf"
 
 
 def test_build_from_mapping_and_lists():

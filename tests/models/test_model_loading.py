@@ -13,7 +13,7 @@ from rankexp.errors import ConfigError
 from rankexp.models.adapters import load_adapter, save_adapter
 from rankexp.models.loading import ModelSpec, format_prompt, load_model
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "model"
+CONF = Path(__file__).resolve().parents[2] / "rankexp" / "conf" / "model"
 
 
 def logits(model, tok) -> torch.Tensor:

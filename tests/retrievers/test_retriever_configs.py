@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from rankexp.retrievers import REGISTRY
 from rankexp.retrievers.cache import parse_config
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "retriever"
+CONF = Path(__file__).resolve().parents[2] / "rankexp" / "conf" / "retriever"
 
 
 def test_one_config_per_retriever():

@@ -94,7 +94,7 @@ def _fake_run_with_adapter(tmp_path: Path) -> Path:
     run = tmp_path / "run"
     save_adapter(model, run / "adapter")
     (run / ".hydra").mkdir()
-    config = {"model": yaml.safe_load((REPO / "conf" / "model" / "tiny_random.yaml").read_text()),
+    config = {"model": yaml.safe_load((REPO / "rankexp" / "conf" / "model" / "tiny_random.yaml").read_text()),
               "task": {"labels": "ABCDEFGHIJ", "title_max_chars": 30, "history_with_ratings": True, "hints": False},
               "data": {"item_noun": "item", "rating_scale": [1.0, 5.0]}}
     (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))

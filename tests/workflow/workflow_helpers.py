@@ -54,7 +54,7 @@ def make_example(user: int, m: int = 4, h: int = 3, seed: int = 0) -> ListwiseEx
                            target_slots=np.lexsort((np.arange(m), -gains)))
 
 
-CONF_DIR = REPO / "conf"
+CONF_DIR = REPO / "rankexp" / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
 
