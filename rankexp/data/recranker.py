@@ -1,24 +1,16 @@
-"""RecRanker's three instruction tasks as training data (docs/recranker.md); evaluation prompts and the hybrid
-utilities are in `recranker_eval`, prompt text in `recranker_prompts`.
+"""RecRanker's three instruction tasks as training data (docs/recranker.md).
 
-Training instances come from TRAIN interactions only. Each instance shows some of the user's train
-items (pointwise: one; pairwise: a liked item and a non-liked one; listwise: 3 top-tier + 2
-second-tier rated items among 5 random unrated ones); its history is the user's train rows before
-the latest shown rated item, *minus every shown item*, so no answer sits in the history (the
-official code leaks listwise positives into the history: it compares item ids with list indices).
-
-Position shifting (`shuffle=True`): history order, candidate order and pair order are re-drawn from
-the instance's rng on every draw. `shuffle=False` (the ablation) uses a fixed order that still says
-nothing about the answer: history oldest first, candidates and pair members by item id.
-
-Hints are data, rendered at prompt time: the pointwise hint is a predicted rating, the pairwise hint
-the item id another recommender prefers, the listwise hint the recommender's rank per slot (shown
-next to the candidate by `prompts.listwise_prompt`). For TRAINING instances the hint model must not
-have seen the (user, item) rating it is asked about: a model fit on the whole train split has, and
-its hint carries the label (the leak found in RecRanker's pointwise prompts). Use a leave-one-out
-signal (`hints.ItemMeanHints.value`) or a model fit on an earlier slice of train.
+Evaluation instances are in `recranker_eval`, prompt text in `rankexp.prompts`, the hybrid in
+`rankexp.ensemble`. Training instances come from TRAIN interactions only: pointwise shows one
+train item, pairwise a liked and a non-liked one, listwise 3 top-tier + 2 second-tier rated items
+among 5 random unrated ones. The history is the user's train rows before the latest shown rated
+item, *minus every shown item*, so no answer sits in the history (the official code leaks listwise
+positives into it). Position shifting (`shuffle=True`) re-draws history, candidate and pair order
+on every draw; `shuffle=False` uses a fixed order that says nothing about the answer.
+Hints are data: a predicted rating (pointwise), the preferred item (pairwise), the rank per slot
+(listwise); on TRAINING instances they must not have seen the rating asked about, so the default
+is the leave-one-out item mean (`rankexp.data.hints`).
 """
-
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence

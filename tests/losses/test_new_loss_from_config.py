@@ -1,0 +1,55 @@
+"""A new loss is a class and a yaml file: nothing in rankexp is edited to train with it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.workflow.workflow_helpers import REPO, TINY, TINY_PROTOCOL, env, explain
+
+pytestmark = pytest.mark.slow
+
+TOY = '''
+from torch import nn
+
+
+class ToyLoss(nn.Module):
+    """Pulls the hidden states towards 0: any differentiable term of the forward will do."""
+
+    scorings = ("slot", "candidate")
+    needs_permuted = False
+
+    def __init__(self, weight: float = 1.0, scale: float = 1.0) -> None:
+        super().__init__()
+        self.weight, self.scale = weight, scale
+
+    def term(self, out):
+        return self.weight * self.scale * out.hidden.float().pow(2).mean()
+'''
+
+
+def test_a_toy_loss_in_a_temp_dir_trains_and_is_logged(tmp_path: Path):
+    (tmp_path / "toy_loss_pkg.py").write_text(TOY)
+    (tmp_path / "conf" / "loss").mkdir(parents=True)
+    (tmp_path / "conf" / "loss" / "toy.yaml").write_text(
+        "# @package loss.toy\n_target_: toy_loss_pkg.ToyLoss\nweight: 0.5\nscale: 2.0\n")
+    run_dir = tmp_path / "run"
+    environment = {**env(), "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "rankexp.run", "data=synthetic", *TINY, *TINY_PROTOCOL, "trainer.max_steps=2",
+         "trainer.val_check_interval=1", "trainer.log_every_n_steps=1", "loss=[sft,toy]",
+         f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"hydra.run.dir={run_dir}"],
+        cwd=REPO, env=environment, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, explain(proc)
+    assert "test/ndcg@5" in json.loads((run_dir / "results.json").read_text())
+    rows = list(csv.DictReader((run_dir / "csv" / "version_0" / "metrics.csv").open()))
+    toy = [float(r["train/loss_toy"]) for r in rows if r.get("train/loss_toy")]
+    sft = [float(r["train/loss_sft"]) for r in rows if r.get("train/loss_sft")]
+    assert toy and sft, sorted(rows[0])
+    assert all(value > 0 for value in toy)
