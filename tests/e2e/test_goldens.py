@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workflow.workflow_helpers import TINY, TINY_PROTOCOL, explain, run_module
+from tests.helpers.runs import TINY, TINY_PROTOCOL, explain, run_module
 
 pytestmark = pytest.mark.slow
 

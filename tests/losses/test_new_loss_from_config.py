@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workflow.workflow_helpers import REPO, TINY, TINY_PROTOCOL, env, explain
+from tests.helpers.runs import REPO, TINY, TINY_PROTOCOL, env, explain
 
 pytestmark = pytest.mark.slow
 

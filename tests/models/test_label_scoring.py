@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from model_helpers import LORA, perturb_lora, right_padded_batch, tiny
 
 from rankexp.errors import ConfigError
 from rankexp.models.scoring import full_vocab_log_softmax_at, gather_label_logits, label_token_ids
+from tests.helpers.models import LORA, perturb_lora, right_padded_batch, tiny
 
 LABELS = list("ABCDEFGHIJKLMNOPQRST")
 TEXTS = [

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from model_helpers import LORA, perturb_lora, right_padded_batch, tiny
 from omegaconf import OmegaConf
 
 from rankexp.errors import ConfigError
 from rankexp.models.adapters import load_adapter, save_adapter
 from rankexp.models.loading import ModelSpec, format_prompt, load_model
+from tests.helpers.models import LORA, perturb_lora, right_padded_batch, tiny
 
 CONF = Path(__file__).resolve().parents[2] / "rankexp" / "conf" / "model"
 

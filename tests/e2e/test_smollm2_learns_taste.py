@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from tests.workflow.workflow_helpers import explain, run_module
+from tests.helpers.runs import explain, run_module
 
 pytestmark = pytest.mark.slow
 

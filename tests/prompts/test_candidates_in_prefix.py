@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from recranker_helpers import first_hit, rerank_cfg
 
 from rankexp.data.recranker import RecRankerTasks
 from rankexp.ensemble import HybridEvaluator, HybridOptions
 from rankexp.prompts.instruction_datamodule import InstructionSet
 from rankexp.recipes.recranker import build_encoder, hint_functions
+from tests.helpers.recranker import first_hit, rerank_cfg
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 HINTS = ["task.hints=true", "task.hint_source=item_mean", "task.pointwise_hint_source=item_mean"]
 

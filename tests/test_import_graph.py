@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "rankexp"
+PACKAGE = Path(__file__).resolve().parents[1] / "rankexp"
 ENTRY_POINTS = {"rankexp.run", "rankexp.predict"}
 BASE = {"rankexp.errors", "rankexp.io", "rankexp.conf_dir"}  # importable from everywhere
 # layer -> the layers (prefixes) it may import, besides BASE and itself

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_helpers import REPO, explain, run_module
 
 from rankexp import predict
 from rankexp.errors import RankexpError
+from tests.helpers.runs import REPO, explain, run_module
 
 REQUEST = {"history": [{"title": "Toy Story (1995)", "rating": 5}, {"title": "Heat (1995)", "rating": 2}],
            "candidates": ["Babe (1995)", "Casino (1995)", "Jumanji (1995)", "GoldenEye (1995)"]}
@@ -77,10 +77,9 @@ def test_rank_with_tiny_random():
 
 def _fake_run_with_adapter(tmp_path: Path) -> Path:
     """A run dir as `rankexp.run` leaves it: .hydra/config.yaml + a (perturbed) LoRA adapter."""
-    from workflow_helpers import SMOL
-
     from rankexp.models.adapters import save_adapter
     from rankexp.models.loading import load_model
+    from tests.helpers.runs import SMOL
 
     model, _ = load_model("tiny_random", **SMOL, lora={"r": 4, "alpha": 8, "dropout": 0.0, "bias": "none",
                                                        "target_modules": ["q_proj", "v_proj"]})

@@ -1,4 +1,4 @@
-"""Helpers for tests/workflow: subprocess runs of the CLIs, tiny overrides, hand-made lists.
+"""Helpers for the CLI tests: subprocess runs of the entry points, tiny overrides, hand-made lists, compose.
 
 End-to-end tests run `python -m rankexp.run` in a subprocess with the tiny settings below
 (tiny random Llama, 4 steps, 8 val/test lists): ~20-30 s per run on 2 CPU cores.
@@ -97,3 +97,8 @@ def data_available(data_cfg) -> tuple[bool, str]:
     if any(p.is_file() for p in need):
         return True, ""
     return False, f"{name} data not found (looked for {' or '.join(str(p) for p in need)}; set RANKEXP_DATA_DIR)"
+
+
+def compose_cfg(*overrides: str):
+    """The real config tree, as `python -m rankexp.run` composes it (no Hydra runtime keys)."""
+    return compose(*overrides)

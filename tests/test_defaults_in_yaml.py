@@ -15,9 +15,9 @@ import pytest
 from rankexp.data.sampling import build_sampler
 from rankexp.recipes.alro import active_losses
 from rankexp.recipes.recranker import hybrid_options, task_mix
-from tests.workflow.workflow_helpers import EXPERIMENTS, compose
+from tests.helpers.runs import EXPERIMENTS, compose
 
-PACKAGE = Path(__file__).resolve().parents[2] / "rankexp"
+PACKAGE = Path(__file__).resolve().parents[1] / "rankexp"
 # These read files that are not the shipped config: a saved run's config (predict), results.json files
 # (report), a checkpoint's callback state.
 READ_OTHER_FILES = {"predict.py", "report/runs.py", "report/cli.py", "report/plots.py", "recipes/callbacks.py"}

@@ -7,13 +7,15 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from recranker_helpers import rerank_cfg
 
 from rankexp.data.hints import ItemMeanHints
 from rankexp.data.recranker import RecRankerTasks
 from rankexp.data.sampling import build_sampler, liked_counts
 from rankexp.errors import ConfigError
 from rankexp.recipes.recranker import hint_functions
+from tests.helpers.recranker import rerank_cfg
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 RUN = ["logger=csv", "trainer=cpu", "trainer.max_steps=2", "trainer.val_check_interval=2", "trainer.precision=32",
        "trainer.enable_progress_bar=false", "train.max_val_lists=3", "train.max_test_lists=6",
@@ -52,10 +54,9 @@ def test_run_writes_hybrid_task_and_retriever_metrics(tmp_path):
 
 
 def test_needs_the_rerank_protocol_and_a_retriever(synthetic):
-    from recranker_helpers import compose_cfg
-
     from rankexp.recipes.lists import build_lists
     from rankexp.recipes.recranker import run_recranker
+    from tests.helpers.recranker import compose_cfg
 
     cfg = compose_cfg("data=synthetic", "task=hybrid", "model=tiny_random", "protocol.m=6", "protocol.history_len=5",
                       "protocol.min_history=3")
@@ -104,10 +105,9 @@ def test_instructions_and_hints_never_use_val_or_test_interactions(rerank, synth
                                   "recranker_ml100k_pairwise", "recranker_ml100k_listwise", "recranker_ml1m",
                                   "recranker_bookcrossing"])
 def test_experiment_files_compose(name):
-    from recranker_helpers import compose_cfg
-
     from rankexp.recipes.recranker import hybrid_options, task_mix
     from rankexp.run import CONF_DIR
+    from tests.helpers.recranker import compose_cfg
 
     if not (CONF_DIR / "retriever" / "lightgcn.yaml").is_file():
         pytest.skip("conf/retriever/lightgcn.yaml is not there yet")

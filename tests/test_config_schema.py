@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from rankexp.config_check import validate_config
 from rankexp.config_schema import schema_table
 from rankexp.errors import ConfigError
-from tests.workflow.workflow_helpers import TINY, compose, explain, run_module
+from tests.helpers.runs import TINY, compose, explain, run_module
 
 GROUPS = ("", "optim", "train", "eval", "protocol", "task", "model.lora")
 TRIED = (0, -3, float("nan"), "abc")
@@ -82,7 +82,7 @@ def test_the_issue_cases_are_caught_before_any_work(override, expected):
 
 
 def test_every_shipped_experiment_passes_the_schema():
-    from tests.workflow.workflow_helpers import EXPERIMENTS
+    from tests.helpers.runs import EXPERIMENTS
 
     for experiment in EXPERIMENTS:
         validate_config(compose(f"+experiment={experiment}"))

@@ -12,7 +12,7 @@ from rankexp.config_check import validate_config
 from rankexp.errors import ConfigError
 from rankexp.prompts.datamodule import RankingDataModule
 from rankexp.recipes.alro import active_losses, build_encoder, build_ranker
-from tests.ranker.conftest import compose_cfg
+from tests.helpers.runs import compose_cfg
 
 CANDIDATE = ["data=synthetic", "protocol.m=6", "protocol.history_len=5", "protocol.min_history=3",
              "task.scoring=candidate", "task.hints=true", "loss=[rating_ce]", "loss.rating_ce.history_weight=0.5"]

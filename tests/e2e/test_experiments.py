@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from workflow_helpers import EXPERIMENTS, TINY, TINY_PROTOCOL, compose, data_available, explain, run_module
+
+from tests.helpers.runs import EXPERIMENTS, TINY, TINY_PROTOCOL, compose, data_available, explain, run_module
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
+from rankexp.conf_dir import CONF_DIR
 from rankexp.recipes.lists import build_lists
-from rankexp.run import CONF_DIR
 
 
 def _cfg(*overrides):

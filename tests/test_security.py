@@ -13,7 +13,7 @@ import pytest
 
 from rankexp.errors import DataError
 
-PACKAGE = Path(__file__).resolve().parents[2] / "rankexp"
+PACKAGE = Path(__file__).resolve().parents[1] / "rankexp"
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 
 

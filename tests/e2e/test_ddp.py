@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
-from workflow_helpers import TINY, TINY_PROTOCOL, explain, run_module
+
+from tests.helpers.runs import TINY, TINY_PROTOCOL, explain, run_module
 
 pytestmark = pytest.mark.slow
 

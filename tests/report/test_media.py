@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_helpers import make_example
 
 from rankexp.evaluation.position_bias import bias_metrics, position_bias
 from rankexp.report import media
+from tests.helpers.runs import make_example
 
 M = 4
 TITLES = np.array([f"Item {i}" for i in range(3 + M)], dtype=object)

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from hydra.utils import get_method, instantiate
 from omegaconf import OmegaConf
-from workflow_helpers import CONF_DIR, EXPERIMENTS, compose, data_available
 
 from rankexp.losses import build_losses
 from rankexp.models.loading import ModelSpec
+from tests.helpers.runs import CONF_DIR, EXPERIMENTS, compose, data_available
 
 # Which loss terms each experiment asks for: ALRO's ablation files drop some; RecRanker trains with SFT.
 ALRO_ABLATIONS = {"sft": {"sft"}, "sft_psl": {"sft", "perm_kl"}, "sft_sll": {"sft", "soft_lambda"},

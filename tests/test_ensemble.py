@@ -7,11 +7,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from recranker_helpers import first_hit
 
 from rankexp.ensemble import HybridEvaluator, HybridOptions, UserResult, expected_rating, summarize
 from rankexp.models.scoring import last_hidden_shared, last_hidden_unshared, length_groups
 from rankexp.recipes.recranker import build_encoder, hint_functions
+from tests.helpers.recranker import first_hit
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
