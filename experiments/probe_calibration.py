@@ -12,7 +12,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from rankexp.evaluation.metrics import ranking_metrics
+from rankexp.evaluation.metrics import ndcg_gain, ranking_metrics
 from rankexp.losses import build_losses
 from rankexp.models.adapters import load_adapter
 from rankexp.models.loading import load_model
@@ -26,7 +26,7 @@ with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
     cfg = compose("run", overrides=["+experiment=alro_ml100k"])
 data = instantiate(cfg.data); lists = build_lists(cfg, data)
 def ndcg5(scores, ex):
-    g = torch.pow(2.0, torch.as_tensor(np.stack([e.gains for e in ex]))) - 1
+    g = ndcg_gain(torch.as_tensor(np.stack([e.gains for e in ex])))
     return float(ranking_metrics(torch.as_tensor(scores, dtype=torch.float32), g, (1, 5))["ndcg@5"].mean())
 out = {}
 for run in sys.argv[1:]:

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from rankexp.errors import ConfigError
+from rankexp.evaluation.metrics import ndcg_gain
 
 DELTA_MODES = ("target", "predicted")
 # expected_position = ALRO's s_i from every teacher-forced slot | first_slot = s_i = -log Y[1, i], the
@@ -183,7 +184,7 @@ def lambda_pairwise(s: Tensor, ratings: Tensor, delta: str = "target", valid: Te
     diff = (tau[:, :, None] - tau[:, None, :]).abs().to(s.dtype).clamp_min(1.0)  # no pair has diff 0
     d_ij = (1.0 / torch.log2(1.0 + diff) - 1.0 / torch.log2(2.0 + diff)).abs()
 
-    gains = torch.exp2(ratings) - 1.0
+    gains = ndcg_gain(ratings)
     gain_diff = (gains[:, :, None] - gains[:, None, :]).abs()
     # log2(1 + exp(-(s_j - s_i))) via softplus: stable for any |s_i - s_j|.
     logistic = nn.functional.softplus(s[:, :, None] - s[:, None, :]) / math.log(2.0)

@@ -13,7 +13,7 @@ import torch
 
 from rankexp.data.examples import ListwiseExample
 from rankexp.errors import unknown_name
-from rankexp.evaluation.metrics import ranking_metrics
+from rankexp.evaluation.metrics import ndcg_gain, ranking_metrics
 from rankexp.models.decoding import ParseCounts, constrained_greedy, generate_and_parse, order_to_scores
 from rankexp.prompts.listwise import ListwiseEncoder
 
@@ -40,7 +40,7 @@ def evaluate_decoding(model, encoder: ListwiseEncoder, examples: list[ListwiseEx
             else:
                 order = generate_and_parse(model, encoder.tokenizer, prompt, encoder.labels[:m], counts)
             scores.append(order_to_scores(order, m))
-            gains.append(torch.pow(2.0, torch.as_tensor(example.gains)) - 1.0)
+            gains.append(ndcg_gain(torch.as_tensor(example.gains)))
         values = ranking_metrics(torch.stack(scores), torch.stack(gains), tuple(ks))
         prefix = f"test_{method}"
         out.update({f"{prefix}/{k}": float(v.mean()) for k, v in values.items()})

@@ -15,6 +15,7 @@ known exactly and a history line and a candidate line share their tokens up to t
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +25,10 @@ from rankexp.data.examples import ListwiseExample
 from rankexp.errors import ConfigError
 from rankexp.prompts.core import encode
 from rankexp.prompts.style import LABELS, PromptStyle, short_title
+from rankexp.prompts.templates import Template, shipped
 
 log = logging.getLogger(__name__)
+CANDIDATE_FIELDS = ("noun", "rating_max", "hint_note", "title", "hint", "m")
 
 
 def rating_tokens(tokenizer, values: list[int]) -> tuple[list[int], list[int]]:
@@ -67,7 +70,11 @@ class CandidateEncoder:
     """Renders and tokenizes candidate-readout prompts; `collate` builds the batches."""
 
     def __init__(self, tokenizer, titles: np.ndarray, style: PromptStyle, max_length: int,
-                 rating_values: list[int]) -> None:
+                 rating_values: list[int], template: Mapping | None = None) -> None:
+        self.template = Template(template if template is not None else shipped("candidate"), "candidate",
+                                 CANDIDATE_FIELDS)
+        if not self.template("line", title="", hint="").endswith(":"):
+            raise ConfigError("`prompt.line` must end in ':' (each candidate's rating is read where it would follow)")
         self.tokenizer, self.titles, self.style, self.max_length = tokenizer, titles, style, max_length
         self.rating_values = list(rating_values)
         self.gap, self.rating_ids = rating_tokens(tokenizer, self.rating_values)
@@ -79,13 +86,13 @@ class CandidateEncoder:
         return encode(self.tokenizer, text)
 
     def _line(self, item: int, hint: str) -> list[int]:
-        shown = f" ({hint})" if self.style.hints and hint else ""
-        return self._piece(f"- {short_title(self.titles[item], self.style.title_max_chars)}{shown}:") + self.gap
+        shown = self.template("hint", hint=hint) if self.style.hints and hint else ""
+        title = short_title(self.titles[item], self.style.title_max_chars)
+        return self._piece(self.template("line", title=title, hint=shown)) + self.gap
 
     def header(self) -> str:
-        noun, top = self.style.item_noun, self.style.rating_max
-        hint = "; avg = other users' mean" if self.style.hints else ""
-        return f"A user's ratings of {noun}s (1-{top}{hint}), oldest first:\n"
+        note = self.template("hint_note") if self.style.hints else ""
+        return self.template("header", noun=self.style.item_noun, rating_max=self.style.rating_max, hint_note=note)
 
     def _rating_index(self, rating: float) -> int:
         value = round(float(rating))
@@ -102,7 +109,7 @@ class CandidateEncoder:
             history_readout.append(len(ids) - 1)
             history_targets.append(self._rating_index(rating))
             ids += [self.rating_ids[history_targets[-1]]] + self.newline
-        ids += self._piece(f"Predicted ratings of {len(example.candidates)} more {self.style.item_noun}s:\n")
+        ids += self._piece(self.template("candidates_header", m=len(example.candidates), noun=self.style.item_noun))
         readout = []
         for item, hint in zip(example.candidates, example.hints or [""] * len(example.candidates)):
             ids += self._line(int(item), hint)

@@ -2,7 +2,7 @@
 
 Every prompt is rendered in two pieces, tokenized separately and concatenated as ids, the same way
 at training and at inference:
-- prefix: chat-template head + instruction + the user's history (`recranker_prompts.history_lines`);
+- prefix: chat-template head + instruction + the user's history (`recranker_text.history_lines`);
   identical for all of one user's evaluation prompts, so its KV cache is computed once
   (`rankexp.ensemble`);
 - suffix: the task's question (pointwise / pairwise / listwise) + chat-template tail.
@@ -22,7 +22,7 @@ on 1..n bins, n = number of pointwise answers (`RatingBins`): 1-2 -> 1, ..., 9-1
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -38,7 +38,13 @@ from rankexp.data.recranker import (
 )
 from rankexp.errors import ConfigError
 from rankexp.prompts.core import after_newline, chat_parts, encode, label_lines, single_tokens
-from rankexp.prompts.recranker_text import history_lines, listwise_top_target, pairwise_prompt, pointwise_prompt
+from rankexp.prompts.recranker_text import (
+    history_lines,
+    listwise_top_target,
+    pairwise_prompt,
+    pointwise_prompt,
+    recranker_template,
+)
 from rankexp.prompts.style import PromptStyle, short_title
 
 log = logging.getLogger(__name__)
@@ -92,7 +98,9 @@ class InstructionEncoder:
                  pointwise_answers: Sequence[str] = POINTWISE_ANSWERS,
                  pairwise_answers: Sequence[str] = PAIRWISE_ANSWERS, rating_scale: Sequence[float] = (1, 5),
                  max_length: int = 1024, chat_template: bool = True, listwise_top: int = LISTWISE_TOP,
-                 candidates_in_prefix: bool = False, block_hint: PredictRating | None = None) -> None:
+                 candidates_in_prefix: bool = False, block_hint: PredictRating | None = None,
+                 template: Mapping | None = None) -> None:
+        self.template = recranker_template(template)
         self.tokenizer, self.titles, self.max_length = tokenizer, titles, max_length
         self.bins = rating_bins(rating_scale, len(pointwise_answers))
         self.style = replace(style, rating_max=self.bins.n)
@@ -124,14 +132,14 @@ class InstructionEncoder:
         return after_newline(self.tokenizer, text)
 
     def _template(self) -> tuple[str, str]:
-        head, tail = chat_parts(self.tokenizer, self.chat_template)
+        head, tail = chat_parts(self.tokenizer, self.chat_template, self.template("plain_tail"))
         if self.chat_template and not tail.endswith("\n"):
             raise ConfigError("the chat template does not end the prompt with a newline; set `+task.chat_template=false`")
         return head, tail
 
     # ---- text -----------------------------------------------------------------------------------
     def _history_block(self, history, history_ratings) -> str:
-        return "\n".join(history_lines(history, self.bins(history_ratings), self.titles, self.style, 1))
+        return "\n".join(history_lines(history, self.bins(history_ratings), self.titles, self.style, 1, self.template))
 
     def prefix_text(self, history, history_ratings, block=None, user: int | None = None) -> str:
         text = self.head + self._history_block(history, history_ratings)
@@ -150,15 +158,17 @@ class InstructionEncoder:
 
     def _block_text(self, block, user: int | None) -> str:
         names = [short_title(self.titles[item], self.style.title_max_chars) for item in block]
+        t, noun = self.template, self.style.item_noun
         if self.block_hint is None:
-            lines = [f"Candidate {self.style.item_noun}s:"]
+            lines = [t("block_header", noun=noun)]
         else:
             if user is None:
                 raise ValueError("block hints need the user")
-            lines = [f"Candidate {self.style.item_noun}s [another recommender's predicted rating]:"]
+            lines = [t("block_header_hinted", noun=noun)]
             values = self.block_hint(int(user), np.asarray(block))
-            names = [f"{name} [{self.bins.continuous(float(v)):.1f}]" for name, v in zip(names, values)]
-        lines += [f"{label}. {name}" for label, name in zip(self.labels, names)]
+            names = [t("block_hinted_title", title=name, hint=self.bins.continuous(float(v)))
+                     for name, v in zip(names, values)]
+        lines += [t("block_line", label=label, title=name) for label, name in zip(self.labels, names)]
         return "\n" + "\n".join(lines)
 
     def suffix_text(self, task: str, example) -> str:
@@ -169,9 +179,10 @@ class InstructionEncoder:
         if task == "pointwise":
             hint = None if example.hint is None else self.bins.continuous(example.hint)
             shown = replace(example, history=empty, history_ratings=empty, hint=hint)
-            body = pointwise_prompt(shown, self.titles, self.style)
+            body = pointwise_prompt(shown, self.titles, self.style, 1, self.template)
         elif task == "pairwise":
-            body = pairwise_prompt(replace(example, history=empty, history_ratings=empty), self.titles, self.style)
+            body = pairwise_prompt(replace(example, history=empty, history_ratings=empty), self.titles, self.style, 1,
+                                   self.template)
         elif task == "listwise":
             body = self._listwise_question(example)
         else:
@@ -187,24 +198,26 @@ class InstructionEncoder:
         predicted ratings in the block (`block_hint`), not repeated here."""
         block = self.block_of(task, example)
         label = dict(zip(block.tolist(), self.labels))
+        t = self.template
         if task == "pointwise":
-            return f"\nRating of candidate {label[example.item]} (1-{self.bins.n})?"
+            return "\n" + t("label_pointwise", label=label[example.item], n=self.bins.n)
         if task == "pairwise":
-            return f"\nDoes the user prefer {label[example.first]} over {label[example.second]}?"
+            return "\n" + t("label_pairwise", first=label[example.first], second=label[example.second])
         if task == "listwise":
-            top = min(self.listwise_top, len(block))
-            return f"\nRank the candidates, best first: the top {top} letters, one per line."
+            return "\n" + t("label_listwise", top=min(self.listwise_top, len(block)))
         raise ConfigError(f"unknown RecRanker task {task!r}")
 
     def _listwise_question(self, ex: ListwiseExample) -> str:
         noun, m = self.style.item_noun, len(ex.candidates)
         if m > len(self.labels):
             raise ConfigError(f"{m} listwise candidates need {m} labels; `task.labels` has {len(self.labels)}")
-        lines = [f"Rank these {m} candidate {noun}s from most to least likely to be liked by the user:"]
+        t = self.template
+        lines = [t("listwise_header", m=m, noun=noun)]
         for label, item, hint in zip(self.labels, ex.candidates, ex.hints or [""] * m):
-            suffix = f" [{hint}]" if self.style.hints and hint else ""
-            lines.append(f"{label}. {short_title(self.titles[item], self.style.title_max_chars)}{suffix}")
-        lines.append(f"Answer with the letters of the top {min(self.listwise_top, m)} only, one per line, best first.")
+            suffix = t("listwise_hint", hint=hint) if self.style.hints and hint else ""
+            title = short_title(self.titles[item], self.style.title_max_chars)
+            lines.append(t("listwise_line", label=label, title=title, hint=suffix))
+        lines.append(t("listwise_instruction", top=min(self.listwise_top, m)))
         return "\n" + "\n".join(lines)
 
     def answer_text(self, task: str, example) -> str:

@@ -10,6 +10,7 @@ take label ids from the tokenized training string itself).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -19,22 +20,28 @@ from rankexp.data.examples import ListwiseExample
 from rankexp.errors import ConfigError
 from rankexp.prompts.core import after_newline, chat_parts, label_lines
 from rankexp.prompts.style import PromptStyle, short_title
+from rankexp.prompts.templates import Template, shipped
 
 log = logging.getLogger(__name__)
 
 
-def listwise_prompt(example: ListwiseExample, titles: np.ndarray, labels: list[str], style: PromptStyle) -> str:
-    """The user turn: history, candidates with labels, the answer format."""
-    noun = style.item_noun
-    lines = [f"Here are {noun}s a user watched, oldest first" + (f" (rating 1-{style.rating_max}):" if style.history_with_ratings else ":")]
+LISTWISE_FIELDS = ("noun", "rating_max", "m", "title", "rating", "label", "hint")
+
+
+def listwise_prompt(example: ListwiseExample, titles: np.ndarray, labels: list[str], style: PromptStyle,
+                    template: Template | None = None) -> str:
+    """The user turn: history, candidates with labels, the answer format (`conf/prompt/listwise.yaml`)."""
+    t = template or Template(shipped("listwise"), "listwise", LISTWISE_FIELDS)
+    noun, rated = style.item_noun, style.history_with_ratings
+    lines = [t("history_header" if rated else "history_header_unrated", noun=noun, rating_max=style.rating_max)]
     for item, rating in zip(example.history, example.history_ratings):
-        name = short_title(titles[item], style.title_max_chars)
-        lines.append(f"- {name}: {int(rating)}" if style.history_with_ratings else f"- {name}")
-    lines.append(f"Rank these {len(example.candidates)} candidate {noun}s from most to least liked by the user:")
+        title = short_title(titles[item], style.title_max_chars)
+        lines.append(t("history_line", title=title, rating=int(rating)) if rated else t("history_line_unrated", title=title))
+    lines.append(t("candidates_header", m=len(example.candidates), noun=noun))
     for label, item, hint in zip(labels, example.candidates, example.hints or [""] * len(labels)):
-        suffix = f" [{hint}]" if style.hints and hint else ""
-        lines.append(f"{label}. {short_title(titles[item], style.title_max_chars)}{suffix}")
-    lines.append("Answer with the letters only, one per line, best first.")
+        suffix = t("hint", hint=hint) if style.hints and hint else ""
+        lines.append(t("candidate_line", label=label, title=short_title(titles[item], style.title_max_chars), hint=suffix))
+    lines.append(t("instruction", noun=noun, m=len(example.candidates)))
     return "\n".join(lines)
 
 
@@ -55,14 +62,16 @@ class ListwiseEncoder:
     """Renders and tokenizes listwise prompts for one tokenizer and label alphabet."""
 
     def __init__(self, tokenizer, titles: np.ndarray, labels: list[str], style: PromptStyle, max_length: int,
-                 chat_template: bool = True) -> None:
+                 chat_template: bool = True, template: Mapping | None = None) -> None:
+        self.template = Template(template if template is not None else shipped("listwise"), "listwise",
+                                 LISTWISE_FIELDS)
         self.tokenizer = tokenizer
         self.titles = titles
         self.labels = labels
         self.style = style
         self.max_length = max_length
         self.chat_template = chat_template and getattr(tokenizer, "chat_template", None) is not None
-        self.head, self.tail = chat_parts(tokenizer, self.chat_template)
+        self.head, self.tail = chat_parts(tokenizer, self.chat_template, self.template("plain_tail"))
         self.label_ids, self.newline_id = label_lines(tokenizer, labels)
         self.truncations = 0
 
@@ -71,7 +80,7 @@ class ListwiseEncoder:
         return after_newline(self.tokenizer, text)
 
     def render(self, example: ListwiseExample) -> str:
-        text = listwise_prompt(example, self.titles, self.labels[: len(example.candidates)], self.style)
+        text = listwise_prompt(example, self.titles, self.labels[: len(example.candidates)], self.style, self.template)
         return self.head + text + self.tail
 
     def prompt_ids(self, example: ListwiseExample) -> tuple[list[int], int]:

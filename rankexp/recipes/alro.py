@@ -52,14 +52,16 @@ def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, max_length: int)
         rating_max=int(data.rating_scale[1]),
         hints=bool(task.hints),
     )
+    template = OmegaConf.to_container(cfg.prompt[scoring_of(cfg) if scoring_of(cfg) == "candidate" else "listwise"],
+                                      resolve=True)
     titles = data.items["title"].to_numpy()
     if task.strip_year:
         titles = strip_years(titles)
     if scoring_of(cfg) == "candidate":
         low, high = (int(v) for v in data.rating_scale)
-        return CandidateEncoder(tokenizer, titles, style, max_length, list(range(max(low, 1), high + 1)))
+        return CandidateEncoder(tokenizer, titles, style, max_length, list(range(max(low, 1), high + 1)), template)
     labels = labels_for(cfg.protocol.m, task.labels)
-    return ListwiseEncoder(tokenizer, titles, labels, style, max_length)
+    return ListwiseEncoder(tokenizer, titles, labels, style, max_length, bool(task.chat_template), template)
 
 
 def strip_years(titles: np.ndarray) -> np.ndarray:

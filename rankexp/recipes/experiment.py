@@ -20,7 +20,7 @@ from rankexp.config_check import validate_config
 from rankexp.data import RatingData
 from rankexp.data.summary import summarize
 from rankexp.evaluation.baselines import evaluate_baselines
-from rankexp.evaluation.metrics import ranking_metrics
+from rankexp.evaluation.metrics import ndcg_gain, ranking_metrics
 from rankexp.io.results import write_results
 from rankexp.recipes.lists import RankingLists, build_lists, candidate_matrix
 
@@ -82,7 +82,7 @@ def list_baselines(cfg: DictConfig, lists: RankingLists) -> dict[str, float]:
         if not examples:
             continue
         candidates, gains = candidate_matrix(examples)
-        graded = torch.pow(2.0, torch.as_tensor(gains)) - 1.0
+        graded = ndcg_gain(torch.as_tensor(gains))
         values = evaluate_baselines(lists.train, candidates, graded, ks=ks, prefix=f"baseline_{split}")
         if cfg.protocol.name == "explicit_listwise":  # every graded list has a positive: HR/MRR are trivially 1
             values = {k: v for k, v in values.items() if "/ndcg@" in k}

@@ -86,7 +86,7 @@ def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, block_hint=None)
                               max_length=int(cfg.model.max_length), chat_template=bool(task.chat_template),
                               listwise_top=int(task.listwise_top),
                               candidates_in_prefix=bool(task.candidates_in_prefix),
-                              block_hint=block_hint)
+                              block_hint=block_hint, template=OmegaConf.to_container(cfg.prompt.recranker, resolve=True))
 
 
 def hybrid_options(cfg: DictConfig, mix: dict[str, float]) -> HybridOptions:
