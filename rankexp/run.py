@@ -77,5 +77,10 @@ def main(cfg: DictConfig) -> float | None:
     return float(value) if value is not None else None
 
 
+def cli() -> None:
+    """The `rankexp-run` console script: `main` returns the sweep objective, which is not an exit code."""
+    main()
+
+
 if __name__ == "__main__":
     main()

@@ -191,14 +191,29 @@ def _check_budget(budget: Any) -> int:
     return int(budget)
 
 
+def sampler_class(target: str | None) -> type[UserSampler]:
+    if target is None:
+        return UserSampler
+    from hydra.utils import get_class
+
+    try:
+        cls = get_class(str(target))
+    except Exception as err:
+        raise ConfigError(f"`sampler._target_`: no class {target!r} ({err})") from err
+    if not (isinstance(cls, type) and issubclass(cls, UserSampler)):
+        raise ConfigError(f"`sampler._target_`={target!r} is not a UserSampler subclass")
+    return cls
+
+
 def build_sampler(cfg: Mapping[str, Any]) -> UserSampler:
-    """UserSampler from `cfg.sampler` (a dict or DictConfig); `_target_` is ignored."""
+    """The sampler `cfg.sampler` names: its `_target_` (a UserSampler subclass; UserSampler without one)."""
     values = {k: v for k, v in dict(cfg).items() if k != "_target_"}
-    known = {f.name for f in fields(UserSampler)}
+    cls = sampler_class(dict(cfg).get("_target_"))
+    known = {f.name for f in fields(cls)}
     for key in values:
         if key not in known:
             raise ConfigError(f"unknown key `sampler.{key}`; known: {', '.join(sorted(known))}")
     name = values.get("name")
     if name not in SAMPLERS:
         raise unknown_name("sampler", name, SAMPLERS, "sampler.name")
-    return UserSampler(**values)
+    return cls(**values)

@@ -49,6 +49,20 @@ def frame_fingerprint(*frames: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+def retriever_class(target: str) -> type[Retriever]:
+    """The class `retriever._target_` names; it must subclass `rankexp.retrievers.Retriever` and set `name`."""
+    from hydra.utils import get_class
+
+    try:
+        cls = get_class(target)
+    except Exception as err:
+        raise ConfigError(f"`retriever._target_`: no class {target!r} ({err})") from err
+    if not (isinstance(cls, type) and issubclass(cls, Retriever)) or not getattr(cls, "name", None):
+        raise ConfigError(f"`retriever._target_`={target!r} is not a retriever: subclass "
+                          "rankexp.retrievers.Retriever and set its `name`")
+    return cls
+
+
 def parse_config(retriever_cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any], int | None]:
     """(registry name, model hyperparameters, topk) from a `conf/retriever/*.yaml` mapping."""
     try:
@@ -62,8 +76,10 @@ def parse_config(retriever_cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any],
     target, name, topk = cfg.pop("_target_", None), cfg.pop("name", None), cfg.pop("topk", None)
     by_target = {f"{cls.__module__}.{cls.__qualname__}": key for key, cls in REGISTRY.items()}
     if target is not None:
-        if target not in by_target:
-            raise ConfigError(f"`retriever._target_`={target!r} is not a known retriever; known: {sorted(by_target)}")
+        if target not in by_target:  # a retriever class outside rankexp: found from its config alone
+            cls = retriever_class(str(target))
+            REGISTRY.setdefault(cls.name, cls)
+            by_target[target] = cls.name
         if name is not None and by_target[target] != name:
             raise ConfigError(f"`retriever.name`={name!r} disagrees with `retriever._target_`={target!r}")
         name = by_target[target]

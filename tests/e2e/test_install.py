@@ -1,4 +1,4 @@
-"""`pip install .` (not editable) works, and the installed package runs from any directory.
+"""`pip install .` (not editable) works, the installed package runs from any directory, and so do its scripts.
 
 The fresh venv gets rankexp alone (`--no-deps`); its dependencies come from the dev venv
 through a path entry (a plain path line, so the dev venv's editable-install hook is not run and
@@ -52,3 +52,10 @@ def test_wheel_install_runs_from_another_directory(tmp_path: Path):
     job = _run([str(python), "-m", "rankexp.run", "--cfg", "job", "+experiment=alro_ml100k"], elsewhere, env)
     assert job.returncode == 0, job.stdout[-2000:] + job.stderr[-3000:]
     assert "soft_lambda" in job.stdout and "_target_: rankexp.data.load_dataset" in job.stdout
+    script = _run([str(venv / "bin" / "rankexp-run"), "--cfg", "job", "+experiment=alro_ml100k_candidate"], elsewhere, env)
+    assert script.returncode == 0 and "scoring: candidate" in script.stdout, script.stderr[-3000:]
+    bad = _run([str(venv / "bin" / "rankexp-run"), "seed=-1"], elsewhere, env)
+    assert bad.returncode == 2 and "error: `seed`" in bad.stderr, bad.stderr[-2000:]
+    for name in ("rankexp-predict", "rankexp-report"):
+        helped = _run([str(venv / "bin" / name), "--help"], elsewhere, env)
+        assert helped.returncode == 0 and "usage" in helped.stdout.lower(), (name, helped.stderr[-2000:])

@@ -29,3 +29,24 @@ def test_config_builds_its_class(path):
     via_target = instantiate(cfg)
     assert type(via_target) is REGISTRY[name] and via_target.hparams() == built.hparams()
     assert via_target.topk == topk
+
+
+def test_a_retriever_class_outside_rankexp_is_found_from_its_target(tmp_path, monkeypatch):
+    import sys
+
+    import pytest
+
+    from rankexp.errors import ConfigError
+    from rankexp.retrievers import build_retriever
+
+    (tmp_path / "my_retrievers.py").write_text(
+        "from rankexp.retrievers.pop import Pop\n\n\nclass MostRated(Pop):\n    name = 'most_rated'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name, hparams, topk = parse_config({"_target_": "my_retrievers.MostRated", "topk": 5})
+    assert (name, hparams, topk) == ("most_rated", {}, 5)
+    assert type(build_retriever(name)).__name__ == "MostRated"
+    with pytest.raises(ConfigError, match=r"`retriever._target_`='builtins.dict' is not a retriever"):
+        parse_config({"_target_": "builtins.dict"})
+    with pytest.raises(ConfigError, match=r"`retriever._target_`: no class 'nowhere.Thing'"):
+        parse_config({"_target_": "nowhere.Thing"})
+    sys.modules.pop("my_retrievers", None)
