@@ -17,12 +17,14 @@ from omegaconf import DictConfig
 
 from rankexp.conf_dir import CONF_DIR
 from rankexp.errors import RankexpError, error_line, user_error
+from rankexp.report.console import print_summary, quiet_dependencies
 
 log = logging.getLogger("rankexp")
 
 os.environ.setdefault("WANDB_MODE", "offline")
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+quiet_dependencies()
 
 
 def _print_tree(cfg: DictConfig) -> None:
@@ -72,6 +74,9 @@ def main(cfg: DictConfig) -> float | None:
         if cause is not None:
             sys.exit(2)
         raise
+    from pathlib import Path
+
+    print_summary(results, Path(cfg.paths.output_dir))
     metric = f"val/{cfg.eval.selection_metric}"
     value = results.get(f"best_{metric}", results.get(metric))
     return float(value) if value is not None else None

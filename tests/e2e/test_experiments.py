@@ -43,6 +43,8 @@ def test_experiment_runs_two_steps(experiment: str, tmp_path: Path):
         overrides.append("train.max_test_lists=40")
     proc = run_module("rankexp.run", *overrides, timeout=600)
     assert proc.returncode == 0, explain(proc)
+    output = proc.stdout + proc.stderr
+    assert "litlogger" not in output and "FutureWarning" not in output and "DeprecationWarning" not in output
     results = _results(tmp_path)
     for key in PROVENANCE:
         assert key in results, key
@@ -59,6 +61,7 @@ def test_experiment_runs_two_steps(experiment: str, tmp_path: Path):
             assert any(k.startswith("test_subset/") for k in results)
             assert "baseline_test/retriever/ndcg@5" in results
         assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+        assert "test metrics on" in proc.stderr and f"results: {tmp_path / 'results.json'}" in proc.stderr
 
 
 def test_grid_sweep_then_report(tmp_path: Path):
