@@ -37,7 +37,7 @@ class Rule:
 
     def describe(self) -> str:
         if self.kind == "choice":
-            text = "one of " + ", ".join(self.choices)
+            text = "one of " + ", ".join([*self.choices, *(str(v).lower() for v in self.extra)])
         elif self.kind == "bool":
             text = "true or false"
         elif self.kind == "str":
@@ -45,7 +45,7 @@ class Rule:
         else:
             noun = "an integer" if self.kind == "int" else "a finite number"
             text = noun + self._bounds()
-        if self.extra:
+        if self.extra and self.kind != "choice":
             text += " (or " + ", ".join(str(v) for v in self.extra) + ")"
         return text + (" or null" if self.nullable else "")
 
@@ -68,7 +68,7 @@ class Rule:
         if self.kind == "str":
             return isinstance(value, str)
         if self.kind == "choice":
-            return isinstance(value, str) and value in self.choices
+            return (isinstance(value, str) and value in self.choices) or (isinstance(value, bool) and value in self.extra)
         if isinstance(value, bool) or not isinstance(value, int | float):
             return False
         if self.kind == "int" and not isinstance(value, int):
@@ -211,7 +211,8 @@ class DataSchema:
 
     like_threshold: float = key(number(), "ratings at or above this are liked")
     kcore_k: int = key(count(0), "k-core filter (0 = off)")
-    fetch: bool = key(FLAG, "download when no local copy exists")
+    fetch: str = key(Rule("choice", choices=("auto",), extra=(True, False)),
+                    "auto: local copy else download | true: download if data.root lacks it | false: never")
     unknown_items: str = key(choice("error", "drop"), "ratings of items missing from the item file")
 
 

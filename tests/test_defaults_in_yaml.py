@@ -20,7 +20,8 @@ from tests.helpers.runs import EXPERIMENTS, compose
 PACKAGE = Path(__file__).resolve().parents[1] / "rankexp"
 # These read files that are not the shipped config: a saved run's config (predict), results.json files
 # (report), a checkpoint's callback state.
-READ_OTHER_FILES = {"predict.py", "report/runs.py", "report/cli.py", "report/plots.py", "recipes/callbacks.py"}
+READ_OTHER_FILES = {"predict.py", "report/runs.py", "report/cli.py", "report/plots.py", "report/console.py",
+                    "recipes/callbacks.py"}
 
 
 def _environment_or_attrs(receiver: ast.expr) -> bool:

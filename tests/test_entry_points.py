@@ -54,13 +54,15 @@ FAULTS = ["missing-data-root", "empty-ratings-file", "rating-outside-the-scale",
 @pytest.mark.parametrize("fault", FAULTS)
 def test_data_summary_reports_data_faults_in_one_line(tmp_path, fault):
     root, expected = _data_faults(tmp_path)[fault]
-    _assert_one_error_line(_run("rankexp.data.summary", "data=ml100k", f"data.root={root}"), expected)
+    _assert_one_error_line(_run("rankexp.data.summary", "data=ml100k", f"data.root={root}", "data.fetch=false"),
+                           expected)
 
 
 @pytest.mark.parametrize("fault", ["missing-data-root", "item-missing-from-the-item-file"])
 def test_run_reports_data_faults_in_one_line(tmp_path, fault):
     root, expected = _data_faults(tmp_path)[fault]
-    done = _run("rankexp.run", "data=ml100k", f"data.root={root}", "logger=csv", f"hydra.run.dir={tmp_path / 'run'}")
+    done = _run("rankexp.run", "data=ml100k", f"data.root={root}", "data.fetch=false", "logger=csv",
+                f"hydra.run.dir={tmp_path / 'run'}")
     _assert_one_error_line(done, expected)
 
 

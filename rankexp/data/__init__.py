@@ -15,13 +15,12 @@ import numpy as np
 import pandas as pd
 
 from rankexp.data import amazon, bookcrossing, movielens
-from rankexp.data.download import download, safe_extract
+from rankexp.data.locate import cache_dir, movielens_folder, refuse_fetch
 from rankexp.data.synthetic import generate_synthetic
 from rankexp.errors import DataError, unknown_name
 
 DATASETS = ("ml100k", "ml1m", "bookcrossing", "amazon", "synthetic")
 UNKNOWN_ITEM_POLICIES = ("error", "drop")
-DEFAULT_CACHE = Path(os.environ.get("RANKEXP_CACHE_DIR", Path.home() / ".cache" / "rankexp"))
 
 
 @dataclass(frozen=True)
@@ -52,25 +51,18 @@ def resolve_root(root: str | Path | None) -> Path:
         return Path(root).expanduser()
     if os.environ.get("RANKEXP_DATA_DIR"):
         return Path(os.environ["RANKEXP_DATA_DIR"]).expanduser()
-    return DEFAULT_CACHE / "data"
+    return cache_dir() / "data"
 
 
-def _movielens_folder(name: str, root: Path, fetch: bool) -> Path:
-    source = movielens.SOURCES[name]
-    folder = root / source["folder"]
-    if not folder.is_dir() and fetch:
-        archive = download(source["url"], DEFAULT_CACHE / "downloads" / f"{source['folder']}.zip", source["md5"])
-        safe_extract(archive, root)
-    return folder
-
-
-def _read_ratings(name: str, base: Path, fetch: bool, category: str, keep_implicit: bool,
-                  synthetic: dict) -> pd.DataFrame:
+def _read_ratings(name: str, root: str | Path | None, fetch: bool | str, category: str, keep_implicit: bool,
+                  synthetic: dict, url: str | None = None, md5: str | None = None) -> pd.DataFrame:
     """Raw ratings plus `line` (1-based line in the source file); `attrs["source"]` names the file."""
+    refuse_fetch(name, fetch)
+    base = resolve_root(root)
     if name == "ml100k":
-        return movielens.load_ml100k_ratings(_movielens_folder(name, base, fetch))
+        return movielens.load_ml100k_ratings(movielens_folder(name, root, fetch, url, md5))
     if name == "ml1m":
-        return movielens.load_ml1m_ratings(_movielens_folder(name, base, fetch))
+        return movielens.load_ml1m_ratings(movielens_folder(name, root, fetch, url, md5))
     if name == "bookcrossing":
         return bookcrossing.load_bookcrossing_ratings(base / "bookcrossing", keep_implicit)
     if name == "amazon":
@@ -83,21 +75,22 @@ def _read_ratings(name: str, base: Path, fetch: bool, category: str, keep_implic
     raise unknown_name("dataset", name, DATASETS, "data.name")
 
 
-def load_ratings(name: str, root: str | Path | None = None, *, fetch: bool = False, category: str = "Digital_Music",
-                 keep_implicit: bool = False, **synthetic: float) -> pd.DataFrame:
+def load_ratings(name: str, root: str | Path | None = None, *, fetch: bool | str = False,
+                 category: str = "Digital_Music", keep_implicit: bool = False, **synthetic: float) -> pd.DataFrame:
     """Raw ratings: DataFrame[user_id, item_id, rating, timestamp]."""
-    ratings = _read_ratings(name, resolve_root(root), fetch, category, keep_implicit, synthetic)
+    ratings = _read_ratings(name, root, fetch, category, keep_implicit, synthetic)
     return ratings.drop(columns="line")
 
 
-def load_items(name: str, root: str | Path | None = None, *, fetch: bool = False, category: str = "Digital_Music",
+def load_items(name: str, root: str | Path | None = None, *, fetch: bool | str = False,
+               category: str = "Digital_Music", url: str | None = None, md5: str | None = None,
                **synthetic: float) -> pd.DataFrame:
     """Raw item table: DataFrame[item_id, title, genres]."""
     base = resolve_root(root)
     if name == "ml100k":
-        return movielens.load_ml100k_items(_movielens_folder(name, base, fetch))
+        return movielens.load_ml100k_items(movielens_folder(name, root, fetch, url, md5))
     if name == "ml1m":
-        return movielens.load_ml1m_items(_movielens_folder(name, base, fetch))
+        return movielens.load_ml1m_items(movielens_folder(name, root, fetch, url, md5))
     if name == "bookcrossing":
         return bookcrossing.load_bookcrossing_items(base / "bookcrossing")
     if name == "amazon":
@@ -178,14 +171,14 @@ def encode(name: str, ratings: pd.DataFrame, items: pd.DataFrame, like_threshold
 
 
 def load_dataset(name: str, root: str | Path | None = None, *, like_threshold: float = 4.0,
-                 rating_scale: tuple[float, float] = (1.0, 5.0), kcore_k: int = 0, fetch: bool = False,
+                 rating_scale: tuple[float, float] = (1.0, 5.0), kcore_k: int = 0, fetch: bool | str = False,
                  category: str = "Digital_Music", keep_implicit: bool = False,
-                 synthetic: dict | None = None, item_noun: str = "item", unknown_items: str = "error") -> RatingData:
+                 synthetic: dict | None = None, item_noun: str = "item", unknown_items: str = "error",
+                 url: str | None = None, md5: str | None = None) -> RatingData:
     """Load, check, filter and encode one dataset (what `conf/data/*.yaml` instantiates)."""
     extra = dict(synthetic or {})
-    base = resolve_root(root)
-    ratings = _read_ratings(name, base, fetch, category, keep_implicit, extra)
-    items = load_items(name, root, fetch=fetch, category=category, **extra)
+    ratings = _read_ratings(name, root, fetch, category, keep_implicit, extra, url, md5)
+    items = load_items(name, root, fetch=fetch, category=category, url=url, md5=md5, **extra)
     ratings, dropped = drop_unknown_items(ratings, items, unknown_items)
     data = encode(name, kcore(ratings.drop(columns="line"), kcore_k), items, like_threshold, tuple(rating_scale))
     return replace(data, item_noun=item_noun, dropped_unknown_items=dropped)

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -31,8 +32,8 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, dest: Path, md5: str | None, allow_unverified: bool = False) -> Path:
-    """Download `url` to `dest` unless a verified copy is already there."""
+def download(url: str, dest: Path, md5: str | None, allow_unverified: bool = False, attempts: int = 3) -> Path:
+    """Download `url` to `dest` unless a verified copy is already there (retries, progress bar, atomic)."""
     if md5 is None and not allow_unverified:
         raise DataError(
             f"no checksum is configured for {url}; set `data.md5` to the archive's md5 "
@@ -41,12 +42,25 @@ def download(url: str, dest: Path, md5: str | None, allow_unverified: bool = Fal
     if dest.exists() and (md5 is None or file_md5(dest) == md5):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, attempts + 1):
+        try:
+            return _download_once(url, dest, md5)
+        except DataError as err:
+            if attempt == attempts:
+                raise
+            log.warning("%s; retrying (%d/%d)", err, attempt + 1, attempts)
+            time.sleep(min(2.0 ** attempt, 10.0))
+    raise AssertionError("unreachable")
+
+
+def _download_once(url: str, dest: Path, md5: str | None) -> Path:
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
         log.info("downloading %s -> %s", url, dest)
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            shutil.copyfileobj(response, out)
+            headers = getattr(response, "headers", None) or {}
+            _copy_with_progress(response, out, int(headers.get("Content-Length") or 0), dest.name)
         got = file_md5(tmp)
         if md5 is not None and got != md5:
             raise DataError(
@@ -62,6 +76,15 @@ def download(url: str, dest: Path, md5: str | None, allow_unverified: bool = Fal
     finally:
         tmp.unlink(missing_ok=True)
     return dest
+
+
+def _copy_with_progress(response, out, total: int, name: str) -> None:
+    from tqdm import tqdm
+
+    with tqdm(total=total or None, unit="B", unit_scale=True, desc=f"download {name}", leave=False) as bar:
+        for chunk in iter(lambda: response.read(1 << 16), b""):
+            out.write(chunk)
+            bar.update(len(chunk))
 
 
 def safe_extract(archive: Path, target: Path) -> None:

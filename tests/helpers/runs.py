@@ -35,9 +35,16 @@ def env() -> dict[str, str]:
     return out
 
 
-def run_module(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """`python -m module args...` from the repo root; output captured as text."""
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env(), capture_output=True,
+def run_module(module: str, *args: str, timeout: int = 600,
+               env_overrides: dict[str, str | None] | None = None) -> subprocess.CompletedProcess:
+    """`python -m module args...` from the repo root; output captured as text. An override of None unsets."""
+    environment = env()
+    for key, value in (env_overrides or {}).items():
+        if value is None:
+            environment.pop(key, None)
+        else:
+            environment[key] = value
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=environment, capture_output=True,
                           text=True, timeout=timeout, check=False)
 
 

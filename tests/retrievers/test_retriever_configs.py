@@ -41,7 +41,11 @@ def test_a_retriever_class_outside_rankexp_is_found_from_its_target(tmp_path, mo
 
     (tmp_path / "my_retrievers.py").write_text(
         "from rankexp.retrievers.pop import Pop\n\n\nclass MostRated(Pop):\n    name = 'most_rated'\n")
+    from rankexp.retrievers import REGISTRY
+
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(REGISTRY, "most_rated", None)  # restored (removed) after the test
+    del REGISTRY["most_rated"]
     name, hparams, topk = parse_config({"_target_": "my_retrievers.MostRated", "topk": 5})
     assert (name, hparams, topk) == ("most_rated", {}, 5)
     assert type(build_retriever(name)).__name__ == "MostRated"
