@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, row in table.items():
         extra = ""
         if f"minus_{args.ref}_mean" in row:
-            per_seed = ", ".join(f"{s[f'minus_{args.ref}']:+.4f}±{s[f'minus_{args.ref}_se']:.4f}" for s in row["seeds"])
+            per_seed = ", ".join(f"{s[f'minus_{args.ref}']:+.4f}±{s[f'minus_{args.ref}_se']:.4f}" for s in row["seeds"]
+                                 if f"minus_{args.ref}" in s)
             extra = f"  minus {args.ref}: {row[f'minus_{args.ref}_mean']:+.4f} (per seed {per_seed})"
         print(f"{name:12s} {args.metric} {row['mean']:.4f} ± {row['sd']:.4f} over {len(row['seeds'])} seeds{extra}")
     if args.out:
