@@ -17,7 +17,7 @@ from functools import cached_property
 import torch
 from torch import Tensor, nn
 
-from rankexp.models.ranker import ListwiseRanker
+from rankexp.models.ranker import ForwardOutputs, ListwiseRanker
 from rankexp.models.scoring import hidden_states, label_logits
 
 
@@ -26,21 +26,10 @@ def expected_rating(logits: Tensor, values: Tensor) -> Tensor:
     return torch.softmax(logits, dim=-1) @ values.to(logits.device)
 
 
-class CandidateOutputs:
-    """What the losses read from one candidate-readout forward (see `rankexp.losses`)."""
+class CandidateOutputs(ForwardOutputs):
+    """The candidate readout's pieces: rating logits, expected-rating scores (see `rankexp.losses`)."""
 
     scoring = "candidate"
-
-    def __init__(self, ranker: CandidateRanker, batch: dict[str, Tensor]) -> None:
-        self.ranker, self.batch, self.n = ranker, batch, int(batch["n_original"])
-
-    @cached_property
-    def hidden(self) -> Tensor:
-        return hidden_states(self.ranker.model, self.batch["input_ids"], self.batch["attention_mask"])
-
-    @property
-    def gains(self) -> Tensor:
-        return self.batch["gains"][: self.n]
 
     @cached_property
     def logits_all(self) -> Tensor:

@@ -24,14 +24,13 @@ from rankexp.losses import reindex_by_item
 from rankexp.models.scoring import answer_logits, gather_rows, hidden_states, vocab_probs, y_matrix
 
 
-class SlotOutputs:
-    """What the losses read from one training forward of the slot verbalizer (see `rankexp.losses`).
+class ForwardOutputs:
+    """What every loss may read from one training forward (the `rankexp.losses` contract).
 
-    Rows are [originals; permuted copies]; each piece is computed on first use only, so a
-    loss list without `perm_kl` never builds the shuffled lists' Y.
+    Rows are [originals; permuted copies]; each piece is computed on first use only.
     """
 
-    scoring = "slot"
+    scoring = ""
 
     def __init__(self, ranker: ListwiseRanker, batch: dict[str, Tensor]) -> None:
         self.ranker, self.batch, self.n = ranker, batch, int(batch["n_original"])
@@ -43,6 +42,13 @@ class SlotOutputs:
     @property
     def gains(self) -> Tensor:
         return self.batch["gains"][: self.n]
+
+
+class SlotOutputs(ForwardOutputs):
+    """The slot verbalizer's pieces: answer logits and ALRO's Y (a list without `perm_kl` never
+    builds the shuffled lists' Y)."""
+
+    scoring = "slot"
 
     @cached_property
     def answer_logits(self) -> tuple[Tensor, Tensor]:
