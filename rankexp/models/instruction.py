@@ -41,6 +41,7 @@ class InstructionRanker(L.LightningModule):
                                       for stage in ("val", "test", "test_subset") for method in evaluator.methods})
         self._costs: dict[str, list[float]] = {}
         self.test_results: list = []  # the evaluator's per-user results (rankexp.ensemble.UserResult)
+        self.test_examples: list = []  # the ListwiseExample each result scored (this process's share under DDP)
         # Checkpoints hold the trainable (LoRA) weights only; the frozen base reloads from its source.
         self.strict_loading = False
 
@@ -84,6 +85,7 @@ class InstructionRanker(L.LightningModule):
             self._costs.setdefault("hit", []).append(float(hit))
             if stage == "test":
                 self.test_results.append(result)
+                self.test_examples.append(example)
 
     def _log_epoch(self, stage: str) -> None:
         prefixes = (stage, "test_subset") if stage == "test" else (stage,)
@@ -113,7 +115,7 @@ class InstructionRanker(L.LightningModule):
         self._log_epoch("val")
 
     def on_test_epoch_start(self) -> None:
-        self.test_results = []
+        self.test_results, self.test_examples = [], []
 
     def test_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch, "test")

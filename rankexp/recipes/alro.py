@@ -116,7 +116,7 @@ def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[s
     metrics["prompt/truncated_lists"] = encoder.truncations
     metrics.update(compare_on_test(cfg, ranker, encoder, lists))
     metrics.update(_media(cfg, data, ranker, encoder, trainer, test_lists))
-    save_adapter_of(ranker, Path(cfg.paths.output_dir) / "adapter")
+    save_adapter_of(ranker, Path(cfg.paths.output_dir) / "adapter", trainer)
     return metrics
 
 

@@ -23,6 +23,7 @@ from rankexp.evaluation.baselines import evaluate_baselines
 from rankexp.evaluation.metrics import ndcg_gain, ranking_metrics
 from rankexp.io.results import write_results
 from rankexp.recipes.lists import RankingLists, build_lists, candidate_matrix
+from rankexp.report.wandb_run import finish_run
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,15 @@ log = logging.getLogger(__name__)
 def run_experiment(cfg: DictConfig) -> dict[str, Any]:
     """Check the config, run the experiment and write results.json into the output dir."""
     validate_config(cfg)  # before any data, model or Lightning work
+    results: dict[str, Any] | None = None
+    try:
+        results = _run(cfg)
+    finally:  # every job closes its W&B run, a failed one too: the next sweep job starts its own
+        finish_run(results, failed=results is None)
+    return results
+
+
+def _run(cfg: DictConfig) -> dict[str, Any]:
     started = time.time()
     L.seed_everything(cfg.seed, workers=True)
     data: RatingData = instantiate(cfg.data)

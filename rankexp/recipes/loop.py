@@ -15,12 +15,30 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from rankexp.report.wandb_run import log_adapter, log_config
+
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Trainer:
     """The Lightning Trainer of `conf/trainer`, with `conf/callbacks` and `conf/logger`."""
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     logger = instantiate(cfg.logger) if cfg.get("logger") and cfg.logger.get("_target_") else False
-    return instantiate(cfg.trainer, callbacks=callbacks + (extra_callbacks or []), logger=logger)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks + (extra_callbacks or []), logger=logger)
+    if trainer.is_global_zero:
+        log_config(trainer.loggers, resolved_config(cfg))
+    return trainer
+
+
+def resolved_config(cfg: DictConfig) -> dict[str, Any]:
+    """The run's config with interpolations resolved, secrets dropped (what W&B shows as hyperparameters)."""
+    from omegaconf import OmegaConf
+
+    from rankexp.io.results import scrub_secrets
+
+    try:
+        data = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # noqa: BLE001 - e.g. ${hydra:...} outside a Hydra app: log it as written
+        data = OmegaConf.to_container(cfg, resolve=False)
+    return scrub_secrets({k: v for k, v in data.items() if k != "hydra"})
 
 
 def best_checkpoint(trainer: L.Trainer) -> str | None:
@@ -56,11 +74,15 @@ def fit_select_test(cfg: DictConfig, trainer: L.Trainer, module: L.LightningModu
     return metrics
 
 
-def save_adapter_of(module: L.LightningModule, path: Path) -> None:
-    """The LoRA adapter of `module.model` (nothing for a model without one)."""
+def save_adapter_of(module: L.LightningModule, path: Path, trainer: L.Trainer | None = None,
+                    name: str = "adapter") -> None:
+    """The LoRA adapter of `module.model` (nothing for a model without one); a W&B artifact too when
+    `logger.log_adapter=true`."""
     model = module.model
     if getattr(model, "save_pretrained", None) is None or not hasattr(model, "peft_config"):
         return
     from rankexp.models.adapters import save_adapter
 
     save_adapter(model, path)
+    if trainer is not None:
+        log_adapter(trainer.loggers, path, name)

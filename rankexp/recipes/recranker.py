@@ -146,5 +146,33 @@ def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dic
     metrics.update(fit_select_test(cfg, trainer, ranker, datamodule))
     metrics["prompt/truncated_prompts"] = float(encoder.truncations)
     if trainer.is_global_zero:  # DDP: one writer for the adapter (pipeline writes results on rank 0 too)
-        save_adapter_of(ranker, Path(cfg.paths.output_dir) / "adapter")
+        recranker_media(cfg, data, ranker.test_results, ranker.test_examples, metrics, trainer)
+        save_adapter_of(ranker, Path(cfg.paths.output_dir) / "adapter", trainer)
     return metrics
+
+
+def recranker_media(cfg: DictConfig, data: RatingData, results: list, examples: list, metrics: dict[str, Any],
+                    trainer) -> None:
+    """The same media as an ALRO run: example rankings for each task (and the hybrid, the retriever), and
+    the hybrid's table (one row per method, the test metrics as columns): CSV in media/, W&B when on."""
+    import pandas as pd
+
+    from rankexp.report import media
+
+    n = min(int(cfg.eval.example_rankings or 0), len(results))
+    tables: dict[str, pd.DataFrame] = {}
+    if n:
+        shown, titles = examples[:n], data.items["title"].to_numpy()
+        labels = [str(j + 1) for j in range(len(shown[0].candidates))]
+        for method in results[0].scores:
+            scores = np.stack([np.asarray(r.scores[method], dtype=np.float64) for r in results[:n]])
+            tables[f"example_rankings_{method}"] = media.example_rankings_table(shown, scores, titles, labels, n=n)
+    rows = {}
+    for key, value in metrics.items():
+        parts = key.split("/")
+        if len(parts) == 3 and parts[0] == "test":
+            rows.setdefault(parts[1], {})[parts[2]] = value
+    if rows:
+        tables["hybrid_table"] = pd.DataFrame([{"method": m, **v} for m, v in rows.items()])
+    if tables:
+        media.log_media(trainer.loggers, Path(cfg.paths.output_dir), tables=tables)

@@ -40,6 +40,13 @@ def test_run_writes_hybrid_task_and_retriever_metrics(tmp_path):
     assert len(saved["train/instruction_set_hash"]) == 64 and saved["train/instruction_users"] == 8.0
     assert "val/hybrid/ndcg@5" in saved or "best_val/ndcg@5" in saved
     assert payload["test/hybrid/hr@5"] == saved["test/hybrid/hr@5"]
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "media" / "hybrid_table.csv")  # the same media as an ALRO run
+    assert table.set_index("method").loc["hybrid", "ndcg@5"] == pytest.approx(saved["test/hybrid/ndcg@5"])
+    for method in ("pointwise", "pairwise", "listwise", "hybrid", "retriever"):
+        examples = pd.read_csv(tmp_path / "media" / f"example_rankings_{method}.csv")
+        assert len(examples) == 6 and examples["predicted_order"].str.split().map(len).eq(10).all()
     last = tmp_path / "checkpoints" / "last.ckpt"
     assert last.is_file()
     import torch
