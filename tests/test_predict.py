@@ -1,4 +1,4 @@
-"""`python -m rankexp.predict` on the tiny random model: request checks, ranking, adapters."""
+"""`python -m rankexp.predict`: the thin CLI over rankexp.Ranker (request file checks, output, exit codes)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rankexp import predict
+from rankexp import Ranker, predict
 from rankexp.errors import RankexpError
 from tests.helpers.runs import REPO, explain, run_module
 
@@ -19,64 +19,27 @@ REQUEST = {"history": [{"title": "Toy Story (1995)", "rating": 5}, {"title": "He
 @pytest.mark.parametrize("data, message", [
     ([], "top level must be a JSON object"),
     ({"candidates": ["a"], "user": 3}, r"unknown field\(s\) \['user'\]"),
-    ({"history": {}, "candidates": ["a"]}, "`history` must be a list"),
-    ({"history": ["Toy Story"], "candidates": ["a"]}, r"`history\[0\]` must be an object"),
-    ({"history": [{"rating": 4}], "candidates": ["a"]}, r"`history\[0\].title` must be a non-empty string"),
-    ({"history": [{"title": "x", "rating": "5"}], "candidates": ["a"]}, r"`history\[0\].rating` must be a number"),
-    ({"history": [{"title": "x", "rating": True}], "candidates": ["a"]}, r"`history\[0\].rating` must be a number"),
-    ({"history": [{"title": "x", "rating": 9}], "candidates": ["a"]}, "outside the rating scale 1-5"),
-    ({"history": [{"title": "x", "rating": 4, "year": 1}], "candidates": ["a"]}, r"unknown field\(s\) \['year'\]"),
     ({"history": []}, "`candidates` is missing"),
-    ({"candidates": []}, "`candidates` must be a non-empty list"),
-    ({"candidates": ["a", 3]}, r"`candidates\[1\]` must be a non-empty string"),
-    ({"candidates": ["a", " a "]}, "more than once"),
-    ({"candidates": [f"t{i}" for i in range(21)]}, "21 candidates, but the ranker has only 20 labels"),
+    ({"candidates": ["a"], "hints": [3.0]}, "`hints` must be an object of title -> number"),
+    ({"candidates": ["a"], "hints": {"a": "high"}}, "`hints` must be an object of title -> number"),
 ])
 def test_request_errors_name_the_field(data, message):
     with pytest.raises(predict.RequestError, match=message):
-        predict.parse_request(data, max_candidates=20)
+        predict.check_request(data)
 
 
 def test_request_file_errors(tmp_path: Path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"candidates": ["a",\n ]}')
     with pytest.raises(predict.RequestError, match="not valid JSON: .* line 2, column 2"):
-        predict.load_request(str(bad), 20)
+        predict.load_request(str(bad))
     with pytest.raises(predict.RequestError, match="cannot read request file"):
-        predict.load_request(str(tmp_path / "missing.json"), 20)
+        predict.load_request(str(tmp_path / "missing.json"))
     assert isinstance(predict.RequestError("x"), RankexpError)
 
 
-def test_valid_request_becomes_an_example():
-    request = predict.parse_request(REQUEST, 20)
-    example, titles = predict.as_example(request)
-    assert [titles[i] for i in example.history] == ["Toy Story (1995)", "Heat (1995)"]
-    assert [titles[i] for i in example.candidates] == REQUEST["candidates"]
-    assert example.history_ratings.tolist() == [5.0, 2.0]
-
-
-def test_settings_from_conf_and_unknown_model():
-    settings = predict.resolve_settings("tiny_random", None)
-    assert settings.model["source"] == "tiny_random" and "_target_" not in settings.model
-    assert settings.labels == "ABCDEFGHIJKLMNOPQRST"
-    with pytest.raises(RankexpError, match="unknown model 'nope'.*tiny_random"):
-        predict.resolve_settings("nope", None)
-
-
-def test_rank_with_tiny_random():
-    settings = predict.resolve_settings("tiny_random", None)
-    ranking = predict.rank(predict.parse_request(REQUEST, 20), settings)
-    assert sorted(r["title"] for r in ranking) == sorted(REQUEST["candidates"])
-    scores = [r["score"] for r in ranking]
-    assert scores == sorted(scores, reverse=True) and all(0 < s < 1 for s in scores)
-    assert sum(r["share"] for r in ranking) == pytest.approx(1.0)
-    assert [r["rank"] for r in ranking] == [1, 2, 3, 4]
-    assert {r["label"] for r in ranking} == set("ABCD")
-    assert "GoldenEye (1995)" in predict.format_ranking(ranking)
-
-
 def _fake_run_with_adapter(tmp_path: Path) -> Path:
-    """A run dir as `rankexp.run` leaves it: .hydra/config.yaml + a (perturbed) LoRA adapter."""
+    """A run dir saved before adapters carried rankexp.json: .hydra/config.yaml + a (perturbed) LoRA adapter."""
     from rankexp.models.adapters import save_adapter
     from rankexp.models.loading import load_model
     from tests.helpers.runs import SMOL
@@ -100,17 +63,16 @@ def _fake_run_with_adapter(tmp_path: Path) -> Path:
     return run / "adapter"
 
 
-def test_adapter_from_a_run_uses_its_settings_and_changes_scores(tmp_path: Path):
+def test_an_old_adapter_uses_its_run_config_and_changes_scores(tmp_path: Path):
     adapter = _fake_run_with_adapter(tmp_path)
-    settings = predict.resolve_settings(None, adapter)
-    assert settings.source.endswith(".hydra/config.yaml")
-    assert settings.labels == "ABCDEFGHIJ" and settings.style.item_noun == "item"
-    request = predict.parse_request(REQUEST, len(settings.labels))
-    tuned = predict.rank(request, settings, adapter)
-    base = predict.rank(request, settings, None)
-    assert [r["score"] for r in tuned] != pytest.approx([r["score"] for r in base])
+    ranker = Ranker.from_pretrained(adapter)
+    assert ranker.manifest["labels"] == "ABCDEFGHIJ" and ranker.manifest["item_noun"] == "item"
+    history = [(h["title"], h["rating"]) for h in REQUEST["history"]]
+    tuned = ranker.rank(history, REQUEST["candidates"])
+    base = Ranker.from_pretrained(model="tiny_random").rank(history, REQUEST["candidates"])
+    assert [r.score for r in tuned] != pytest.approx([r.score for r in base])
     with pytest.raises(predict.RequestError, match="only 10 labels"):
-        predict.parse_request({"candidates": [f"t{i}" for i in range(11)]}, len(settings.labels))
+        ranker.rank([], [f"t{i}" for i in range(11)])
 
 
 def test_main_prints_json_and_exits_2_on_bad_input(tmp_path: Path, capsys):
@@ -118,7 +80,8 @@ def test_main_prints_json_and_exits_2_on_bad_input(tmp_path: Path, capsys):
     good.write_text(json.dumps(REQUEST))
     assert predict.main(["--input", str(good), "--model", "tiny_random", "--json"]) == 0
     ranking = json.loads(capsys.readouterr().out)
-    assert len(ranking) == 4
+    assert len(ranking) == 4 and [r["rank"] for r in ranking] == [1, 2, 3, 4]
+    assert "GoldenEye (1995)" in {r["title"] for r in ranking}
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"history": [{"title": "x"}], "candidates": ["a"]}))
     assert predict.main(["--input", str(bad), "--model", "tiny_random"]) == 2

@@ -61,8 +61,12 @@ def base_fingerprint(model) -> dict:
             "embedding_sha1": hashlib.sha1(corner.numpy().tobytes()).hexdigest()[:16]}
 
 
-def save_adapter(model, path: str | os.PathLike) -> None:
-    """Save the LoRA adapter only (peft format), atomically: temp dir, then rename over `path`."""
+def save_adapter(model, path: str | os.PathLike, tokenizer=None, manifest: dict | None = None) -> None:
+    """Save the LoRA adapter only (peft format), atomically: temp dir, then rename over `path`.
+
+    With `tokenizer` and `manifest` (rankexp.models.manifest) the folder travels: the tokenizer,
+    `rankexp.json`, and `base_model_name_or_path` saying which base to load (hub id, or package:gguf).
+    """
     from peft import PeftModel
 
     if not isinstance(model, PeftModel):
@@ -73,6 +77,16 @@ def save_adapter(model, path: str | os.PathLike) -> None:
     try:
         model.save_pretrained(tmp)
         (tmp / BASE_FILE).write_text(json.dumps(base_fingerprint(model), indent=1))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        if manifest is not None:
+            from rankexp.models.manifest import MANIFEST_FILE, base_model_id
+
+            (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1) + "\n")
+            config_file = tmp / "adapter_config.json"
+            config = json.loads(config_file.read_text())
+            config["base_model_name_or_path"] = base_model_id(manifest["base"])
+            config_file.write_text(json.dumps(config, indent=2))
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)

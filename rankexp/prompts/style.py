@@ -37,3 +37,12 @@ class PromptStyle:
 def short_title(title: str, limit: int) -> str:
     title = " ".join(str(title).split())
     return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
+
+
+def strip_years(titles):
+    """Drop a trailing " (1995)": four digits cost ~7 tokens a line with digit-splitting tokenizers."""
+    import re
+
+    import numpy as np
+
+    return np.array([re.sub(r"\s*\(\d{4}\)\s*$", "", str(t)) or str(t) for t in titles], dtype=object)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from rankexp.models.ranker import ListwiseRanker
 from rankexp.prompts.candidate import CandidateEncoder
 from rankexp.prompts.datamodule import RankingDataModule
 from rankexp.prompts.listwise import ListwiseEncoder
-from rankexp.prompts.style import PromptStyle, labels_for
+from rankexp.prompts.style import PromptStyle, labels_for, strip_years
 from rankexp.recipes.lists import RankingLists
 from rankexp.recipes.loop import build_trainer, fit_select_test, save_adapter_of
 
@@ -62,11 +61,6 @@ def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, max_length: int)
         return CandidateEncoder(tokenizer, titles, style, max_length, list(range(max(low, 1), high + 1)), template)
     labels = labels_for(cfg.protocol.m, task.labels)
     return ListwiseEncoder(tokenizer, titles, labels, style, max_length, bool(task.chat_template), template)
-
-
-def strip_years(titles: np.ndarray) -> np.ndarray:
-    """Drop a trailing " (1995)": four digits cost ~7 tokens a line with digit-splitting tokenizers."""
-    return np.array([re.sub(r"\s*\(\d{4}\)\s*$", "", str(t)) or str(t) for t in titles], dtype=object)
 
 
 def scoring_of(cfg: DictConfig) -> str:
@@ -116,7 +110,7 @@ def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[s
     metrics["prompt/truncated_lists"] = encoder.truncations
     metrics.update(compare_on_test(cfg, ranker, encoder, lists))
     metrics.update(_media(cfg, data, ranker, encoder, trainer, test_lists))
-    save_adapter_of(ranker, Path(cfg.paths.output_dir) / "adapter", trainer)
+    save_adapter_of(ranker, Path(cfg.paths.output_dir) / "adapter", trainer, cfg=cfg, tokenizer=tokenizer)
     return metrics
 
 

@@ -34,11 +34,22 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
 
     from rankexp.io.results import scrub_secrets
 
-    try:
-        data = OmegaConf.to_container(cfg, resolve=True)
-    except Exception:  # noqa: BLE001 - e.g. ${hydra:...} outside a Hydra app: log it as written
-        data = OmegaConf.to_container(cfg, resolve=False)
-    return scrub_secrets({k: v for k, v in data.items() if k != "hydra"})
+    data: dict[str, Any] = {}
+    for key in cfg:
+        if key == "hydra":
+            continue
+        try:
+            data[key] = _resolved(cfg, key)
+        except Exception:  # noqa: BLE001 - e.g. ${hydra:...} outside a Hydra app: keep it as written
+            data[key] = OmegaConf.to_container(cfg, resolve=False)[key]
+    return scrub_secrets(data)
+
+
+def _resolved(cfg: DictConfig, key: str) -> Any:
+    from omegaconf import OmegaConf
+
+    value = cfg[key]
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def best_checkpoint(trainer: L.Trainer) -> str | None:
@@ -75,14 +86,16 @@ def fit_select_test(cfg: DictConfig, trainer: L.Trainer, module: L.LightningModu
 
 
 def save_adapter_of(module: L.LightningModule, path: Path, trainer: L.Trainer | None = None,
-                    name: str = "adapter") -> None:
-    """The LoRA adapter of `module.model` (nothing for a model without one); a W&B artifact too when
-    `logger.log_adapter=true`."""
+                    name: str = "adapter", cfg: DictConfig | None = None, tokenizer=None) -> None:
+    """The LoRA adapter of `module.model` (nothing for a model without one), with the tokenizer and
+    `rankexp.json` of `cfg` so it ranks again anywhere; a W&B artifact too when `logger.log_adapter=true`."""
     model = module.model
     if getattr(model, "save_pretrained", None) is None or not hasattr(model, "peft_config"):
         return
     from rankexp.models.adapters import save_adapter
+    from rankexp.models.manifest import manifest_from_config
 
-    save_adapter(model, path)
+    manifest = manifest_from_config(resolved_config(cfg)) if cfg is not None else None
+    save_adapter(model, path, tokenizer=tokenizer, manifest=manifest)
     if trainer is not None:
         log_adapter(trainer.loggers, path, name)

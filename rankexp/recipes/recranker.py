@@ -147,7 +147,7 @@ def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dic
     metrics["prompt/truncated_prompts"] = float(encoder.truncations)
     if trainer.is_global_zero:  # DDP: one writer for the adapter (pipeline writes results on rank 0 too)
         recranker_media(cfg, data, ranker.test_results, ranker.test_examples, metrics, trainer)
-        save_adapter_of(ranker, Path(cfg.paths.output_dir) / "adapter", trainer)
+        save_adapter_of(ranker, Path(cfg.paths.output_dir) / "adapter", trainer, cfg=cfg, tokenizer=tokenizer)
     return metrics
 
 

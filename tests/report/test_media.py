@@ -127,7 +127,7 @@ def test_make_score_fn_matches_ranker_score(tiny_lora_model):
     from torch import nn
 
     from rankexp.models.ranker import ListwiseRanker
-    from rankexp.predict import make_score_fn
+    from rankexp.models.list_scores import make_score_fn
     from rankexp.prompts.listwise import ListwiseEncoder, collate
     from rankexp.prompts.style import PromptStyle
 
