@@ -15,9 +15,9 @@ from hydra.utils import instantiate
 from rankexp.evaluation.metrics import ndcg_gain, ranking_metrics
 from rankexp.losses import build_losses
 from rankexp.models.adapters import load_adapter
+from rankexp.models.list_scores import make_score_fn
 from rankexp.models.loading import load_model
 from rankexp.models.ranker import ListwiseRanker
-from rankexp.models.list_scores import make_score_fn
 from rankexp.recipes.alro import build_encoder
 from rankexp.recipes.lists import build_lists
 from rankexp.run import CONF_DIR

@@ -126,8 +126,8 @@ def test_make_score_fn_matches_ranker_score(tiny_lora_model):
     import torch
     from torch import nn
 
-    from rankexp.models.ranker import ListwiseRanker
     from rankexp.models.list_scores import make_score_fn
+    from rankexp.models.ranker import ListwiseRanker
     from rankexp.prompts.listwise import ListwiseEncoder, collate
     from rankexp.prompts.style import PromptStyle
 
