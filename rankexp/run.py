@@ -46,6 +46,27 @@ def _report(err: RankexpError) -> None:
     sys.stderr.write(error_line(err) + "\n")
 
 
+def require_set(cfg: DictConfig) -> None:
+    """A mandatory key left at `???` (e.g. `data.name` of `data=atomic`) is a ConfigError naming it."""
+    from omegaconf import OmegaConf
+
+    from rankexp.errors import ConfigError
+
+    def walk(node: DictConfig, prefix: str):  # raw nodes: no interpolation is resolved
+        for key in node.keys():
+            child = node._get_node(key)
+            name = f"{prefix}{key}"
+            if OmegaConf.is_config(child) and isinstance(child, DictConfig) and not child._is_missing():
+                yield from walk(child, name + ".")
+            elif child is not None and child._is_missing():
+                yield name
+
+    missing = sorted(walk(cfg, ""))
+    if missing:
+        raise ConfigError(f"{', '.join(f'`{k}`' for k in missing)} must be set on the command line "
+                          f"(e.g. `{missing[0]}=<value>`); the config group leaves it open")
+
+
 def _is_multirun() -> bool:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -60,8 +81,9 @@ def _is_multirun() -> bool:
 def main(cfg: DictConfig) -> float | None:
     from rankexp.recipes.experiment import run_experiment
 
-    _print_tree(cfg)
     try:
+        require_set(cfg)
+        _print_tree(cfg)
         results = run_experiment(cfg)
     except Exception as err:  # a failed sweep job must not end the sweep
         cause = user_error(err)

@@ -1,0 +1,183 @@
+"""RecBole atomic files: every dataset RecBole distributes, without new code (`data=atomic`).
+
+    python -m rankexp.run +experiment=rerank_ml100k data=atomic data.path=~/recbole/dataset data.name=ml-1m \
+        data.title_field=movie_title
+
+`<path>/<name>/<name>.inter` (or `<path>/<name>.inter`): a tab-separated file whose first line
+names each column and its type, `user_id:token  item_id:token  rating:float  timestamp:float`.
+`<name>.item`: `item_id:token` plus the title column named by `data.title_field` (and optionally
+`data.genre_field`). Types are RecBole's: token, token_seq, float, float_seq.
+
+- No `rating` column (implicit feedback): every interaction gets `data.implicit_rating`; such
+  data suits `protocol=rerank_topk` (the explicit-list protocol needs graded ratings).
+- No `timestamp` column: the file's line order is the time order.
+- A field holding a tab is written in double quotes (`"Title\twith tab"`), csv-style; RecBole's
+  own files never quote, and a quote inside a field is kept as is.
+
+Every malformed input is a DataError naming the file, the line and what is expected. Parsing is
+plain Python over lines (like the MovieLens loaders), so errors can name the line.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rankexp.data.parsing import read_lines
+from rankexp.errors import DataError
+
+log = logging.getLogger(__name__)
+TYPES = ("token", "token_seq", "float", "float_seq")
+INTER_EXAMPLE = "user_id:token\titem_id:token\trating:float\ttimestamp:float"
+
+
+def atomic_file(path: str | Path, name: str, suffix: str) -> Path | None:
+    """`<path>/<name>/<name>.<suffix>` (RecBole's layout) or `<path>/<name>.<suffix>`; None when neither exists."""
+    base = Path(path).expanduser()
+    for candidate in (base / name / f"{name}.{suffix}", base / f"{name}.{suffix}"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _fields(path: Path, number: int, line: str) -> list[str]:
+    """Tab-split `line`; a field that starts and ends in double quotes may hold tabs (`""` is one quote).
+
+    Hand-written rather than csv: RecBole never quotes, so a title like `"Weird" Al` must stay as is,
+    which csv's quoting rules refuse. A quote that opens a field and never closes is literal text.
+    """
+    pieces, out, i = line.split("\t"), [], 0
+    while i < len(pieces):
+        piece = pieces[i]
+        if piece.startswith('"') and not (len(piece) > 1 and piece.endswith('"')):
+            for j in range(i + 1, len(pieces)):
+                if pieces[j].endswith('"'):
+                    out.append("\t".join(pieces[i:j + 1])[1:-1].replace('""', '"'))
+                    i = j + 1
+                    break
+            else:  # never closed: literal
+                out.extend(pieces[i:])
+                break
+            continue
+        out.append(piece[1:-1].replace('""', '"') if len(piece) > 1 and piece.startswith('"') and piece.endswith('"')
+                   else piece)
+        i += 1
+    return out
+
+
+def read_header(path: Path, number: int, line: str) -> list[tuple[str, str]]:
+    """[(field name, type)] of the header line; an unknown type or a field without one names both."""
+    header = []
+    for column in _fields(path, number, line):
+        name, sep, kind = column.strip().rpartition(":")
+        if not sep or not name:
+            raise DataError(f"{path} line {number}: header field {column!r} has no type; write `name:type` with "
+                            f"type one of {', '.join(TYPES)} (e.g. {INTER_EXAMPLE!r})")
+        if kind not in TYPES:
+            raise DataError(f"{path} line {number}: header field {column!r} has unknown type {kind!r}; "
+                            f"RecBole types are {', '.join(TYPES)}")
+        header.append((name, kind))
+    return header
+
+
+def read_atomic(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
+    """The file as strings, one column per header field, plus `line`; `required` fields must be in the header."""
+    rows, lines, header = [], [], None
+    for number, line in read_lines(path, "utf-8"):
+        if header is None:
+            header = read_header(path, number, line)
+            names = [n for n, _ in header]
+            missing = [f for f in required if f not in names]
+            if missing:
+                raise DataError(f"{path} line {number}: the header lacks {', '.join(missing)}; it has "
+                                f"{', '.join(f'{n}:{k}' for n, k in header)}; expected e.g. {INTER_EXAMPLE!r}")
+            continue
+        fields = _fields(path, number, line)
+        if len(fields) != len(header):
+            raise DataError(f"{path} line {number}: {len(fields)} tab-separated fields, expected {len(header)} "
+                            f"({', '.join(n for n, _ in header)})")
+        rows.append(fields)
+        lines.append(number)
+    if header is None:
+        raise DataError(f"{path}: no header line; the first line names the columns, e.g. {INTER_EXAMPLE!r}")
+    frame = pd.DataFrame(rows, columns=[n for n, _ in header], dtype=object)
+    frame["line"] = lines
+    frame.attrs["types"] = dict(header)
+    return frame
+
+
+def _floats(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna()
+    if bad.any():
+        row = frame[bad].iloc[0]
+        raise DataError(f"{path} line {int(row['line'])}: `{column}` must be a number, got {row[column]!r}")
+    return values.to_numpy(dtype=np.float64)
+
+
+def load_atomic_ratings(path: Path, implicit_rating: float) -> pd.DataFrame:
+    """Raw ratings [user_id, item_id, rating, timestamp, line] of a `.inter` file."""
+    frame = read_atomic(path, ("user_id", "item_id"))
+    out = pd.DataFrame({"user_id": frame["user_id"].astype(str), "item_id": frame["item_id"].astype(str)})
+    if "rating" in frame:
+        out["rating"] = _floats(frame, "rating", path)
+    else:
+        log.info("%s has no rating column: implicit feedback, every interaction rated %g", path, implicit_rating)
+        out["rating"] = float(implicit_rating)
+    out["timestamp"] = (_floats(frame, "timestamp", path) if "timestamp" in frame
+                        else frame["line"].to_numpy()).astype(np.int64)
+    out["line"] = frame["line"].to_numpy()
+    out.attrs["source"] = str(path)
+    return out
+
+
+def load_atomic_items(path: Path, title_field: str, genre_field: str | None) -> pd.DataFrame:
+    """Item table [item_id, title, genres] of a `.item` file."""
+    required = ("item_id", title_field) + ((genre_field,) if genre_field else ())
+    try:
+        frame = read_atomic(path, required)
+    except DataError as error:
+        if "the header lacks" in str(error):
+            raise DataError(f"{error} (set `data.title_field` / `data.genre_field` to the .item file's columns)") \
+                from error
+        raise
+    genres = frame[genre_field].astype(str).str.replace(" ", "|") if genre_field else ""
+    items = pd.DataFrame({"item_id": frame["item_id"].astype(str), "title": frame[title_field].astype(str),
+                          "genres": genres})
+    items.attrs["source"] = str(path)
+    return items
+
+
+def load_atomic_dataset(name: str, path: str | None = None, *, title_field: str = "title",
+                        genre_field: str | None = None, require_titles: bool = True, implicit_rating: float = 1.0,
+                        like_threshold: float = 4.0, rating_scale: tuple[float, float] = (1.0, 5.0),
+                        kcore_k: int = 0, item_noun: str = "item", unknown_items: str = "error"):
+    """What `conf/data/atomic.yaml` instantiates: the atomic files of `name` under `path`, as RatingData."""
+    from rankexp.data import drop_unknown_items, encode, kcore
+
+    if not path:
+        raise DataError("`data.path` is required for `data=atomic`: the folder holding <name>/<name>.inter "
+                        "(RecBole's dataset folder)")
+    inter = atomic_file(path, name, "inter")
+    if inter is None:
+        raise DataError(f"no {name}.inter under {Path(path).expanduser()} (looked for {name}/{name}.inter and "
+                        f"{name}.inter); set `data.path` and `data.name` to a RecBole atomic dataset")
+    ratings = load_atomic_ratings(inter, implicit_rating)
+    item_file = atomic_file(path, name, "item")
+    if item_file is not None:
+        items = load_atomic_items(item_file, title_field, genre_field)
+    elif require_titles:
+        raise DataError(f"no {name}.item beside {inter}: the prompts show item titles; add the .item file with "
+                        f"item_id:token and {title_field}:token_seq, or set `data.require_titles=false` for runs "
+                        "without an LLM (titles are then the item ids)")
+    else:
+        ids = pd.unique(ratings["item_id"])
+        items = pd.DataFrame({"item_id": ids, "title": ids, "genres": ""})
+        items.attrs["source"] = "(item ids; no .item file)"
+    ratings, dropped = drop_unknown_items(ratings, items, unknown_items)
+    data = encode(name, kcore(ratings.drop(columns="line"), kcore_k), items, like_threshold, tuple(rating_scale))
+    return replace(data, item_noun=item_noun, dropped_unknown_items=dropped)
