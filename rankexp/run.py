@@ -53,7 +53,7 @@ def require_set(cfg: DictConfig) -> None:
     from rankexp.errors import ConfigError
 
     def walk(node: DictConfig, prefix: str):  # raw nodes: no interpolation is resolved
-        for key in node.keys():
+        for key in node:
             child = node._get_node(key)
             name = f"{prefix}{key}"
             if OmegaConf.is_config(child) and isinstance(child, DictConfig) and not child._is_missing():
