@@ -34,7 +34,7 @@ bench: install
 	for script in experiments/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 lint: install
-	$(BIN)/ruff check rankexp tests experiments
+	$(BIN)/ruff check rankexp tests experiments hydra_plugins
 
 clean:
 	rm -rf outputs multirun wandb .pytest_cache
