@@ -56,7 +56,10 @@ def position_bias(model_scores_fn: ScoreFn, examples: Sequence[ListwiseExample],
     rng = np.random.default_rng(seed)
     top_item = np.zeros((n_orders, len(examples)), dtype=np.int64)  # in the original slot numbering
     top_slot = np.zeros_like(top_item)  # the slot it was shown in
-    for o in range(n_orders):
+    from tqdm.auto import tqdm
+
+    # n_orders x len(examples) forwards (as long as testing on that many lists): worth a bar; hidden off a tty
+    for o in tqdm(range(n_orders), desc=f"position-bias probe ({len(examples)} lists)", disable=None, leave=False):
         perms = [rng.permutation(m) for _ in examples]
         shown = [permuted_copy(example, perm) for example, perm in zip(examples, perms)]
         scores = as_numpy(model_scores_fn(shown), len(shown), m)

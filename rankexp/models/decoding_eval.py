@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import torch
+from tqdm.auto import tqdm
 
 from rankexp.data.examples import ListwiseExample
 from rankexp.errors import unknown_name
@@ -32,7 +33,7 @@ def evaluate_decoding(model, encoder: ListwiseEncoder, examples: list[ListwiseEx
     for method in [m for m in methods if m != "verbalizer"]:
         counts = ParseCounts()
         scores, gains, started = [], [], time.perf_counter()
-        for example in chosen:
+        for example in tqdm(chosen, desc=f"{method} decoding", disable=None, leave=False):
             prompt, _ = encoder.prompt_ids(example)
             m = len(example.candidates)
             if method == "constrained":
