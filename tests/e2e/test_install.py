@@ -60,8 +60,9 @@ def test_wheel_install_runs_from_another_directory(tmp_path: Path):
         helped = _run([str(venv / "bin" / name), "--help"], elsewhere, env)
         assert helped.returncode == 0 and "usage" in helped.stdout.lower(), (name, helped.stderr[-2000:])
     assert (fresh_site / "hydra_plugins" / "rankexp_sweepers" / "resumable_optuna.py").is_file()
-    found = _run([str(python), "-c", "from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper;"
-                  "print([p.__module__ for p in Plugins.instance().discover(Sweeper)])"], elsewhere, env)
+    discover = ("from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper; "
+                "print([p.__module__ for p in Plugins.instance().discover(Sweeper)])")
+    found = _run([str(python), "-c", discover], elsewhere, env)
     assert "hydra_plugins.rankexp_sweepers.resumable_optuna" in found.stdout, found.stdout + found.stderr
     from_api = _run([str(python), "-c", "from rankexp import Ranker; print(Ranker.__module__)"], elsewhere, env)
     assert from_api.stdout.strip() == "rankexp.api", from_api.stderr[-2000:]
