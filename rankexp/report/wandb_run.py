@@ -55,6 +55,10 @@ class RankexpWandbLogger(WandbLogger):
         os.environ["WANDB_MODE"] = mode  # wandb reads the env too; keep both saying the same
         if kwargs.get("group") in (None, ""):
             kwargs.pop("group", None)
+        if "settings" not in kwargs:  # quiet logs: no banner, no run-history dump at finish (W&B's warnings stay)
+            import wandb
+
+            kwargs["settings"] = wandb.Settings(quiet=True)
         super().__init__(offline=False, mode=mode, **kwargs)
         self._wandb_init.pop("anonymous", None)  # deprecated in wandb: passing it (even None) prints a warning
         self.mode = mode
