@@ -99,7 +99,11 @@ def _retriever_scores(retriever) -> HintValues:
     return scored
 
 
+def hint_label(source: str) -> str:
+    """The word before a hint value in prompts: "avg" (item mean) or "predicted" (a retriever's rating)."""
+    return "avg" if source == "item_mean" else "predicted"
+
+
 def hint_text(source: str, train: pd.DataFrame, retriever=None, key: str = "task.hint_source") -> HintText:
     """The listwise prompts' hint text of `source`: "avg x.x" (item mean) or "predicted x.x" (retriever)."""
-    label = "avg" if source == "item_mean" else "predicted"
-    return HintText(hint_values(source, train, retriever, "rating", key), label)
+    return HintText(hint_values(source, train, retriever, "rating", key), hint_label(source))

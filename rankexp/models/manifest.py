@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rankexp.data.hints import hint_label
 from rankexp.errors import ConfigError
 
 MANIFEST_FILE = "rankexp.json"
@@ -84,7 +85,7 @@ def manifest_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "strip_year": bool(task.get("strip_year", False)),
         "chat_template": bool(task.get("chat_template", False)),
         "hint_source": hint_source,
-        "hint_label": ("avg" if hint_source == "item_mean" else "predicted") if hint_source else None,
+        "hint_label": hint_label(hint_source) if hint_source else None,
         "prompt": dict((cfg.get("prompt") or {}).get(shape) or {}),
         "max_length": int(model.get("max_length", 1024)),
         "model": model_spec,
