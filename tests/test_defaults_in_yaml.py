@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "rankexp"
 # These read files that are not the shipped config: a saved run's config or an adapter's rankexp.json
 # (predict, api, models/manifest: adapters saved before a key existed), results.json files (report), a
 # checkpoint's callback state.
-READ_OTHER_FILES = {"predict.py", "api.py", "models/manifest.py", "report/runs.py", "report/cli.py", "report/plots.py", "report/console.py",
+READ_OTHER_FILES = {"predict.py", "api.py", "models/manifest.py", "plan/architecture.py", "report/runs.py", "report/cli.py", "report/plots.py", "report/console.py",
                     "recipes/callbacks.py"}
 
 

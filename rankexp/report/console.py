@@ -32,6 +32,8 @@ def quiet_dependencies() -> None:
     warnings.filterwarnings("ignore", message=r".*(is deprecated|will be removed).*", module=DEPENDENCIES)
     # peft/transformers return the model in eval mode; rankexp's rankers switch it to train mode themselves
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
+    # bitsandbytes (imported by peft) warns on every CPU import that an optional CPU 4-bit kernel is absent
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
                  "pytorch_lightning.utilities.rank_zero"):
         logging.getLogger(name).addFilter(_DropTips())
