@@ -38,7 +38,8 @@ class OutOfMemoryHint(RankexpError):
 OOM_ADVICE = (
     "lower `train.batch_size` / `train.eval_batch_size`, shorten prompts (`protocol.m`, "
     "`protocol.history_len`, `task.title_max_chars`), or save memory with "
-    "`model.gradient_checkpointing=true` and `model.load_in_4bit=true` (needs bitsandbytes and a GPU)"
+    "`model.gradient_checkpointing=true` and `model.load_in_4bit=true` (needs bitsandbytes and a GPU); "
+    "`python -m rankexp.plan <the same overrides> --gpu-mem <size>` estimates each before a run"
 )
 
 

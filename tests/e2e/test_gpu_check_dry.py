@@ -20,7 +20,8 @@ PARTS = ("train_rankexp", "train_plain", "inference", "nf4", "plan", "ddp")
 
 
 def test_script_parses_and_refuses_unknown_parts(tmp_path):
-    assert subprocess.run(["bash", "-n", str(SCRIPT)], check=False).returncode == 0
+    for script in (SCRIPT, SCRIPT.with_name("gpu_wheels.sh")):
+        assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
     proc = subprocess.run(["bash", str(SCRIPT), "--parts", "train,warp"], cwd=REPO, capture_output=True, text=True,
                           env=env() | {"GPU_CHECK_DRY": "1", "PYTHON": sys.executable}, check=False)
     assert proc.returncode == 2 and "warp" in proc.stderr, explain(proc)
