@@ -22,7 +22,9 @@ DEFAULT_SIZES = ("24GB", "40GB", "80GB")
 
 
 def _parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(prog="python -m rankexp.plan", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m rankexp.plan", epilog="docs/gpu.md explains the estimate.",
+                                     description="Tokens per list and a training step's memory, before a run; Hydra "
+                                                 "overrides as for rankexp.run (e.g. +experiment=alro_ml1m).")
     parser.add_argument("--gpu-mem", action="append", default=None,
                         help="GPU size to check, e.g. 24GB (repeatable; default 24GB, 40GB and 80GB)")
     parser.add_argument("--lists", type=int, default=64, help="training lists to encode for the token counts")
