@@ -98,25 +98,53 @@ def compose(*overrides: str):
         return hydra_compose("run", overrides=list(overrides))
 
 
-def smollm2_setup(check: Check, *extra: str):
-    """(cfg, lists, ranker, encoder, tokenizer, train batches) for the SmolLM2 slot verbalizer."""
+def ranker_and_batches(check: Check, cfg, model, tokenizer, batch_size: int, n_batches: int):
+    """(lists, ranker on the check's device, encoder, training batches) of `cfg` around a loaded model."""
     from hydra.utils import instantiate
 
     from rankexp.prompts.datamodule import RankingDataModule
     from rankexp.recipes.alro import active_losses, build_encoder, build_ranker
     from rankexp.recipes.lists import build_lists
 
-    cfg = compose(*check.overrides(), *extra)
     data = instantiate(cfg.data)
     lists = build_lists(cfg, data)
-    model, tokenizer = instantiate(cfg.model).load()
     encoder = build_encoder(cfg, data, tokenizer, int(cfg.model.max_length))
     losses = active_losses(cfg)
-    ranker = build_ranker(cfg, model, encoder, losses).to(check.device)
-    dm = RankingDataModule(lists.train_source, [], [], encoder, seed=0, draws_per_epoch=(check.steps + 1) * check.batch,
-                           batch_size=check.batch, eval_batch_size=check.batch,
+    ranker = build_ranker(cfg, model, encoder, losses)
+    if not cfg.model.load_in_4bit:  # a 4-bit model is placed on its GPU by the loader
+        ranker = ranker.to(check.device)
+    dm = RankingDataModule(lists.train_source, [], [], encoder, seed=0, draws_per_epoch=n_batches * batch_size,
+                           batch_size=batch_size, eval_batch_size=batch_size,
                            permute=any(loss.needs_permuted for loss in losses.values()))
-    return cfg, lists, ranker, encoder, tokenizer, list(dm.train_dataloader())
+    return lists, ranker, encoder, list(dm.train_dataloader())[:n_batches]
+
+
+def smollm2_setup(check: Check):
+    """(lists, ranker, encoder, tokenizer, train batches) for the SmolLM2 slot verbalizer."""
+    from hydra.utils import instantiate
+
+    cfg = compose(*check.overrides())
+    model, tokenizer = instantiate(cfg.model).load()
+    lists, ranker, encoder, batches = ranker_and_batches(check, cfg, model, tokenizer, check.batch, check.steps + 1)
+    return lists, ranker, encoder, tokenizer, batches
+
+
+def bare_steps(check: Check, ranker, batches) -> tuple[list[float], list[float]]:
+    """AdamW steps of the ranker's summed loss in a plain loop: (losses, wall-clock time after each)."""
+    batches = [{k: v.to(check.device) if torch.is_tensor(v) else v for k, v in b.items()} for b in batches]
+    optimizer = torch.optim.AdamW([p for p in ranker.parameters() if p.requires_grad], lr=1e-4)
+    autocast = torch.autocast(check.device, dtype=torch.bfloat16, enabled=not check.dry)
+    ranker.train()
+    losses, times = [], []
+    for batch in batches:
+        with autocast:
+            loss = sum(ranker.loss_terms(batch).values())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        times.append(time.perf_counter())  # .float() of a CUDA tensor synchronizes
+    return losses, times
 
 
 def _tokens(batches) -> int:
@@ -138,7 +166,7 @@ def train_rankexp(check: Check) -> dict:
             self.times.append(time.perf_counter())
             self.losses.append(float(outputs["loss"]))
 
-    _, _, ranker, _, _, batches = smollm2_setup(check)
+    _, ranker, _, _, batches = smollm2_setup(check)
     recorder = Recorder()
     trainer = L.Trainer(accelerator="cpu" if check.dry else "gpu", devices=1,
                         precision="32-true" if check.dry else "bf16-mixed", max_steps=len(batches), logger=False,
@@ -153,21 +181,9 @@ def train_rankexp(check: Check) -> dict:
 
 
 def train_plain(check: Check) -> dict:
-    _, _, ranker, _, _, batches = smollm2_setup(check)
-    batches = [{k: v.to(check.device) if torch.is_tensor(v) else v for k, v in b.items()} for b in batches]
-    optimizer = torch.optim.AdamW([p for p in ranker.parameters() if p.requires_grad], lr=1e-4)
-    autocast = torch.autocast(check.device, dtype=torch.bfloat16, enabled=not check.dry)
-    ranker.train()
-    losses, times = [], []
+    _, ranker, _, _, batches = smollm2_setup(check)
     check.peak_reset()
-    for batch in batches:
-        with autocast:
-            loss = sum(ranker.loss_terms(batch).values())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-        times.append(time.perf_counter())  # .float() of a CUDA tensor synchronizes
+    losses, times = bare_steps(check, ranker, batches)
     timed = times[-1] - times[0]
     out = {"steps": len(batches) - 1, "s_per_step": timed / (len(batches) - 1),
            "tokens_per_s": _tokens(batches[1:]) / timed, "peak_gib": check.peak_gib(), "loss_curve": losses}
@@ -181,7 +197,7 @@ def inference(check: Check) -> dict:
     from rankexp.models.decoding import ParseCounts, constrained_greedy, generate_and_parse
     from rankexp.prompts.listwise import collate
 
-    _, lists, ranker, encoder, tokenizer, _ = smollm2_setup(check)
+    lists, ranker, encoder, tokenizer, _ = smollm2_setup(check)
     ranker.eval()
     examples = (lists.val + lists.test)[: check.lists]
     encoded = [encoder.encode(e, with_target=False) for e in examples]
@@ -242,40 +258,11 @@ def nf4(check: Check) -> dict:
         check.peak_reset()
         loaded, _ = instantiate(cfg.model).load()
         load_peak = check.peak_gib()
-        steps = 2 if check.dry else 10
-        out = _steps_on(check, cfg, loaded, tokenizer, steps)
+        _, ranker, _, batches = ranker_and_batches(check, cfg, loaded, tokenizer, 2, 2 if check.dry else 10)
+        check.peak_reset()
+        losses, _ = bare_steps(check, ranker, batches)
+        out = {"steps": len(losses), "train_peak_gib": check.peak_gib(), "loss_curve": losses}
     return {"params": params, "load_in_4bit": quantize, "load_peak_gib": load_peak, **out}
-
-
-def _steps_on(check: Check, cfg, model, tokenizer, steps: int) -> dict:
-    from hydra.utils import instantiate
-
-    from rankexp.prompts.datamodule import RankingDataModule
-    from rankexp.recipes.alro import active_losses, build_encoder, build_ranker
-    from rankexp.recipes.lists import build_lists
-
-    data = instantiate(cfg.data)
-    lists = build_lists(cfg, data)
-    encoder = build_encoder(cfg, data, tokenizer, int(cfg.model.max_length))
-    losses = active_losses(cfg)
-    ranker = build_ranker(cfg, model, encoder, losses)
-    if not cfg.model.load_in_4bit:
-        ranker = ranker.to(check.device)
-    dm = RankingDataModule(lists.train_source, [], [], encoder, seed=0, draws_per_epoch=steps * 2, batch_size=2,
-                           eval_batch_size=2, permute=any(loss.needs_permuted for loss in losses.values()))
-    optimizer = torch.optim.AdamW([p for p in ranker.parameters() if p.requires_grad], lr=1e-4)
-    ranker.train()
-    check.peak_reset()
-    losses_seen = []
-    for batch in list(dm.train_dataloader())[:steps]:
-        batch = {k: v.to(check.device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        with torch.autocast(check.device, dtype=torch.bfloat16, enabled=not check.dry):
-            loss = sum(ranker.loss_terms(batch).values())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses_seen.append(float(loss.detach()))
-    return {"steps": len(losses_seen), "train_peak_gib": check.peak_gib(), "loss_curve": losses_seen}
 
 
 def _module(check: Check, module: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:

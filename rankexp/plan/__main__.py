@@ -71,7 +71,7 @@ def plan(cfg, sizes: Sequence[str], n_lists: int, measure: bool) -> dict:
     lora = dict(cfg.model.lora) if cfg.model.get("lora") is not None else None
     count = activation_bytes(arch, cfg, regime, tokenizer, encoder, losses, widest)
     est = estimate(arch, regime, lora, count)
-    out = {"architecture": arch.as_dict(), "params": arch.params(), "lora_params": est.lora_grads // 4,
+    out = {"architecture": arch.as_dict(), "params": arch.params(), "lora_params": arch.lora_params(lora) if lora else 0,
            "tokens": tokens.as_dict(), "regime": {"weights": str(regime.weights).removeprefix("torch."),
                                                    "autocast": str(regime.autocast).removeprefix("torch."),
                                                    "checkpointing": regime.checkpointing,

@@ -113,14 +113,21 @@ def _scales(arch: Architecture) -> tuple[int, int]:
     raise ConfigError(f"head_dim {arch.head_dim} of the model cannot be scaled down evenly for the estimate")
 
 
+def replica_architecture(arch: Architecture, k: int, layers: int) -> Architecture:
+    """The configured model with every width divided by k (heads kept), `layers` deep."""
+    return Architecture(layers, arch.hidden // k, max(2, round(arch.intermediate / k)), arch.heads, arch.kv_heads,
+                        arch.head_dim // k, arch.vocab, arch.tied, f"replica 1/{k}")
+
+
 def _replica(arch: Architecture, k: int, layers: int, cfg: DictConfig, regime: Regime, tokenizer):
     from rankexp.models.adapters import add_lora
     from rankexp.models.loading import tiny_random_llama
 
-    model = tiny_random_llama(len(tokenizer), tokenizer, hidden_size=arch.hidden // k,
-                              intermediate_size=max(2, round(arch.intermediate / k)), num_hidden_layers=layers,
-                              num_attention_heads=arch.heads, num_key_value_heads=arch.kv_heads,
-                              head_dim=arch.head_dim // k, tie_word_embeddings=arch.tied).to(regime.weights)
+    small = replica_architecture(arch, k, layers)
+    model = tiny_random_llama(len(tokenizer), tokenizer, hidden_size=small.hidden,
+                              intermediate_size=small.intermediate, num_hidden_layers=layers,
+                              num_attention_heads=small.heads, num_key_value_heads=small.kv_heads,
+                              head_dim=small.head_dim, tie_word_embeddings=small.tied).to(regime.weights)
     if regime.checkpointing:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
@@ -168,17 +175,9 @@ def activation_bytes(arch: Architecture, cfg: DictConfig, regime: Regime, tokeni
         full1, _, _ = per_scale(k1, False)
         full2, _, _ = per_scale(k2, False)
         recompute = extrapolate(full1, full2)
-    replica_linear = 2 * sum(i * o for i, o in _replica_shapes(arch, k1))
+    replica_linear = replica_architecture(arch, k1, 2).linear_params()
     copies = two.weight_copy_bytes / replica_linear if replica_linear else 0.0
     return ActivationCount(extrapolate(layer1, layer2), extrapolate(out1, out2), recompute, copies)
-
-
-def _replica_shapes(arch: Architecture, k: int):
-    from rankexp.plan.architecture import MODULE_SHAPES
-
-    small = Architecture(1, arch.hidden // k, max(2, round(arch.intermediate / k)), arch.heads, arch.kv_heads,
-                         arch.head_dim // k, arch.vocab, arch.tied, "replica")
-    return [shape(small) for shape in MODULE_SHAPES.values()]
 
 
 @dataclass(frozen=True)
