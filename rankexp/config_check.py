@@ -38,6 +38,12 @@ def check_cross_keys(cfg: DictConfig) -> None:
         if recranker_list and int(protocol.m) < 10:  # training lists: 3 + 2 rated and 5 unrated candidates
             raise ConfigError(f"`protocol.m`={protocol.m}: RecRanker's listwise instructions show 10 candidates, "
                               "so its listwise and hybrid tasks need `protocol.m` >= 10")
+    evaluation = cfg.get("eval")
+    if evaluation is not None and evaluation.get("fusion") == "retriever" and protocol is not None \
+            and protocol.get("name") != "rerank_topk":
+        raise ConfigError(f"`eval.fusion=retriever` fuses the retriever's scores of each list, and "
+                          f"`protocol.name={protocol.get('name')}` has no retriever: use `protocol=rerank_topk "
+                          "retriever=lightgcn` or `eval.fusion=item_mean`")
     losses = cfg.get("loss")
     if isinstance(losses, DictConfig):
         for name, spec in losses.items():

@@ -142,7 +142,8 @@ class EvalSchema:
 
     max_decode_lists: int = key(count(0), "test lists ranked by constrained / generate decoding")
     baselines: bool = key(FLAG, "score the non-LLM baselines on the same lists")
-    fusion: str = key(choice("none", "item_mean"), "its own row: z(LLM) + w z(item mean), w picked on val")
+    fusion: str = key(choice("none", "item_mean", "retriever"),
+                      "its own row: z(LLM) + w z(item mean | retriever score), w picked on val")
     example_rankings: int = key(count(0), "rows of the example-rankings table")
     position_bias_lists: int = key(count(0), "test lists of the position-bias probe (0 = off)")
     share_prefix: bool = key(FLAG, "RecRanker hybrid: run a user's shared history prefix once (KV cache)")
@@ -174,6 +175,8 @@ class TaskSchema:
     hints: bool = key(FLAG, "show a hint signal next to each item")
     strip_year: bool = key(FLAG, "drop a trailing (YYYY) from titles")
     hint_source: str = key(choice("item_mean", "retriever"), "where the hints come from")
+    hint_format: str = key(choice("value", "value_rank", "rank"),
+                           "listwise prompts: the hint's value, value and rank within the block, or rank only")
     pointwise_hint_source: str = key(choice("item_mean", "retriever", nullable=True),
                                      "hints of the pointwise task (null = hint_source)")
     dislike_threshold: float = key(number(), "ratings at or below this count as disliked")

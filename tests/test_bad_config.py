@@ -80,8 +80,9 @@ def _cli(*overrides: str) -> subprocess.CompletedProcess:
         (["data=synthetic", "protocol.name=pointwise_lol"], "`protocol.name` must be one of explicit_listwise, rerank_topk"),
         (["data=synthetic", "model=tiny_random", "protocol.m=30", "protocol.min_history=1"], "protocol.m"),
         (["data=synthetic", "protocol=rerank_topk", "model=tiny_random"], "needs a retriever"),
+        (["data=synthetic", "task.hint_format=ranked"], "task.hint_format"),
     ],
-    ids=["unknown-mode", "unknown-protocol", "m-beyond-labels", "rerank-without-retriever"],
+    ids=["unknown-mode", "unknown-protocol", "m-beyond-labels", "rerank-without-retriever", "unknown-hint-format"],
 )
 def test_cli_reports_config_errors_without_traceback(tmp_path, overrides, expected):
     done = _cli(*overrides, "logger=csv", f"hydra.run.dir={tmp_path}")

@@ -21,6 +21,7 @@ import pandas as pd
 from rankexp.errors import ConfigError, unknown_name
 
 HINT_SOURCES = ("item_mean", "retriever")
+HINT_FORMATS = ("value", "value_rank", "rank")
 HintValues = Callable[[int, np.ndarray], np.ndarray]
 
 
@@ -49,14 +50,33 @@ class ItemMeanHints:
         return HintText(self.values, "avg")(user, items)
 
 
-class HintText:
-    """Hint values as prompt text, e.g. "avg 3.9" or "predicted 4.2"."""
+def ranks_within(values: np.ndarray) -> np.ndarray:
+    """1 + how many of the block's values are strictly larger: the best is 1, exact ties share a rank."""
+    values = np.asarray(values, dtype=np.float64)
+    return 1 + (values[None, :] > values[:, None]).sum(axis=1)
 
-    def __init__(self, values: HintValues, label: str) -> None:
-        self.values, self.label = values, label
+
+class HintText:
+    """Hint values as prompt text: "avg 3.9" (`value`), "avg 3.9, #2" (`value_rank`) or "#2" (`rank`).
+
+    The rank is the item's place by the unrounded hint among the items it is shown with (the
+    candidates of one list, or the history lines of one prompt). Why: a 135M model reads a
+    one-token rank more reliably than a decimal, and the rank also orders values that round to
+    the same one-decimal text. It adds no signal beyond the hint's own values.
+    """
+
+    def __init__(self, values: HintValues, label: str, fmt: str = "value") -> None:
+        if fmt not in HINT_FORMATS:
+            raise unknown_name("hint format", fmt, HINT_FORMATS, "task.hint_format")
+        self.values, self.label, self.fmt = values, label, fmt
 
     def __call__(self, user: int, items: np.ndarray) -> list[str]:
-        return [f"{self.label} {float(v):.1f}" for v in self.values(user, items)]
+        values = np.asarray(self.values(user, items), dtype=np.float64)
+        shown = [f"{self.label} {float(v):.1f}" for v in values]
+        if self.fmt == "value":
+            return shown
+        ranks = [f"#{int(r)}" for r in ranks_within(values)] if len(values) else []
+        return ranks if self.fmt == "rank" else [f"{v}, {r}" for v, r in zip(shown, ranks)]
 
 
 def hint_values(source: str, train: pd.DataFrame, retriever=None, kind: str = "rating",
@@ -104,6 +124,8 @@ def hint_label(source: str) -> str:
     return "avg" if source == "item_mean" else "predicted"
 
 
-def hint_text(source: str, train: pd.DataFrame, retriever=None, key: str = "task.hint_source") -> HintText:
-    """The listwise prompts' hint text of `source`: "avg x.x" (item mean) or "predicted x.x" (retriever)."""
-    return HintText(hint_values(source, train, retriever, "rating", key), hint_label(source))
+def hint_text(source: str, train: pd.DataFrame, retriever=None, key: str = "task.hint_source",
+              fmt: str = "value") -> HintText:
+    """The listwise prompts' hint text of `source`: "avg x.x" (item mean) or "predicted x.x" (retriever),
+    with the rank within the shown block when `fmt` (`task.hint_format`) asks for it."""
+    return HintText(hint_values(source, train, retriever, "rating", key), hint_label(source), fmt)

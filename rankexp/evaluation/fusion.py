@@ -18,8 +18,20 @@ from torch import Tensor
 
 from rankexp.evaluation.metrics import ranking_metrics
 
-FUSIONS = ("none", "item_mean")
+FUSIONS = ("none", "item_mean", "retriever")
 WEIGHTS = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def check_fusion(source: str, signals: dict) -> None:
+    """`eval.fusion` must name a signal these lists have: `retriever` exists only under `protocol=rerank_topk`."""
+    from rankexp.errors import ConfigError, unknown_name
+
+    if source not in FUSIONS:
+        raise unknown_name("fusion", source, FUSIONS, "eval.fusion")
+    if source not in signals:
+        raise ConfigError(f"`eval.fusion={source}` needs the retriever's scores of each list: use it with "
+                          "`protocol=rerank_topk retriever=...` (explicit lists have no retriever), or "
+                          "`eval.fusion=item_mean`")
 
 
 def zscore(scores: Tensor) -> Tensor:

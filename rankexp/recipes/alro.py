@@ -162,9 +162,8 @@ def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> di
     validation lists, scored with the same (selected) weights, and touches the test lists once.
     """
     from rankexp.evaluation.baselines import item_mean
-    from rankexp.evaluation.fusion import choose_weight, fuse, paired_difference, per_list
+    from rankexp.evaluation.fusion import paired_difference, per_list
     from rankexp.evaluation.metrics import ndcg_gain
-    from rankexp.models.list_scores import make_score_fn
 
     test = lists.test
     if not test or len(ranker.test_scores) != len(test):
@@ -172,31 +171,52 @@ def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> di
     metric = cfg.eval.selection_metric
     llm = torch.stack([ranker.test_scores[i] for i in range(len(test))]).float()
     gains = ndcg_gain(_stack(test, "gains"))
-    mean = item_mean(lists.train, np.stack([e.candidates for e in test]))
+    others = fusion_signals(lists.train, test, item_mean)
     out: dict[str, float] = {}
-    others = {"item_mean": mean}
-    if test[0].prior_scores is not None:
-        others["retriever"] = _stack(test, "prior_scores")
-    per_list_rows = {"llm": per_list(llm, gains, metric), "item_mean": per_list(mean, gains, metric)}
+    per_list_rows = {"llm": per_list(llm, gains, metric), "item_mean": per_list(others["item_mean"], gains, metric)}
     for name, scores in others.items():
         diff, se = paired_difference(llm, scores, gains, metric)
         out[f"paired_test/llm_minus_{name}/{metric}"], out[f"paired_test/llm_minus_{name}/{metric}_se"] = diff, se
-    if cfg.eval.fusion == "item_mean" and lists.val:
-        score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
-        val_llm = torch.as_tensor(score(lists.val), dtype=torch.float32)
-        val_mean = item_mean(lists.train, np.stack([e.candidates for e in lists.val]))
-        weight, val_value = choose_weight(val_llm, val_mean, ndcg_gain(_stack(lists.val, "gains")), metric)
-        fused = fuse(llm, mean, weight)
-        values = ranking_metrics(fused, gains, tuple(cfg.eval.ks))
-        out.update({f"test_fusion/{k}": float(v.mean()) for k, v in values.items() if k.startswith("ndcg")
-                    or cfg.protocol.name != "explicit_listwise"})
-        out["fusion/weight"], out[f"fusion/val_{metric}"] = weight, val_value
-        diff, se = paired_difference(fused, mean, gains, metric)
-        out[f"paired_test/fusion_minus_item_mean/{metric}"] = diff
-        out[f"paired_test/fusion_minus_item_mean/{metric}_se"] = se
+    if cfg.eval.fusion != "none" and lists.val:
+        fused, fusion_metrics = fuse_on_test(cfg, ranker, encoder, lists, llm, others)
+        out.update(fusion_metrics)
         per_list_rows["fusion"] = per_list(fused, gains, metric)
     write_per_list(Path(cfg.paths.output_dir) / "test_per_list.csv", test, metric, per_list_rows)
     return out
+
+
+def fusion_signals(train, examples, item_mean) -> dict[str, torch.Tensor]:
+    """The non-LLM scores of these lists: the train item mean, and the retriever's scores where it ranked them."""
+    signals = {"item_mean": item_mean(train, np.stack([e.candidates for e in examples]))}
+    if examples[0].prior_scores is not None:
+        signals["retriever"] = _stack(examples, "prior_scores")
+    return signals
+
+
+def fuse_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists, llm: torch.Tensor,
+                 test_signals: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    """`eval.fusion`: z(LLM) + w z(signal), w chosen on the validation lists, applied once to the test lists."""
+    from rankexp.evaluation.baselines import item_mean
+    from rankexp.evaluation.fusion import check_fusion, choose_weight, fuse, paired_difference
+    from rankexp.evaluation.metrics import ndcg_gain
+    from rankexp.models.list_scores import make_score_fn
+
+    source, metric = cfg.eval.fusion, cfg.eval.selection_metric
+    check_fusion(source, test_signals)
+    score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
+    val_llm = torch.as_tensor(score(lists.val), dtype=torch.float32)
+    val_signal = fusion_signals(lists.train, lists.val, item_mean)[source]
+    weight, val_value = choose_weight(val_llm, val_signal, ndcg_gain(_stack(lists.val, "gains")), metric)
+    fused = fuse(llm, test_signals[source], weight)
+    gains = ndcg_gain(_stack(lists.test, "gains"))
+    values = ranking_metrics(fused, gains, tuple(cfg.eval.ks))
+    out = {f"test_fusion/{k}": float(v.mean()) for k, v in values.items() if k.startswith("ndcg")
+           or cfg.protocol.name != "explicit_listwise"}
+    out["fusion/weight"], out[f"fusion/val_{metric}"] = weight, val_value
+    for name, scores in test_signals.items():
+        diff, se = paired_difference(fused, scores, gains, metric)
+        out[f"paired_test/fusion_minus_{name}/{metric}"], out[f"paired_test/fusion_minus_{name}/{metric}_se"] = diff, se
+    return fused, out
 
 
 def write_per_list(path: Path, lists, metric: str, columns: dict[str, torch.Tensor]) -> None:

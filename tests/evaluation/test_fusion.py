@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import torch
 
 from rankexp.evaluation.fusion import choose_weight, fuse, paired_difference, zscore
@@ -36,3 +38,69 @@ def test_fusion_weight_is_chosen_on_the_given_lists():
     weight, _ = choose_weight(good_signal, useless_llm, gains, "ndcg@1")
     assert weight == 0.0  # the LLM alone is already perfect: no fusion
     assert torch.equal(fuse(good_signal, useless_llm, 0.0).argsort(), good_signal.argsort())
+
+
+def _rerank_lists(synthetic, tmp_path):
+    from rankexp.recipes.lists import build_lists
+    from tests.helpers.runs import compose_cfg
+
+    cfg = compose_cfg("data=synthetic", "protocol=rerank_topk", "retriever=pop", "protocol.m=6",
+                      "protocol.history_len=5", "protocol.min_history=3", "eval.fusion=retriever",
+                      f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}")
+    return cfg, build_lists(cfg, synthetic)
+
+
+class _Scored:
+    """A ranker stand-in whose test scores were already computed."""
+
+    def __init__(self, scores: torch.Tensor) -> None:
+        self.test_scores = dict(enumerate(scores))
+
+
+def test_retriever_fusion_fuses_the_retriever_scores_with_the_weight_chosen_on_validation(synthetic, tmp_path,
+                                                                                       monkeypatch):
+    """`eval.fusion=retriever`: w from the val lists' retriever scores, applied once to the test lists' own."""
+    import rankexp.models.list_scores as list_scores
+    from rankexp.evaluation.fusion import per_list
+    from rankexp.evaluation.metrics import ndcg_gain
+    from rankexp.recipes.alro import compare_on_test
+
+    cfg, lists = _rerank_lists(synthetic, tmp_path)
+    rng = np.random.default_rng(0)
+    noise = {id(e): rng.normal(size=len(e.candidates)) for e in lists.val + lists.test}
+    llm_of = lambda examples: np.stack([noise[id(e)] for e in examples])  # noqa: E731
+    monkeypatch.setattr(list_scores, "make_score_fn", lambda *a, **k: llm_of)
+    test_llm = torch.as_tensor(llm_of(lists.test), dtype=torch.float32)
+    out = compare_on_test(cfg, _Scored(test_llm), None, lists)
+
+    def signal(examples):
+        return torch.as_tensor(np.stack([e.prior_scores for e in examples]), dtype=torch.float32)
+
+    def gains(examples):
+        return ndcg_gain(torch.as_tensor(np.stack([e.gains for e in examples]), dtype=torch.float32))
+
+    weight, val_value = choose_weight(torch.as_tensor(llm_of(lists.val), dtype=torch.float32), signal(lists.val),
+                                      gains(lists.val), "ndcg@5")
+    assert (out["fusion/weight"], out["fusion/val_ndcg@5"]) == (weight, val_value)
+    fused = per_list(fuse(test_llm, signal(lists.test), weight), gains(lists.test), "ndcg@5")
+    assert math.isclose(out["test_fusion/ndcg@5"], float(fused.mean()), rel_tol=1e-6)
+    retriever = per_list(signal(lists.test), gains(lists.test), "ndcg@5")
+    assert math.isclose(out["paired_test/fusion_minus_retriever/ndcg@5"], float((fused - retriever).mean()),
+                        abs_tol=1e-6)
+    assert "fusion_ndcg@5" in (tmp_path / "test_per_list.csv").read_text().splitlines()[0]
+
+
+def test_retriever_fusion_without_a_retriever_is_a_config_error():
+    import pytest
+
+    from rankexp.config_check import check_cross_keys
+    from rankexp.errors import ConfigError
+    from rankexp.evaluation.fusion import check_fusion
+    from tests.helpers.runs import compose_cfg
+
+    with pytest.raises(ConfigError, match="eval.fusion=retriever"):
+        check_cross_keys(compose_cfg("data=synthetic", "eval.fusion=retriever"))
+    with pytest.raises(ConfigError, match="eval.fusion=retriever"):
+        check_fusion("retriever", {"item_mean": None})
+    with pytest.raises(ConfigError, match="eval.fusion"):
+        check_fusion("mf", {"item_mean": None})

@@ -125,3 +125,16 @@ def test_recranker_instructions_never_show_held_out_items(ml100k, tmp_path):
 def test_model_selection_reads_validation_only():
     cfg = _cfg()
     assert cfg.callbacks.model_checkpoint.monitor.startswith("val/")
+
+
+def test_rank_hints_order_the_leave_one_out_values_within_the_block(ml100k):
+    """`task.hint_format=value_rank`: the rank comes from the same train-only leave-one-out values as the text."""
+    from rankexp.data.hints import ranks_within
+
+    lists = build_lists(_cfg("task.hints=true", "task.hint_format=value_rank"), ml100k)
+    values = lists.train_source.hint_fn.values
+    for example in lists.test[:20] + [lists.train_source.draw(i, 0) for i in range(20)]:
+        for items, shown in ((example.candidates, example.hints), (example.history, example.history_hints)):
+            expected = ranks_within(values(example.user, items))
+            assert [s.split(", #")[1] for s in shown] == [str(r) for r in expected]
+            assert [s.split(", ")[0] for s in shown] == [f"avg {v:.1f}" for v in values(example.user, items)]
