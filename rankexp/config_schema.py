@@ -144,6 +144,7 @@ class EvalSchema:
     baselines: bool = key(FLAG, "score the non-LLM baselines on the same lists")
     fusion: str = key(choice("none", "item_mean", "retriever"),
                       "its own row: z(LLM) + w z(item mean | retriever score), w picked on val")
+    test_orders: int = key(count(1), "LLM scores averaged over this many candidate orders: its own row")
     example_rankings: int = key(count(0), "rows of the example-rankings table")
     position_bias_lists: int = key(count(0), "test lists of the position-bias probe (0 = off)")
     share_prefix: bool = key(FLAG, "RecRanker hybrid: run a user's shared history prefix once (KV cache)")

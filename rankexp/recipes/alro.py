@@ -177,6 +177,10 @@ def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> di
     for name, scores in others.items():
         diff, se = paired_difference(llm, scores, gains, metric)
         out[f"paired_test/llm_minus_{name}/{metric}"], out[f"paired_test/llm_minus_{name}/{metric}_se"] = diff, se
+    if int(cfg.eval.get("test_orders", 1) or 1) > 1:
+        averaged, order_metrics = average_orders(cfg, ranker, encoder, lists, llm, others)
+        out.update(order_metrics)
+        per_list_rows["orders"] = per_list(averaged, gains, metric)
     if cfg.eval.fusion != "none" and lists.val:
         fused, fusion_metrics = fuse_on_test(cfg, ranker, encoder, lists, llm, others)
         out.update(fusion_metrics)
@@ -191,6 +195,40 @@ def fusion_signals(train, examples, item_mean) -> dict[str, torch.Tensor]:
     if examples[0].prior_scores is not None:
         signals["retriever"] = _stack(examples, "prior_scores")
     return signals
+
+
+def average_orders(cfg: DictConfig, ranker, encoder, lists: RankingLists, llm: torch.Tensor,
+                   test_signals: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    """`eval.test_orders=K`: the LLM's scores averaged over K candidate orders, its own row `test_orders/*`.
+
+    The same K orders are scored on the validation lists (`val_orders/*`, beside the one-order
+    `val_orders/one_order_*`), so whether averaging helps is read on validation. Order 0 of the
+    test lists is the order `trainer.test` just scored.
+    """
+    from rankexp.evaluation.fusion import paired_difference, per_list
+    from rankexp.evaluation.metrics import ndcg_gain
+    from rankexp.evaluation.order_averaging import order_averaged_scores
+    from rankexp.models.list_scores import make_score_fn
+
+    k, metric = int(cfg.eval.test_orders), cfg.eval.selection_metric
+    score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
+    out: dict[str, float] = {"orders/n": float(k)}
+    if lists.val:
+        val_one = score(lists.val)
+        val_avg = order_averaged_scores(score, lists.val, k, cfg.seed + 1, shown_scores=val_one)
+        val_gains = ndcg_gain(_stack(lists.val, "gains"))
+        out[f"val_orders/one_order_{metric}"] = float(per_list(torch.as_tensor(val_one), val_gains, metric).mean())
+        out[f"val_orders/{metric}"] = float(per_list(torch.as_tensor(val_avg), val_gains, metric).mean())
+    averaged = torch.as_tensor(order_averaged_scores(score, lists.test, k, cfg.seed + 2, shown_scores=llm.numpy()),
+                               dtype=torch.float32)
+    gains = ndcg_gain(_stack(lists.test, "gains"))
+    values = ranking_metrics(averaged, gains, tuple(cfg.eval.ks))
+    out.update({f"test_orders/{name}": float(v.mean()) for name, v in values.items() if name.startswith("ndcg")
+                or cfg.protocol.name != "explicit_listwise"})
+    for name, scores in {"llm": llm, **test_signals}.items():
+        diff, se = paired_difference(averaged, scores, gains, metric)
+        out[f"paired_test/orders_minus_{name}/{metric}"], out[f"paired_test/orders_minus_{name}/{metric}_se"] = diff, se
+    return averaged, out
 
 
 def fuse_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists, llm: torch.Tensor,
