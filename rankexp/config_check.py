@@ -44,7 +44,7 @@ def check_cross_keys(cfg: DictConfig) -> None:
         raise ConfigError(f"`eval.fusion=retriever` fuses the retriever's scores of each list, and "
                           f"`protocol.name={protocol.get('name')}` has no retriever: use `protocol=rerank_topk "
                           "retriever=lightgcn` or `eval.fusion=item_mean`")
-    if evaluation is not None and cfg.get("recranker") and int(evaluation.get("test_orders", 1) or 1) > 1:
+    if evaluation is not None and cfg.get("recranker") and int(evaluation.test_orders) > 1:
         raise ConfigError("`eval.test_orders` averages the listwise ranker's scores over candidate orders; the "
                           "RecRanker recipe's hybrid does not use it: set `eval.test_orders=1`")
     losses = cfg.get("loss")

@@ -66,13 +66,15 @@ def test_every_experiment_defines_what_its_recipe_reads(experiment: str):
         hybrid_options(cfg, mix)
         build_sampler(cfg.sampler)
         for key in ("hints", "hint_source", "pointwise_hint_source", "chat_template", "listwise_top",
-                    "candidates_in_prefix", "dislike_threshold", "mix_mode", "shuffle"):
+                    "candidates_in_prefix", "dislike_threshold", "mix_mode", "shuffle", "hint_format"):
             assert key in cfg.task, (experiment, key)
     else:
         active_losses(cfg)
-        for key in ("scoring", "strip_year", "hints", "hint_source", "title_max_chars", "history_with_ratings"):
+        for key in ("scoring", "strip_year", "hints", "hint_source", "hint_format", "title_max_chars",
+                    "history_with_ratings"):
             assert key in cfg.task, (experiment, key)
     for key in ("schedule", "min_lr_ratio", "lr", "weight_decay", "warmup_steps"):
         assert key in cfg.optim, (experiment, key)
-    for key in ("fusion", "methods", "baselines", "position_bias_lists", "example_rankings", "share_prefix"):
+    for key in ("fusion", "methods", "baselines", "position_bias_lists", "example_rankings", "share_prefix",
+                "test_orders"):
         assert key in cfg.eval, (experiment, key)

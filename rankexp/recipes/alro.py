@@ -177,7 +177,7 @@ def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> di
     for name, scores in others.items():
         diff, se = paired_difference(llm, scores, gains, metric)
         out[f"paired_test/llm_minus_{name}/{metric}"], out[f"paired_test/llm_minus_{name}/{metric}_se"] = diff, se
-    if int(cfg.eval.get("test_orders", 1) or 1) > 1:
+    if int(cfg.eval.test_orders) > 1:
         averaged, order_metrics = average_orders(cfg, ranker, encoder, lists, llm, others)
         out.update(order_metrics)
         per_list_rows["orders"] = per_list(averaged, gains, metric)

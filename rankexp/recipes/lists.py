@@ -108,7 +108,7 @@ def _rerank(cfg: DictConfig, data: RatingData) -> RankingLists:
 
 
 def _with_hints(cfg: DictConfig, lists: RankingLists) -> RankingLists:
-    hints = hint_text(cfg.task.hint_source, lists.train, lists.retriever, fmt=cfg.task.get("hint_format", "value"))
+    hints = hint_text(cfg.task.hint_source, lists.train, lists.retriever, fmt=cfg.task.hint_format)
     lists.train_source.hint_fn = hints
     attach = lambda ex: replace(ex, hints=hints(ex.user, ex.candidates), history_hints=hints(ex.user, ex.history))
     return replace(lists, val=[attach(e) for e in lists.val], test=[attach(e) for e in lists.test])
