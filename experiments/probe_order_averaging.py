@@ -3,9 +3,9 @@
 The position-bias probe shows the scores move when the candidates are shown in another order
 (top-1 agreement over 5 orders ~0.5). If that movement is noise, the mean score over K orders is a
 better ranking from the same model, with K times the inference cost. This script reloads a run's
-selected checkpoint, scores its first `--lists` test lists in K seeded orders (order 0 = the run's own),
-maps every score back to its candidate, and reports NDCG@5 of one order vs the K-order mean, both paired
-to the item mean on the same lists. It touches the test lists of a run that is already finished and
+selected checkpoint, scores its first `--lists` test lists in K orders (order 0 = the run's own,
+then seeded shuffles) with `rankexp.evaluation.order_averaging` (what `eval.test_orders` runs),
+and reports NDCG@5 of one order vs the K-order mean, both paired to the item mean on the same lists. It touches the test lists of a run that is already finished and
 reported; it does not select anything.
 
     python experiments/probe_order_averaging.py /work/runs/<run dir> --orders 5 --lists 300 --json out.json
@@ -36,16 +36,17 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=5)
     parser.add_argument("--lists", type=int, default=300)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the K-1 shuffled orders")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from rankexp.data.examples import permuted_copy
     from rankexp.evaluation.baselines import item_mean
     from rankexp.evaluation.fusion import per_list
     from rankexp.evaluation.metrics import ndcg_gain
+    from rankexp.evaluation.order_averaging import order_averaged_scores
     from rankexp.models.list_scores import make_score_fn
     from rankexp.recipes.alro import active_losses, build_encoder, build_ranker
     from rankexp.recipes.lists import build_lists
@@ -64,29 +65,18 @@ def main() -> None:
         raise SystemExit(f"checkpoint does not match the ranker: unexpected {unexpected[:3]}, missing lora "
                          f"{[k for k in missing if 'lora' in k][:3]}")
     score = make_score_fn(ranker, encoder, batch_size=args.batch)
-    m = len(test[0].candidates)
-    rng = np.random.default_rng(12345)
-    per_order = []
-    for k in range(args.orders):
-        perms = [np.arange(m) if k == 0 else rng.permutation(m) for _ in test]
-        scores = score([permuted_copy(e, p) for e, p in zip(test, perms)])
-        back = np.empty_like(scores)
-        for row, perm in enumerate(perms):
-            back[row, perm] = scores[row]  # new slot j showed old slot perm[j]
-        per_order.append(back)
-        print(f"order {k} scored", flush=True)
+    shown = score(test)  # the run's own order: the `test/*` row (here in fp32)
+    averaged = order_averaged_scores(score, test, args.orders, args.seed, shown_scores=shown)
     gains = ndcg_gain(torch.as_tensor(np.stack([e.gains for e in test]), dtype=torch.float32))
-    mean = item_mean(lists.train, np.stack([e.candidates for e in test]))
-    base = per_list(mean, gains, "ndcg@5")
-    single = per_list(torch.as_tensor(per_order[0]), gains, "ndcg@5")
-    out = {"run_dir": str(args.run_dir), "lists": len(test), "orders": args.orders,
-           "item_mean_ndcg@5": float(base.mean()), "one_order_ndcg@5": float(single.mean())}
-    out["one_order_minus_item_mean"] = paired(single, base)
-    for k in range(2, args.orders + 1):
-        averaged = per_list(torch.as_tensor(np.mean(per_order[:k], axis=0)), gains, "ndcg@5")
-        out[f"mean_of_{k}_ndcg@5"] = float(averaged.mean())
-        out[f"mean_of_{k}_minus_one_order"] = paired(averaged, single)
-        out[f"mean_of_{k}_minus_item_mean"] = paired(averaged, base)
+    base = per_list(item_mean(lists.train, np.stack([e.candidates for e in test])), gains, "ndcg@5")
+    single = per_list(torch.as_tensor(shown), gains, "ndcg@5")
+    mean_k = per_list(torch.as_tensor(averaged), gains, "ndcg@5")
+    out = {"run_dir": str(args.run_dir), "lists": len(test), "orders": args.orders, "seed": args.seed,
+           "item_mean_ndcg@5": float(base.mean()), "one_order_ndcg@5": float(single.mean()),
+           f"mean_of_{args.orders}_ndcg@5": float(mean_k.mean()),
+           "one_order_minus_item_mean": paired(single, base),
+           f"mean_of_{args.orders}_minus_one_order": paired(mean_k, single),
+           f"mean_of_{args.orders}_minus_item_mean": paired(mean_k, base)}
     print(json.dumps(out, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")

@@ -18,6 +18,11 @@ def _labels(task: DictConfig) -> list[str]:
     return list(labels) if isinstance(labels, ListConfig) else []
 
 
+def uses_recranker_recipe(cfg: DictConfig) -> bool:
+    """RecRanker's recipe runs the pointwise / pairwise / hybrid tasks, and `task=listwise` under `recranker: true`."""
+    return cfg.task.name in ("pointwise", "pairwise", "hybrid") or bool(cfg.get("recranker"))
+
+
 def check_cross_keys(cfg: DictConfig) -> None:
     """Rules between keys, checked before the model loads."""
     task, protocol = cfg.get("task"), cfg.get("protocol")
@@ -44,7 +49,11 @@ def check_cross_keys(cfg: DictConfig) -> None:
         raise ConfigError(f"`eval.fusion=retriever` fuses the retriever's scores of each list, and "
                           f"`protocol.name={protocol.get('name')}` has no retriever: use `protocol=rerank_topk "
                           "retriever=lightgcn` or `eval.fusion=item_mean`")
-    if evaluation is not None and cfg.get("recranker") and int(evaluation.test_orders) > 1:
+    recranker = task is not None and uses_recranker_recipe(cfg)
+    if recranker and task.hint_format != "value":
+        raise ConfigError(f"`task.hint_format={task.hint_format}` is for the listwise prompts (rankexp.recipes.alro); "
+                          "RecRanker's tasks show the hint values: use `task.hint_format=value`")
+    if evaluation is not None and recranker and int(evaluation.test_orders) > 1:
         raise ConfigError("`eval.test_orders` averages the listwise ranker's scores over candidate orders; the "
                           "RecRanker recipe's hybrid does not use it: set `eval.test_orders=1`")
     losses = cfg.get("loss")

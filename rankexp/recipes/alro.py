@@ -156,14 +156,17 @@ def _stack(examples, field: str) -> torch.Tensor:
 
 
 def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> dict[str, float]:
-    """Paired differences with the item mean (and the retriever) on the test lists, and `eval.fusion`.
+    """Paired differences with the item mean (and the retriever) on the test lists, `eval.test_orders`
+    and `eval.fusion`.
 
-    The LLM's test scores are the ones `trainer.test` just computed; fusion picks its weight on the
-    validation lists, scored with the same (selected) weights, and touches the test lists once.
+    The LLM's test scores are the ones `trainer.test` just computed. The validation lists are scored
+    once, with the same (selected) weights, for whichever of the two rows needs them; fusion picks its
+    weight there and touches the test lists once.
     """
     from rankexp.evaluation.baselines import item_mean
     from rankexp.evaluation.fusion import paired_difference, per_list
     from rankexp.evaluation.metrics import ndcg_gain
+    from rankexp.models.list_scores import make_score_fn
 
     test = lists.test
     if not test or len(ranker.test_scores) != len(test):
@@ -177,12 +180,15 @@ def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> di
     for name, scores in others.items():
         diff, se = paired_difference(llm, scores, gains, metric)
         out[f"paired_test/llm_minus_{name}/{metric}"], out[f"paired_test/llm_minus_{name}/{metric}_se"] = diff, se
-    if int(cfg.eval.test_orders) > 1:
-        averaged, order_metrics = average_orders(cfg, ranker, encoder, lists, llm, others)
+    orders, fusion = int(cfg.eval.test_orders) > 1, cfg.eval.fusion != "none" and bool(lists.val)
+    score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
+    val_llm = np.asarray(score(lists.val)) if lists.val and (orders or fusion) else None
+    if orders:
+        averaged, order_metrics = average_orders(cfg, score, lists, llm, val_llm, others)
         out.update(order_metrics)
         per_list_rows["orders"] = per_list(averaged, gains, metric)
-    if cfg.eval.fusion != "none" and lists.val:
-        fused, fusion_metrics = fuse_on_test(cfg, ranker, encoder, lists, llm, others)
+    if fusion:
+        fused, fusion_metrics = fuse_on_test(cfg, lists, llm, val_llm, others)
         out.update(fusion_metrics)
         per_list_rows["fusion"] = per_list(fused, gains, metric)
     write_per_list(Path(cfg.paths.output_dir) / "test_per_list.csv", test, metric, per_list_rows)
@@ -197,63 +203,62 @@ def fusion_signals(train, examples, item_mean) -> dict[str, torch.Tensor]:
     return signals
 
 
-def average_orders(cfg: DictConfig, ranker, encoder, lists: RankingLists, llm: torch.Tensor,
+def own_row(cfg: DictConfig, name: str, scores: torch.Tensor, gains: torch.Tensor,
+            references: dict[str, torch.Tensor]) -> dict[str, float]:
+    """`test_<name>/*` of a score derived from the LLM's, and `paired_test/<name>_minus_<reference>/*`."""
+    from rankexp.evaluation.fusion import paired_difference
+
+    metric = cfg.eval.selection_metric
+    values = ranking_metrics(scores, gains, tuple(cfg.eval.ks))
+    out = {f"test_{name}/{k}": float(v.mean()) for k, v in values.items() if k.startswith("ndcg")
+           or cfg.protocol.name != "explicit_listwise"}
+    for reference, other in references.items():
+        diff, se = paired_difference(scores, other, gains, metric)
+        out[f"paired_test/{name}_minus_{reference}/{metric}"] = diff
+        out[f"paired_test/{name}_minus_{reference}/{metric}_se"] = se
+    return out
+
+
+def average_orders(cfg: DictConfig, score, lists: RankingLists, llm: torch.Tensor, val_llm: np.ndarray | None,
                    test_signals: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
     """`eval.test_orders=K`: the LLM's scores averaged over K candidate orders, its own row `test_orders/*`.
 
     The same K orders are scored on the validation lists (`val_orders/*`, beside the one-order
     `val_orders/one_order_*`), so whether averaging helps is read on validation. Order 0 of the
-    test lists is the order `trainer.test` just scored.
+    test lists is the order `trainer.test` just scored; order 0 of the validation lists is `val_llm`.
     """
-    from rankexp.evaluation.fusion import paired_difference, per_list
+    from rankexp.evaluation.fusion import per_list
     from rankexp.evaluation.metrics import ndcg_gain
     from rankexp.evaluation.order_averaging import order_averaged_scores
-    from rankexp.models.list_scores import make_score_fn
 
     k, metric = int(cfg.eval.test_orders), cfg.eval.selection_metric
-    score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
     out: dict[str, float] = {"orders/n": float(k)}
-    if lists.val:
-        val_one = score(lists.val)
-        val_avg = order_averaged_scores(score, lists.val, k, cfg.seed + 1, shown_scores=val_one)
+    if val_llm is not None:
+        val_avg = order_averaged_scores(score, lists.val, k, cfg.seed + 1, shown_scores=val_llm)
         val_gains = ndcg_gain(_stack(lists.val, "gains"))
-        out[f"val_orders/one_order_{metric}"] = float(per_list(torch.as_tensor(val_one), val_gains, metric).mean())
+        out[f"val_orders/one_order_{metric}"] = float(per_list(torch.as_tensor(val_llm), val_gains, metric).mean())
         out[f"val_orders/{metric}"] = float(per_list(torch.as_tensor(val_avg), val_gains, metric).mean())
     averaged = torch.as_tensor(order_averaged_scores(score, lists.test, k, cfg.seed + 2, shown_scores=llm.numpy()),
                                dtype=torch.float32)
-    gains = ndcg_gain(_stack(lists.test, "gains"))
-    values = ranking_metrics(averaged, gains, tuple(cfg.eval.ks))
-    out.update({f"test_orders/{name}": float(v.mean()) for name, v in values.items() if name.startswith("ndcg")
-                or cfg.protocol.name != "explicit_listwise"})
-    for name, scores in {"llm": llm, **test_signals}.items():
-        diff, se = paired_difference(averaged, scores, gains, metric)
-        out[f"paired_test/orders_minus_{name}/{metric}"], out[f"paired_test/orders_minus_{name}/{metric}_se"] = diff, se
+    out.update(own_row(cfg, "orders", averaged, ndcg_gain(_stack(lists.test, "gains")), {"llm": llm, **test_signals}))
     return averaged, out
 
 
-def fuse_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists, llm: torch.Tensor,
+def fuse_on_test(cfg: DictConfig, lists: RankingLists, llm: torch.Tensor, val_llm: np.ndarray,
                  test_signals: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
     """`eval.fusion`: z(LLM) + w z(signal), w chosen on the validation lists, applied once to the test lists."""
     from rankexp.evaluation.baselines import item_mean
-    from rankexp.evaluation.fusion import check_fusion, choose_weight, fuse, paired_difference
+    from rankexp.evaluation.fusion import check_fusion, choose_weight, fuse
     from rankexp.evaluation.metrics import ndcg_gain
-    from rankexp.models.list_scores import make_score_fn
 
     source, metric = cfg.eval.fusion, cfg.eval.selection_metric
     check_fusion(source, test_signals)
-    score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
-    val_llm = torch.as_tensor(score(lists.val), dtype=torch.float32)
     val_signal = fusion_signals(lists.train, lists.val, item_mean)[source]
-    weight, val_value = choose_weight(val_llm, val_signal, ndcg_gain(_stack(lists.val, "gains")), metric)
+    weight, val_value = choose_weight(torch.as_tensor(val_llm, dtype=torch.float32), val_signal,
+                                      ndcg_gain(_stack(lists.val, "gains")), metric)
     fused = fuse(llm, test_signals[source], weight)
-    gains = ndcg_gain(_stack(lists.test, "gains"))
-    values = ranking_metrics(fused, gains, tuple(cfg.eval.ks))
-    out = {f"test_fusion/{k}": float(v.mean()) for k, v in values.items() if k.startswith("ndcg")
-           or cfg.protocol.name != "explicit_listwise"}
+    out = own_row(cfg, "fusion", fused, ndcg_gain(_stack(lists.test, "gains")), test_signals)
     out["fusion/weight"], out[f"fusion/val_{metric}"] = weight, val_value
-    for name, scores in test_signals.items():
-        diff, se = paired_difference(fused, scores, gains, metric)
-        out[f"paired_test/fusion_minus_{name}/{metric}"], out[f"paired_test/fusion_minus_{name}/{metric}_se"] = diff, se
     return fused, out
 
 

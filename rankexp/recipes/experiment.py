@@ -16,7 +16,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rankexp.config_check import validate_config
+from rankexp.config_check import uses_recranker_recipe, validate_config
 from rankexp.data import RatingData
 from rankexp.data.summary import summarize
 from rankexp.evaluation.baselines import evaluate_baselines
@@ -52,7 +52,7 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
             lists.metrics.update(baselines)  # the learning-curve plot draws them beside the LLM
             metrics.update(baselines)
         if cfg.mode in ("train", "eval") and cfg.get("model") is not None:
-            if cfg.task.name in ("pointwise", "pairwise", "hybrid") or cfg.recranker:
+            if uses_recranker_recipe(cfg):
                 from rankexp.recipes.recranker import run_recranker as run_stage
             else:
                 from rankexp.recipes.alro import run_ranker as run_stage

@@ -59,9 +59,6 @@ def hint_functions(cfg: DictConfig, lists: RankingLists):
     fit on train, it saw the training targets, so its training-instance hints are optimistic.
     """
     task = cfg.task
-    if task.hint_format != "value":
-        raise ConfigError(f"`task.hint_format={task.hint_format}` is for the listwise prompts (rankexp.recipes.alro); "
-                          "RecRanker's tasks show the hint values: use `task.hint_format=value`")
     if not task.hints:
         return None, None
     point_source = task.pointwise_hint_source or task.hint_source

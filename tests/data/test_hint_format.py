@@ -34,11 +34,9 @@ def test_unknown_format_names_the_key():
 
 
 def test_recranker_refuses_a_rank_format():
-    """RecRanker's tasks show hint values; a rank format there would be silently ignored."""
-    from omegaconf import OmegaConf
+    """RecRanker's tasks show hint values; a rank format there would be silently ignored (checked before loading)."""
+    from rankexp.config_check import check_cross_keys
+    from tests.helpers.runs import compose_cfg
 
-    from rankexp.recipes.recranker import hint_functions
-
-    cfg = OmegaConf.create({"task": {"hint_format": "rank", "hints": True}})
     with pytest.raises(ConfigError, match="task.hint_format=rank"):
-        hint_functions(cfg, None)
+        check_cross_keys(compose_cfg("+experiment=recranker_ml100k", "task.hint_format=rank"))
