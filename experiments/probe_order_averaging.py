@@ -30,6 +30,31 @@ def paired(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     return float(diff.mean()), float(diff.std(unbiased=True)) / math.sqrt(diff.numel())
 
 
+# Keys added after some runs were made, with the value those runs used (the behaviour before the key).
+KEYS_ADDED_SINCE = {"task.hint_format": "value"}
+
+
+def load_run_config(run_dir: Path):
+    """The finished run's own config, with keys the code has gained since filled by their old behaviour.
+
+    Why not compose a fresh config: the probe must rebuild exactly the lists and prompts the run
+    was trained and tested on, and only the run's `.hydra/config.yaml` records them."""
+    from omegaconf import OmegaConf, open_dict
+
+    path = run_dir / ".hydra" / "config.yaml"
+    checkpoint = run_dir / "checkpoints" / "best.ckpt"
+    for needed in (path, checkpoint):
+        if not needed.is_file():
+            raise SystemExit(f"{needed} not found: expected a finished `mode=train` run directory")
+    cfg = OmegaConf.load(path)
+    with open_dict(cfg):
+        for dotted, old_value in KEYS_ADDED_SINCE.items():
+            if OmegaConf.select(cfg, dotted) is None:
+                OmegaConf.update(cfg, dotted, old_value)
+    cfg.paths.output_dir = str(run_dir)  # the run's ${hydra:...} interpolations have no Hydra here
+    return cfg
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", type=Path)
@@ -41,7 +66,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from hydra.utils import instantiate
-    from omegaconf import OmegaConf
 
     from rankexp.evaluation.baselines import item_mean
     from rankexp.evaluation.fusion import per_list
@@ -51,8 +75,7 @@ def main() -> None:
     from rankexp.recipes.alro import active_losses, build_encoder, build_ranker
     from rankexp.recipes.lists import build_lists
 
-    cfg = OmegaConf.load(args.run_dir / ".hydra" / "config.yaml")
-    cfg.paths.output_dir = str(args.run_dir)  # the run's ${hydra:...} interpolations have no Hydra here
+    cfg = load_run_config(args.run_dir)
     data = instantiate(cfg.data)
     lists = build_lists(cfg, data)
     test = lists.test[: args.lists]

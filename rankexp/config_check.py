@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, ListConfig
 
-from rankexp.config_schema import GROUPS, check_group, node_at, number
+from rankexp.config_schema import GROUPS, check_closed_groups, check_group, node_at, number
 from rankexp.errors import ConfigError
 
 
@@ -65,9 +65,11 @@ def check_cross_keys(cfg: DictConfig) -> None:
 
 
 def validate_config(cfg: DictConfig) -> None:
-    """Check every schema'd key of `cfg`; the first bad one raises a ConfigError naming it."""
+    """Check every schema'd key of `cfg`, and that the closed groups hold no unknown key; the first bad
+    one raises a ConfigError naming it."""
     for path, schema in GROUPS:
         node = node_at(cfg, path)
         if node is not None:
             check_group(node, schema, path)
+    check_closed_groups(cfg)
     check_cross_keys(cfg)

@@ -81,6 +81,7 @@ class UserResult:
     tokens: int = 0
     seconds: float = 0.0
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # raw task outputs (probabilities)
+    scored: bool = True  # false: a miss never run through the model (HybridEvaluator.unscored)
 
 
 # ---- the hybrid formula (docs/recranker.md) ---------------------------------------------------------------
@@ -202,6 +203,20 @@ class HybridEvaluator:
         result.tokens = (len(prefix) + sum(map(len, suffixes))) if shared else sum(len(prefix) + len(s) for s in suffixes)
         result.seconds = time.perf_counter() - started
         return result
+
+    def unscored(self, ex: ListwiseExample) -> UserResult:
+        """The result of a user whose target is not among the candidates, without running the model.
+
+        Why exact: with all-zero gains every ranking metric is 0 whatever the scores, so this user's
+        metrics equal a scored user's; only its costs (prompts, forwards, seconds) are missing (left 0).
+        The keys are those `combine` returns, the retriever's real scores included."""
+        if np.asarray(ex.gains).sum() > 0:
+            raise ValueError(f"user {ex.user}: its target is among the candidates; only a miss may go unscored")
+        m = len(ex.candidates)
+        scores = {name: np.zeros(m) for name in (*self.options.tasks, "hybrid")}
+        if ex.prior_scores is not None:
+            scores["retriever"] = np.asarray(ex.prior_scores, dtype=np.float64)
+        return UserResult(scores, np.asarray(ex.gains, dtype=np.float32), scored=False)
 
     def combine(self, model: nn.Module, ex: ListwiseExample, prompts: list[tuple[str, object]],
                 hidden: Tensor) -> UserResult:

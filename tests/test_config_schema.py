@@ -81,6 +81,19 @@ def test_the_issue_cases_are_caught_before_any_work(override, expected):
     assert expected in str(caught.value)
 
 
+@pytest.mark.parametrize(("override", "expected"), [
+    # a key under the wrong group (an experiment file once held `eval.validate_before_fit`)
+    ("+eval.validate_before_fit=false", ("`eval.validate_before_fit` is not a config key, so nothing would read "
+                                         "it; it belongs under `train`: `train.validate_before_fit`")),
+    ("+train.max_val_list=3", "did you mean `train.max_val_lists`"),
+    ("+optim.momentum=0.9", "optim.* takes ['lr', 'min_lr_ratio', 'schedule', 'warmup_steps', 'weight_decay']"),
+])
+def test_keys_no_code_reads_are_refused(override, expected):
+    with pytest.raises(ConfigError) as caught:
+        validate_config(compose(override))
+    assert expected in str(caught.value)
+
+
 def test_every_shipped_experiment_passes_the_schema():
     from tests.helpers.runs import EXPERIMENTS
 

@@ -120,3 +120,41 @@ def test_length_groups_keep_the_long_prompt_apart():
     assert groups == [[4, 0, 2, 1, 5], [3]]
     assert sorted(i for g in length_groups(lengths, chunk_size=2) for i in g) == list(range(6))
     assert max(map(len, length_groups(lengths, chunk_size=2))) == 2
+
+
+def _test_metrics(ranker) -> dict[str, float]:
+    out = {}
+    for name, metric in ranker.metrics.items():
+        if name.startswith("test") and metric.update_count:
+            out.update({f"{name}/{k}": float(v) for k, v in metric.compute().items()})
+    return out
+
+
+def test_skipping_misses_changes_no_metric_and_runs_fewer_users(tiny, rerank, evaluator, monkeypatch):
+    """`eval.score_misses=false`: a miss scores 0 whatever its order, so skipping its forwards is exact."""
+    from rankexp.models.instruction import InstructionRanker
+
+    model, _ = tiny
+    _, lists = rerank
+    users = lists.test[:8]
+    hits = sum(bool(np.asarray(u.gains).sum() > 0) for u in users)
+    assert 0 < hits < len(users), "the fixture lists need both hits and misses"
+    calls = []
+    run = evaluator.evaluate
+    monkeypatch.setattr(evaluator, "evaluate", lambda *a, **k: calls.append(1) or run(*a, **k))
+    figures = {}
+    for score_misses in (True, False):
+        calls.clear()
+        ranker = InstructionRanker(model, evaluator, ks=(1, 3, 5), score_misses=score_misses)
+        ranker._evaluate(users, "test")
+        figures[score_misses] = _test_metrics(ranker), len(calls), ranker._costs, ranker.test_results
+    (scored, n_scored, costs_all, _), (skipped, n_skipped, costs_hits, results) = figures[True], figures[False]
+    assert n_scored == len(users) and n_skipped == hits
+    assert set(scored) == set(skipped) and any("test_retriever" in k for k in scored)
+    for key, value in scored.items():
+        assert skipped[key] == pytest.approx(value, abs=1e-6), key
+    assert len(costs_hits["forwards"]) == hits and len(costs_all["forwards"]) == len(users)
+    assert sum(costs_hits["scored"]) == hits and len(costs_hits["hit"]) == len(users)
+    assert [r.scored for r in results] == [bool(np.asarray(u.gains).sum() > 0) for u in users]
+    with pytest.raises(ValueError, match="only a miss"):
+        evaluator.unscored(first_hit(users))

@@ -3,7 +3,7 @@
 Training: SFT on the answer tokens of pointwise / pairwise / listwise instructions
 (`rankexp.prompts.instructions`); LM-head logits are computed only where the next token is an answer
 token (never [B, T, vocab]), as for the listwise ranker (`rankexp.models.scoring.answer_logits`).
-Evaluation: one user per step, the hybrid of the three tasks' single-pass scores over the
+Evaluation: one user per step (misses skipped when `score_misses` is false), the hybrid of the three tasks' single-pass scores over the
 retriever's top-m by the `evaluator` it is given (`rankexp.ensemble.HybridEvaluator`: the ensemble
 sits on top of the models, so this module does not import it); validation selects the checkpoint, test runs once.
 Checkpoints hold the trainable (LoRA) weights only, exactly as `ListwiseRanker` does.
@@ -29,7 +29,8 @@ class InstructionRanker(L.LightningModule):
     """LoRA causal LM trained on RecRanker instructions; ranks with the hybrid of its three tasks."""
 
     def __init__(self, model: nn.Module, evaluator, *, lr: float = 1e-4, weight_decay: float = 0.0,
-                 warmup_steps: int = 0, ks: tuple[int, ...] = (3, 5), selection_metric: str = "ndcg@5") -> None:
+                 warmup_steps: int = 0, ks: tuple[int, ...] = (3, 5), selection_metric: str = "ndcg@5",
+                 score_misses: bool = True) -> None:
         super().__init__()
         self.model = model
         self.evaluator = evaluator
@@ -37,6 +38,9 @@ class InstructionRanker(L.LightningModule):
         self.schedule, self.min_lr_ratio = "constant", 0.0  # read by the shared configure_optimizers
         self.ks = tuple(sorted({int(k) for k in ks} | {3, 5}))
         self.selection_metric = selection_metric
+        # false: a user whose target is not among the retriever's top-m is not run through the model (its
+        # metrics are 0 whatever the order: HybridEvaluator.unscored); costs are then per scored user.
+        self.score_misses = score_misses
         self.metrics = nn.ModuleDict({f"{stage}_{method}": RankingMetrics(ks=self.ks)
                                       for stage in ("val", "test", "test_subset") for method in evaluator.methods})
         self._costs: dict[str, list[float]] = {}
@@ -72,17 +76,21 @@ class InstructionRanker(L.LightningModule):
     # ---- evaluation: one user per step ---------------------------------------------------------
     def _evaluate(self, users, stage: str) -> None:
         for example in users:
-            result = self.evaluator.evaluate(self.model, example, STAGES[stage])
+            hit = bool(np.asarray(example.gains).sum() > 0)
+            scored = hit or self.score_misses
+            result = (self.evaluator.evaluate(self.model, example, STAGES[stage]) if scored
+                      else self.evaluator.unscored(example))
             gains = torch.as_tensor(result.gains, device=self.device)[None]
-            hit = bool(gains.sum() > 0)
             for method, scores in result.scores.items():
                 row = torch.as_tensor(np.asarray(scores), dtype=torch.float32, device=self.device)[None]
                 self.metrics[f"{stage}_{method}"].update(row, gains)
                 if stage == "test" and hit:
                     self.metrics[f"test_subset_{method}"].update(row, gains)
-            for key in ("prompts", "forwards", "tokens", "seconds"):
-                self._costs.setdefault(key, []).append(float(getattr(result, key)))
+            if scored:
+                for key in ("prompts", "forwards", "tokens", "seconds"):
+                    self._costs.setdefault(key, []).append(float(getattr(result, key)))
             self._costs.setdefault("hit", []).append(float(hit))
+            self._costs.setdefault("scored", []).append(float(scored))
             if stage == "test":
                 self.test_results.append(result)
                 self.test_examples.append(example)
@@ -99,9 +107,10 @@ class InstructionRanker(L.LightningModule):
                     if method == "hybrid" and prefix == stage:  # what ModelCheckpoint monitors (val/ndcg@5)
                         self.log(f"{prefix}/{name}", value, prog_bar=name == self.selection_metric, sync_dist=True)
                 metric.reset()
-        hits = self._costs.pop("hit", [])
+        hits, scored = self._costs.pop("hit", []), self._costs.pop("scored", [])
         if hits:  # share of users whose target is among the candidates (the ceiling of HR@m)
             self.log(f"{stage}/users", float(len(hits)), sync_dist=True, reduce_fx="sum")
+            self.log(f"{stage}/scored_users", float(sum(scored)), sync_dist=True, reduce_fx="sum")
             self.log(f"{stage}/target_in_candidates", float(np.mean(hits)), sync_dist=True)
         for key, values in self._costs.items():
             if values:

@@ -133,7 +133,8 @@ def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dic
     evaluator = HybridEvaluator(encoder, hybrid_options(cfg, mix), predict_rating, score)
     ranker = InstructionRanker(model, evaluator, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
                                warmup_steps=cfg.optim.warmup_steps, ks=tuple(cfg.eval.ks),
-                               selection_metric=cfg.eval.selection_metric)
+                               selection_metric=cfg.eval.selection_metric,
+                               score_misses=bool(cfg.eval.score_misses))
     metrics: dict[str, Any] = {
         "train/instruction_set_hash": instruction_set_hash(users),
         "train/instruction_users": float(len(users)),
@@ -153,19 +154,21 @@ def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dic
 
 def recranker_media(cfg: DictConfig, data: RatingData, results: list, examples: list, metrics: dict[str, Any],
                     trainer) -> None:
-    """The same media as an ALRO run: example rankings for each task (and the hybrid, the retriever), and
-    the hybrid's table (one row per method, the test metrics as columns): CSV in media/, W&B when on."""
+    """The same media as an ALRO run: example rankings for each task (and the hybrid, the retriever) of
+    users the model scored, and the hybrid's table (one row per method, the test metrics as columns):
+    CSV in media/, W&B when on."""
     import pandas as pd
 
     from rankexp.report import media
 
-    n = min(int(cfg.eval.example_rankings or 0), len(results))
+    kept = [(r, e) for r, e in zip(results, examples) if r.scored]  # the model ranked these (eval.score_misses)
+    n = min(int(cfg.eval.example_rankings or 0), len(kept))
     tables: dict[str, pd.DataFrame] = {}
     if n:
-        shown, titles = examples[:n], data.items["title"].to_numpy()
+        shown, titles = [e for _, e in kept[:n]], data.items["title"].to_numpy()
         labels = [str(j + 1) for j in range(len(shown[0].candidates))]
-        for method in results[0].scores:
-            scores = np.stack([np.asarray(r.scores[method], dtype=np.float64) for r in results[:n]])
+        for method in kept[0][0].scores:
+            scores = np.stack([np.asarray(r.scores[method], dtype=np.float64) for r, _ in kept[:n]])
             tables[f"example_rankings_{method}"] = media.example_rankings_table(shown, scores, titles, labels, n=n)
     rows = {}
     for key, value in metrics.items():

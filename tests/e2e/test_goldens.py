@@ -26,7 +26,7 @@ RUNS = {
                                  "loss=[rating_ce,soft_lambda,perm_kl]", "task.hints=true", "eval.fusion=item_mean"],
     "recranker_hybrid_synthetic": ["+experiment=recranker_ml100k", "data=synthetic", "retriever=pop", *TINY,
                                    "protocol.history_len=5", "protocol.min_history=3", *STEPS, "sampler.budget=40",
-                                   "train.max_test_lists=12"],
+                                   "train.max_test_lists=12", "eval.score_misses=true"],
     "retrieval_synthetic": ["+experiment=retrieval_ml100k", "data=synthetic", "retriever=mf", "seed=0",
                             "retriever.epochs=3", "logger=csv"],
 }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 import torch
 
 from rankexp.evaluation.fusion import choose_weight, fuse, paired_difference, zscore
@@ -60,15 +59,15 @@ class _Scored:
 def test_retriever_fusion_fuses_the_retriever_scores_with_the_weight_chosen_on_validation(synthetic, tmp_path,
                                                                                        monkeypatch):
     """`eval.fusion=retriever`: w from the val lists' retriever scores, applied once to the test lists' own."""
-    import rankexp.models.list_scores as list_scores
     from rankexp.evaluation.fusion import per_list
     from rankexp.evaluation.metrics import ndcg_gain
+    from rankexp.models import list_scores
     from rankexp.recipes.alro import compare_on_test
 
     cfg, lists = _rerank_lists(synthetic, tmp_path)
     rng = np.random.default_rng(0)
     noise = {id(e): rng.normal(size=len(e.candidates)) for e in lists.val + lists.test}
-    llm_of = lambda examples: np.stack([noise[id(e)] for e in examples])  # noqa: E731
+    llm_of = lambda examples: np.stack([noise[id(e)] for e in examples])
     monkeypatch.setattr(list_scores, "make_score_fn", lambda *a, **k: llm_of)
     test_llm = torch.as_tensor(llm_of(lists.test), dtype=torch.float32)
     out = compare_on_test(cfg, _Scored(test_llm), None, lists)

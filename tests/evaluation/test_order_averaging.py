@@ -11,14 +11,14 @@ from tests.helpers.runs import make_example
 
 def test_an_order_invariant_scorer_is_unchanged():
     lists = [make_example(u, m=5, seed=u) for u in range(4)]
-    by_item = lambda examples: np.stack([e.candidates * 1.0 for e in examples])  # noqa: E731
+    by_item = lambda examples: np.stack([e.candidates * 1.0 for e in examples])
     assert np.allclose(order_averaged_scores(by_item, lists, 5, seed=0), by_item(lists))
 
 
 def test_a_pure_slot_prior_averages_towards_a_constant():
     """A scorer that only likes slot 0 gives every candidate about the same mean score."""
     lists = [make_example(u, m=5, seed=u) for u in range(200)]
-    slot_prior = lambda examples: np.tile(np.arange(5, 0, -1, dtype=float), (len(examples), 1))  # noqa: E731
+    slot_prior = lambda examples: np.tile(np.arange(5, 0, -1, dtype=float), (len(examples), 1))
     one = order_averaged_scores(slot_prior, lists, 1, seed=0)
     many = order_averaged_scores(slot_prior, lists, 50, seed=0)
     assert np.allclose(one, slot_prior(lists))
@@ -43,9 +43,9 @@ def test_the_run_reports_its_own_row_and_the_validation_evidence(synthetic_lists
     """`eval.test_orders=5` in compare_on_test: `test_orders/*` is the K-order mean of the shown scores."""
     import torch
 
-    import rankexp.models.list_scores as list_scores
     from rankexp.evaluation.fusion import per_list
     from rankexp.evaluation.metrics import ndcg_gain
+    from rankexp.models import list_scores
     from rankexp.recipes.alro import compare_on_test
     from tests.helpers.runs import compose_cfg
 
@@ -58,10 +58,11 @@ def test_the_run_reports_its_own_row_and_the_validation_evidence(synthetic_lists
 
     monkeypatch.setattr(list_scores, "make_score_fn", lambda *a, **k: slot_prior_plus_gain)
 
-    class Scored:
-        test_scores = dict(enumerate(torch.as_tensor(slot_prior_plus_gain(lists.test), dtype=torch.float32)))
+    from types import SimpleNamespace
 
-    out = compare_on_test(cfg, Scored(), None, lists)
+    scored = SimpleNamespace(test_scores=dict(enumerate(torch.as_tensor(slot_prior_plus_gain(lists.test),
+                                                                         dtype=torch.float32))))
+    out = compare_on_test(cfg, scored, None, lists)
     gains = ndcg_gain(torch.as_tensor(np.stack([e.gains for e in lists.test])))
     expected = order_averaged_scores(slot_prior_plus_gain, lists.test, 5, cfg.seed + 2)
     assert out["test_orders/ndcg@5"] == pytest.approx(float(per_list(torch.as_tensor(expected), gains, "ndcg@5").mean()))
