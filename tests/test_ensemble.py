@@ -158,3 +158,21 @@ def test_skipping_misses_changes_no_metric_and_runs_fewer_users(tiny, rerank, ev
     assert [r.scored for r in results] == [bool(np.asarray(u.gains).sum() > 0) for u in users]
     with pytest.raises(ValueError, match="only a miss"):
         evaluator.unscored(first_hit(users))
+
+
+def test_paired_difference_to_the_retriever_counts_misses_as_zero():
+    from rankexp.recipes.recranker import paired_to_retriever
+
+    m = 5
+    hit_gains = np.eye(m, dtype=np.float32)[0]
+    good, bad = np.arange(m, 0, -1, dtype=np.float64), np.arange(m, dtype=np.float64)  # target first / last
+    users = [UserResult({"hybrid": good, "retriever": bad}, hit_gains),
+             UserResult({"hybrid": bad, "retriever": good}, hit_gains),
+             UserResult({"hybrid": good, "retriever": bad}, hit_gains),
+             UserResult({"hybrid": bad, "retriever": bad}, np.zeros(m, dtype=np.float32), scored=False)]
+    out = paired_to_retriever(users, "ndcg@5")
+    last = 1 / np.log2(m + 1)  # NDCG@5 of the target in the last of 5 slots
+    diffs = np.array([1 - last, last - 1, 1 - last, 0.0])
+    assert out["paired_test/hybrid_minus_retriever/ndcg@5"] == pytest.approx(diffs.mean(), rel=1e-5)
+    assert out["paired_test/hybrid_minus_retriever/ndcg@5_se"] == pytest.approx(diffs.std(ddof=1) / 2, rel=1e-5)
+    assert paired_to_retriever([], "ndcg@5") == {}

@@ -146,10 +146,33 @@ def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dic
     trainer = build_trainer(cfg)
     metrics.update(fit_select_test(cfg, trainer, ranker, datamodule))
     metrics["prompt/truncated_prompts"] = float(encoder.truncations)
+    if trainer.world_size == 1:  # under DDP each process holds only its share of the test users
+        metrics.update(paired_to_retriever(ranker.test_results, cfg.eval.selection_metric))
     if trainer.is_global_zero:  # DDP: one writer for the adapter (pipeline writes results on rank 0 too)
         recranker_media(cfg, data, ranker.test_results, ranker.test_examples, metrics, trainer)
         save_adapter_of(ranker, Path(cfg.paths.output_dir) / "adapter", trainer, cfg=cfg, tokenizer=tokenizer)
     return metrics
+
+
+def paired_to_retriever(results: list, metric: str) -> dict[str, float]:
+    """`paired_test/<method>_minus_retriever/<metric>` (and `_se`): per-user differences to the retriever's
+    own order over all test users, misses included (their difference is 0, so the mean equals the
+    difference of the two test means; the s.e. is the one to judge "beats its retriever" by)."""
+    import torch
+
+    from rankexp.evaluation.fusion import paired_difference
+
+    if not results or "retriever" not in results[0].scores:
+        return {}
+    gains = torch.as_tensor(np.stack([r.gains for r in results]))
+    stacked = lambda name: torch.as_tensor(np.stack([r.scores[name] for r in results]), dtype=torch.float32)
+    out: dict[str, float] = {}
+    for method in results[0].scores:
+        if method != "retriever":
+            diff, se = paired_difference(stacked(method), stacked("retriever"), gains, metric)
+            out[f"paired_test/{method}_minus_retriever/{metric}"] = diff
+            out[f"paired_test/{method}_minus_retriever/{metric}_se"] = se
+    return out
 
 
 def recranker_media(cfg: DictConfig, data: RatingData, results: list, examples: list, metrics: dict[str, Any],
