@@ -1,13 +1,25 @@
-"""`validate_config`: every key's own rule (`rankexp.config_schema`), then the rules between keys.
+"""`validate_config`: every key's own rule (`rankexp.config_schema`), no unknown key in the closed groups,
+then the rules between keys.
 
 Runs first in every experiment, before any data, model or Lightning work.
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from omegaconf import DictConfig, ListConfig
 
-from rankexp.config_schema import GROUPS, check_closed_groups, check_group, node_at, number
+from rankexp.config_schema import (
+    GROUPS,
+    EvalSchema,
+    OptimSchema,
+    ProtocolSchema,
+    TrainSchema,
+    check_group,
+    node_at,
+    number,
+)
 from rankexp.errors import ConfigError
 
 
@@ -62,6 +74,41 @@ def check_cross_keys(cfg: DictConfig) -> None:
             weight = spec.get("weight") if isinstance(spec, DictConfig) else None
             if weight is not None and not number(0).accepts(weight):
                 raise ConfigError(f"`loss.{name}.weight` must be {number(0).describe()}, got {weight!r}")
+
+
+# Groups whose every key is known: a key outside its schema (and the few unschema'd keys named here) is
+# a typo or a key put under the wrong group, which would otherwise be ignored without a word.
+CLOSED_GROUPS: dict[str, tuple[type, tuple[str, ...]]] = {
+    "optim": (OptimSchema, ()), "train": (TrainSchema, ()), "protocol": (ProtocolSchema, ()),
+    "eval": (EvalSchema, ("ks", "selection_metric", "methods")),
+}
+
+
+def unknown_key_error(path: str, key: str) -> str:
+    """The message for `path.key` that no code reads: where the key does live, or the closest names."""
+    import difflib
+
+    homes = [group for group, (schema, extra) in CLOSED_GROUPS.items()
+             if group != path and key in {f.name for f in fields(schema)} | set(extra)]
+    schema, extra = CLOSED_GROUPS[path]
+    known = sorted({f.name for f in fields(schema)} | set(extra))
+    if homes:
+        hint = f"it belongs under `{homes[0]}`: `{homes[0]}.{key}`"
+    else:
+        close = difflib.get_close_matches(key, known, n=3)
+        hint = f"did you mean {', '.join(f'`{path}.{c}`' for c in close)}?" if close else f"{path}.* takes {known}"
+    return f"`{path}.{key}` is not a config key, so nothing would read it; {hint}"
+
+
+def check_closed_groups(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first key of a closed group that no code reads."""
+    for path, (schema, extra) in CLOSED_GROUPS.items():
+        node = node_at(cfg, path)
+        if node is None:
+            continue
+        for key in node:
+            if key not in {f.name for f in fields(schema)} | set(extra):
+                raise ConfigError(unknown_key_error(path, str(key)))
 
 
 def validate_config(cfg: DictConfig) -> None:

@@ -239,41 +239,6 @@ GROUPS: tuple[tuple[str, type], ...] = (
 )
 
 
-# Groups whose every key is known: a key outside its schema (and the few unschema'd keys named here) is
-# a typo or a key put under the wrong group, which would otherwise be ignored without a word.
-CLOSED_GROUPS: dict[str, tuple[type, tuple[str, ...]]] = {
-    "optim": (OptimSchema, ()), "train": (TrainSchema, ()), "protocol": (ProtocolSchema, ()),
-    "eval": (EvalSchema, ("ks", "selection_metric", "methods")),
-}
-
-
-def unknown_key_error(path: str, key: str) -> str:
-    """The message for `path.key` that no code reads: where the key does live, or the closest names."""
-    import difflib
-
-    homes = [group for group, (schema, extra) in CLOSED_GROUPS.items()
-             if group != path and key in {f.name for f in fields(schema)} | set(extra)]
-    schema, extra = CLOSED_GROUPS[path]
-    known = sorted({f.name for f in fields(schema)} | set(extra))
-    if homes:
-        hint = f"it belongs under `{homes[0]}`: `{homes[0]}.{key}`"
-    else:
-        close = difflib.get_close_matches(key, known, n=3)
-        hint = f"did you mean {', '.join(f'`{path}.{c}`' for c in close)}?" if close else f"{path}.* takes {known}"
-    return f"`{path}.{key}` is not a config key, so nothing would read it; {hint}"
-
-
-def check_closed_groups(cfg: DictConfig) -> None:
-    """Raise ConfigError for the first key of a closed group that no code reads."""
-    for path, (schema, extra) in CLOSED_GROUPS.items():
-        node = node_at(cfg, path)
-        if node is None:
-            continue
-        for key in node:
-            if key not in {f.name for f in fields(schema)} | set(extra):
-                raise ConfigError(unknown_key_error(path, str(key)))
-
-
 def node_at(cfg: DictConfig, path: str) -> DictConfig | None:
     node = OmegaConf.select(cfg, path) if path else cfg
     return node if isinstance(node, DictConfig) else None
