@@ -61,6 +61,8 @@ def check_cross_keys(cfg: DictConfig) -> None:
         raise ConfigError(f"`eval.fusion=retriever` fuses the retriever's scores of each list, and "
                           f"`protocol.name={protocol.get('name')}` has no retriever: use `protocol=rerank_topk "
                           "retriever=lightgcn` or `eval.fusion=item_mean`")
+    if task is not None and task.get("hints"):
+        _check_cross_fitted(task, protocol)
     recranker = task is not None and uses_recranker_recipe(cfg)
     if recranker and task.hint_format != "value":
         raise ConfigError(f"`task.hint_format={task.hint_format}` is for the listwise prompts (rankexp.recipes.alro); "
@@ -120,3 +122,21 @@ def validate_config(cfg: DictConfig) -> None:
             check_group(node, schema, path)
     check_closed_groups(cfg)
     check_cross_keys(cfg)
+
+
+def _check_cross_fitted(task: DictConfig, protocol: DictConfig | None) -> None:
+    """`retriever_cv` hints need the rerank protocol's retriever, and a prefix block would show the full
+    retriever's ratings on training prompts (the block's hint function is the evaluation one)."""
+    sources = {key: task.get(key) for key in ("hint_source", "pointwise_hint_source")}
+    cv_keys = [key for key, source in sources.items() if source == "retriever_cv"]
+    if not cv_keys:
+        return
+    if protocol is not None and protocol.get("name") != "rerank_topk":
+        raise ConfigError(f"`task.{cv_keys[0]}=retriever_cv` cross-fits the retriever, and "
+                          f"`protocol.name={protocol.get('name')}` has none: use `protocol=rerank_topk "
+                          "retriever=lightgcn` or `task.hint_source=item_mean`")
+    point_cv = (sources["pointwise_hint_source"] or sources["hint_source"]) == "retriever_cv"
+    if point_cv and task.get("candidates_in_prefix"):
+        raise ConfigError("`task.candidates_in_prefix=true` shows every block item's rating from the retriever fit "
+                          "on all of train, also on training prompts, which `task.pointwise_hint_source=retriever_cv` "
+                          "forbids: set `task.candidates_in_prefix=false` or `task.pointwise_hint_source=item_mean`")

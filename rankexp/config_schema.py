@@ -176,10 +176,11 @@ class TaskSchema:
     shuffle: bool = key(FLAG, "shuffle candidates (position shifting)")
     hints: bool = key(FLAG, "show a hint signal next to each item")
     strip_year: bool = key(FLAG, "drop a trailing (YYYY) from titles")
-    hint_source: str = key(choice("item_mean", "retriever"), "where the hints come from")
+    hint_source: str = key(choice("item_mean", "retriever_cv", "retriever"), "where the hints come from")
+    hint_folds: int = key(count(2), "retriever_cv: folds of the train rows, one retriever copy per held-out fold")
     hint_format: str = key(choice("value", "value_rank", "rank"),
                            "listwise prompts: the hint's value, value and rank within the block, or rank only")
-    pointwise_hint_source: str = key(choice("item_mean", "retriever", nullable=True),
+    pointwise_hint_source: str = key(choice("item_mean", "retriever_cv", "retriever", nullable=True),
                                      "hints of the pointwise task (null = hint_source)")
     dislike_threshold: float = key(number(), "ratings at or below this count as disliked")
     mix_mode: str = key(choice("sample", "all"), "draw one task per instruction, or all tasks")

@@ -24,6 +24,7 @@ class ListwiseExample:
     hints: list[str] = field(default_factory=list)
     history_hints: list[str] = field(default_factory=list)  # the same hint for each history item
     prior_scores: np.ndarray | None = None  # the retriever's scores of the candidates (rerank protocol)
+    hint_fold: int | None = None  # cross-fitted hints: the fold copy whose hint a training instance shows
 
 
 def order_by_gain(gains: np.ndarray, tie_key: np.ndarray) -> np.ndarray:

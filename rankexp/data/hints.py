@@ -8,19 +8,24 @@ learn to trust a signal that evaluation prompts never have.
 `hint_values(source, ...)` is the one resolver of `task.hint_source` /
 `task.pointwise_hint_source`: it returns `values(user, items) -> np.ndarray`. The listwise
 prompts show them as text (`HintText`), RecRanker's tasks use the numbers.
+
+Sources: `item_mean` (leave-one-out, above); `retriever_cv`, the retriever's own signal
+cross-fitted (`rankexp.data.cross_fit`: training prompts take a copy fit without the asked
+rows, evaluation prompts the retriever fit on all of train); `retriever`, the in-sample
+retriever everywhere, kept as the leaking control.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
 from rankexp.errors import ConfigError, unknown_name
 
-HINT_SOURCES = ("item_mean", "retriever")
+HINT_SOURCES = ("item_mean", "retriever_cv", "retriever")
+CROSS_FITTED = "retriever_cv"
 HINT_FORMATS = ("value", "value_rank", "rank")
 HintValues = Callable[[int, np.ndarray], np.ndarray]
 
@@ -80,43 +85,28 @@ class HintText:
 
 
 def hint_values(source: str, train: pd.DataFrame, retriever=None, kind: str = "rating",
-                key: str = "task.hint_source") -> HintValues:
-    """`values(user, items)` of a hint source; kind = rating (a predicted rating) or score (an order).
+                key: str = "task.hint_source", cross_fit=None) -> HintValues:
+    """`values(user, items)` of a hint source on EVALUATION prompts; kind = rating (a predicted rating)
+    or score (an order).
 
-    item_mean: the leave-one-out item mean (both kinds). retriever: its predicted rating, or its
-    ranking score; fit on train, it saw the training targets, so its hints on training
-    instances are optimistic (the recipes warn).
+    item_mean: the leave-one-out item mean (both kinds). retriever_cv: the retriever fit on all of
+    train (`cross_fit`, a `CrossFittedHints`; training prompts ask its fold copies instead).
+    retriever: its predicted rating, or its ranking score; fit on train, it saw the training
+    targets, so its hints on training instances are optimistic (the recipes warn).
     """
     if source not in HINT_SOURCES:
         raise unknown_name("hint source", source, HINT_SOURCES, key)
     if source == "item_mean":
         return ItemMeanHints(train).values
+    if source == CROSS_FITTED:
+        if cross_fit is None:
+            raise ConfigError(f"`{key}={CROSS_FITTED}` needs `protocol=rerank_topk` with a retriever (its fold copies)")
+        return cross_fit.values(None, kind)
     if retriever is None:
         raise ConfigError(f"`{key}=retriever` needs `protocol=rerank_topk` with a retriever")
-    return _retriever_scores(retriever) if kind == "score" else _retriever_ratings(retriever)
+    from rankexp.data.cross_fit import values_of
 
-
-def _retriever_ratings(retriever) -> HintValues:
-    import torch
-
-    def predicted(user: int, items: np.ndarray) -> np.ndarray:
-        items = torch.as_tensor(np.asarray(items), dtype=torch.long)
-        return retriever.predict_rating(torch.full_like(items, int(user)), items).numpy()
-
-    return predicted
-
-
-def _retriever_scores(retriever) -> HintValues:
-    import torch
-
-    @lru_cache(maxsize=8192)
-    def score_row(user: int) -> np.ndarray:
-        return retriever.score(torch.tensor([user])).numpy()[0]
-
-    def scored(user: int, items: np.ndarray) -> np.ndarray:
-        return score_row(int(user))[np.asarray(items, dtype=np.int64)]
-
-    return scored
+    return values_of(retriever, kind)
 
 
 def hint_label(source: str) -> str:
@@ -125,7 +115,14 @@ def hint_label(source: str) -> str:
 
 
 def hint_text(source: str, train: pd.DataFrame, retriever=None, key: str = "task.hint_source",
-              fmt: str = "value") -> HintText:
+              fmt: str = "value", cross_fit=None, training: bool = False) -> HintText:
     """The listwise prompts' hint text of `source`: "avg x.x" (item mean) or "predicted x.x" (retriever),
-    with the rank within the shown block when `fmt` (`task.hint_format`) asks for it."""
-    return HintText(hint_values(source, train, retriever, "rating", key), hint_label(source), fmt)
+    with the rank within the shown block when `fmt` (`task.hint_format`) asks for it.
+
+    `training=True` under `retriever_cv`: each line's value comes from the fold copy that held out
+    the user's train row of that item (`CrossFittedHints.out_of_fold`), never from a model that saw it.
+    """
+    values = hint_values(source, train, retriever, "rating", key, cross_fit)
+    if training and source == CROSS_FITTED:
+        values = cross_fit.out_of_fold("rating")
+    return HintText(values, hint_label(source), fmt)

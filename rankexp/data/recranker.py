@@ -8,8 +8,12 @@ item, *minus every shown item*, so no answer sits in the history (the official c
 positives into it). Position shifting (`shuffle=True`) re-draws history, candidate and pair order
 on every draw; `shuffle=False` uses a fixed order that says nothing about the answer.
 Hints are data: a predicted rating (pointwise), the preferred item (pairwise), the rank per slot
-(listwise); on TRAINING instances they must not have seen the rating asked about, so the default
-is the leave-one-out item mean (`rankexp.data.hints`).
+(listwise); on TRAINING instances they must not have seen the rating asked about: the leave-one-out
+item mean (`rankexp.data.hints`) or a cross-fitted retriever (`FoldedHint`, `rankexp.data.cross_fit`).
+Under a `FoldedHint` an instance first picks a fold and asks only about the user's rated items of
+that fold (pointwise: the fold of the asked item; pairwise: the liked item's fold, the disliked one
+from the same fold; listwise: a fold holding 3 + 2 of the user's top-tier items), so the one copy
+that held that fold out gives the whole instance its hint.
 """
 from __future__ import annotations
 
@@ -33,6 +37,19 @@ PredictRating = Callable[[int, np.ndarray], np.ndarray]  # (user, items) -> pred
 Score = Callable[[int, np.ndarray], np.ndarray]  # (user, items) -> scores, higher = preferred
 
 
+@dataclass(frozen=True)
+class FoldedHint:
+    """A cross-fitted hint for training instances: `of(fold)` is the values(user, items) of the copy
+    fit without that fold's train rows (`CrossFittedHints.folded`)."""
+
+    of: Callable[[int], Callable[[int, np.ndarray], np.ndarray]]
+
+
+def _resolve(hint, fold: int | None):
+    """The plain hint function of an instance: a FoldedHint's copy for `fold`, else the hint itself."""
+    return hint.of(fold) if isinstance(hint, FoldedHint) else hint
+
+
 def rating_answers(scale: tuple[float, float]) -> tuple[str, ...]:
     """Pointwise answer strings for a rating scale, e.g. (1, 5) -> "1".."5".
 
@@ -52,6 +69,7 @@ class PointwiseExample:
     rating: int | None  # target; None at evaluation
     hint: float | None = None  # another recommender's predicted rating
     block: np.ndarray | None = None  # candidates shown before the question (`candidates_in_prefix`), in order
+    hint_fold: int | None = None  # cross-fitted hints: the fold copy that gave the hint
 
 
 @dataclass
@@ -64,6 +82,7 @@ class PairwiseExample:
     first_preferred: bool | None  # target ("Yes" if True); None at evaluation
     hint: int | None = None  # the item (first or second) another recommender prefers
     block: np.ndarray | None = None  # candidates shown before the question (`candidates_in_prefix`), in order
+    hint_fold: int | None = None  # cross-fitted hints: the fold copy that gave the hint
 
 
 @dataclass(frozen=True)
@@ -75,6 +94,7 @@ class UserTrain:
     # Items the user rated outside train (val / test targets): never drawn as "unrated" candidates or
     # negatives, so no held-out item appears in a training prompt (the leakage audit checks this).
     held_out: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    folds: np.ndarray | None = None  # cross-fitted hints: the fold of each train row (aligned with `items`)
 
     @property
     def rated(self) -> np.ndarray:
@@ -142,9 +162,20 @@ def pointwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.rando
     t = int(rng.integers(1, len(ut.items)))
     items, ratings = _history(ut, [t], history_len, shuffle, rng)
     item = int(ut.items[t])
-    hint = float(predict_rating(user, np.array([item]))[0]) if predict_rating else None
+    fold = _fold_of(ut, t, predict_rating)
+    rate = _resolve(predict_rating, fold)
+    hint = float(rate(user, np.array([item]))[0]) if rate else None
     return PointwiseExample(user, items, ratings, item, round(ut.ratings[t]), hint,
-                            _block(rng, n_items, ut, [item], block_size, shuffle))
+                            _block(rng, n_items, ut, [item], block_size, shuffle), fold)
+
+
+def _fold_of(ut: UserTrain, row: int, hint) -> int | None:
+    """The fold of train row `row` when `hint` is cross-fitted, else None."""
+    if not isinstance(hint, FoldedHint):
+        return None
+    if ut.folds is None:
+        raise ValueError("a cross-fitted hint needs the fold of every train row (RecRankerTasks(folds=...))")
+    return int(ut.folds[row])
 
 
 def pairwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.random.Generator, n_items: int,
@@ -157,7 +188,10 @@ def pairwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.random
     if len(liked) == 0:
         return None
     pos = int(rng.choice(liked))
+    fold = _fold_of(ut, pos, score)
     disliked = np.flatnonzero(ut.ratings <= dislike_threshold)
+    if fold is not None:  # the copy that held out the liked item must not have seen the disliked one either
+        disliked = disliked[ut.folds[disliked] == fold]
     if len(disliked):
         neg_pos = int(rng.choice(disliked))
         neg, shown = int(ut.items[neg_pos]), [pos, neg_pos]
@@ -167,8 +201,9 @@ def pairwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.random
     good = int(ut.items[pos])
     liked_first = bool(rng.random() < 0.5) if shuffle else good < neg
     first, second = (good, neg) if liked_first else (neg, good)
-    return PairwiseExample(user, items, ratings, first, second, liked_first, pair_hint(user, first, second, score),
-                           _block(rng, n_items, ut, [first, second], block_size, shuffle))
+    return PairwiseExample(user, items, ratings, first, second, liked_first,
+                           pair_hint(user, first, second, _resolve(score, fold)),
+                           _block(rng, n_items, ut, [first, second], block_size, shuffle), fold)
 
 
 def pair_hint(user: int, first: int, second: int, score: Score | None) -> int | None:
@@ -205,6 +240,15 @@ def listwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.random
     if len(levels) < 2:
         return None
     top, second = np.flatnonzero(ut.ratings == levels[0]), np.flatnonzero(ut.ratings == levels[1])
+    fold = None
+    if isinstance(score, FoldedHint):  # one fold must hold all five rated candidates
+        _fold_of(ut, 0, score)  # checks the folds are there
+        fits = [f for f in np.unique(ut.folds).tolist()
+                if (ut.folds[top] == f).sum() >= n_top and (ut.folds[second] == f).sum() >= n_second]
+        if not fits:
+            return None
+        fold = int(fits[int(rng.integers(len(fits)))])
+        top, second = top[ut.folds[top] == fold], second[ut.folds[second] == fold]
     if len(top) < n_top or len(second) < n_second:
         return None
     shown = np.concatenate([rng.choice(top, n_top, replace=False), rng.choice(second, n_second, replace=False)])
@@ -214,7 +258,7 @@ def listwise_instance(user: int, frame: pd.DataFrame | UserTrain, rng: np.random
     order = rng.permutation(len(candidates)) if shuffle else np.argsort(candidates, kind="stable")
     candidates, gains = candidates[order], gains[order]
     return ListwiseExample(user, items, ratings, candidates, gains, order_by_gain(gains, rng.random(len(gains))),
-                           list_hints(user, candidates, score))
+                           list_hints(user, candidates, _resolve(score, fold)), hint_fold=fold)
 
 
 def held_out_rows(ratings: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
@@ -235,17 +279,24 @@ class RecRankerTasks:
     `held_out`: the user's rows outside train (`held_out_rows`); their items are never drawn as
     unrated candidates or negatives. `block_size` > 0 (`task.candidates_in_prefix`): pointwise and
     pairwise instances show their items among that many candidates, as every evaluation prompt does.
+    `folds` (aligned with `train`'s rows): the fold of each train row, needed when a hint is a
+    `FoldedHint`.
     """
 
     def __init__(self, train: pd.DataFrame, n_items: int, like_threshold: float, dislike_threshold: float = 2,
-                 history_len: int = 10, shuffle: bool = True, predict_rating: PredictRating | None = None,
-                 score: Score | None = None, held_out: pd.DataFrame | None = None, block_size: int = 0) -> None:
+                 history_len: int = 10, shuffle: bool = True, predict_rating: PredictRating | FoldedHint | None = None,
+                 score: Score | FoldedHint | None = None, held_out: pd.DataFrame | None = None, block_size: int = 0,
+                 folds: np.ndarray | None = None) -> None:
+        if folds is not None:
+            train = train.assign(fold=np.asarray(folds, dtype=np.int64))
         frame = train.sort_values(ORDER, kind="mergesort")
         users = frame["user"].to_numpy()
         bounds = np.flatnonzero(np.diff(users)) + 1
         items, ratings = frame["item"].to_numpy(np.int64), frame["rating"].to_numpy(np.float64)
-        self.users = {int(u[0]): UserTrain(i, r) for u, i, r in zip(np.split(users, bounds), np.split(items, bounds),
-                                                                        np.split(ratings, bounds)) if len(u)}
+        fold_rows = np.split(frame["fold"].to_numpy(np.int64), bounds) if folds is not None else None
+        self.users = {int(u[0]): UserTrain(i, r, folds=None if fold_rows is None else fold_rows[n])
+                      for n, (u, i, r) in enumerate(zip(np.split(users, bounds), np.split(items, bounds),
+                                                        np.split(ratings, bounds))) if len(u)}
         if held_out is not None and len(held_out):
             for user, group in held_out.groupby("user", sort=False):
                 if int(user) in self.users:

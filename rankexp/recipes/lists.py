@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from rankexp.data import RatingData
 from rankexp.data.examples import ListwiseExample
-from rankexp.data.hints import hint_text
+from rankexp.data.hints import CROSS_FITTED, hint_text
 from rankexp.data.listwise import TrainWindows, explicit_eval_lists, rerank_eval_lists
 from rankexp.data.splits import explicit_listwise, leave_one_out
 from rankexp.errors import ConfigError, unknown_name
@@ -35,6 +35,7 @@ class RankingLists:
     val: list[ListwiseExample]
     test: list[ListwiseExample]
     retriever: Any = None
+    cross_fit: Any = None  # CrossFittedHints (`task.hint_source=retriever_cv`)
     metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -103,13 +104,23 @@ def _rerank(cfg: DictConfig, data: RatingData) -> RankingLists:
         test=rerank_eval_lists(split.test, retrieved.test_candidates, seen_by_test, p.history_len, cfg.seed, 2,
                                retrieved.test_scores),
         retriever=retrieved.retriever,
+        cross_fit=retrieved.cross_fit,
         metrics=retrieved.metrics,
     )
 
 
 def _with_hints(cfg: DictConfig, lists: RankingLists) -> RankingLists:
-    hints = hint_text(cfg.task.hint_source, lists.train, lists.retriever, fmt=cfg.task.hint_format)
-    lists.train_source.hint_fn = hints
+    """Evaluation lists take the hints of the source's full model; training windows take the same
+    text, except under `retriever_cv`, where each line's value comes from the fold copy that never
+    saw that line's rating."""
+    task = cfg.task
+    hints = hint_text(task.hint_source, lists.train, lists.retriever, fmt=task.hint_format, cross_fit=lists.cross_fit)
+    if task.hint_source == CROSS_FITTED:
+        hints_for_training = hint_text(task.hint_source, lists.train, lists.retriever, fmt=task.hint_format,
+                                       cross_fit=lists.cross_fit, training=True)
+    else:
+        hints_for_training = hints
+    lists.train_source.hint_fn = hints_for_training
     attach = lambda ex: replace(ex, hints=hints(ex.user, ex.candidates), history_hints=hints(ex.user, ex.history))
     return replace(lists, val=[attach(e) for e in lists.val], test=[attach(e) for e in lists.test])
 

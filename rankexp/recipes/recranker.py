@@ -18,8 +18,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rankexp.data import RatingData
-from rankexp.data.hints import hint_values
-from rankexp.data.recranker import PAIRWISE_ANSWERS, POINTWISE_ANSWERS, TASKS, RecRankerTasks, held_out_rows
+from rankexp.data.hints import CROSS_FITTED, hint_values
+from rankexp.data.recranker import (
+    PAIRWISE_ANSWERS,
+    POINTWISE_ANSWERS,
+    TASKS,
+    FoldedHint,
+    RecRankerTasks,
+    held_out_rows,
+)
 from rankexp.data.sampling import build_sampler, instruction_set_hash, liked_counts
 from rankexp.ensemble import HybridEvaluator, HybridOptions
 from rankexp.errors import ConfigError
@@ -52,26 +59,45 @@ def _answers(task: DictConfig) -> tuple[list[str], list[str], list[str]]:
 
 
 def hint_functions(cfg: DictConfig, lists: RankingLists):
-    """(predict_rating, score) from train-only sources, or (None, None) without hints.
+    """(predict_rating, score) of the EVALUATION prompts from train-only sources, or (None, None) without hints.
 
-    item_mean: shrunk leave-one-out item mean (the asking user's own rating removed, so a training
-    instance's hint never holds its label). retriever: the retriever's predicted rating / scores;
-    fit on train, it saw the training targets, so its training-instance hints are optimistic.
+    item_mean: shrunk leave-one-out item mean. retriever_cv: the retriever fit on all of train (the
+    training instances ask its fold copies: `training_hints`). retriever: the same in-sample model on
+    training instances too, so their hints saw their labels (kept as the leaking control; it warns).
     """
     task = cfg.task
     if not task.hints:
         return None, None
-    point_source = task.pointwise_hint_source or task.hint_source
-    order_source = task.hint_source
+    point_source, order_source = _sources(task)
     retriever = lists.retriever
     if "retriever" in (point_source, order_source):
         log.warning("hints from the retriever: it was fit on train, so hints on TRAINING instructions saw their "
-                    "labels (docs/recranker.md); `task.hint_source=item_mean` is leave-one-out")
-        if order_source == "retriever" and getattr(retriever, "uses_history", False):
-            raise ConfigError(f"`task.hint_source=retriever` scores without a history; {retriever.name} needs one: "
-                              "use `task.hint_source=item_mean`")
-    return (hint_values(point_source, lists.train, retriever, "rating", "task.pointwise_hint_source"),
-            hint_values(order_source, lists.train, retriever, "score", "task.hint_source"))
+                    "labels (docs/recranker.md); `task.hint_source=retriever_cv` is cross-fitted")
+    if order_source != "item_mean" and getattr(retriever, "uses_history", False):
+        raise ConfigError(f"`task.hint_source={order_source}` scores without a history; {retriever.name} needs "
+                              "one: use `task.hint_source=item_mean`")
+    return (hint_values(point_source, lists.train, retriever, "rating", "task.pointwise_hint_source", lists.cross_fit),
+            hint_values(order_source, lists.train, retriever, "score", "task.hint_source", lists.cross_fit))
+
+
+def _sources(task: DictConfig) -> tuple[str, str]:
+    """(pointwise hint source, pairwise / listwise hint source)."""
+    return task.pointwise_hint_source or task.hint_source, task.hint_source
+
+
+def training_hints(cfg: DictConfig, lists: RankingLists, predict_rating, score):
+    """(predict_rating, score, folds) for TRAINING instances: the evaluation functions, except that a
+    `retriever_cv` source becomes a `FoldedHint` over the fold copies and `folds` the fold of each
+    train row (rankexp.data.cross_fit)."""
+    if not cfg.task.hints or lists.cross_fit is None:
+        return predict_rating, score, None
+    point_source, order_source = _sources(cfg.task)
+    cv = lists.cross_fit
+    if point_source == CROSS_FITTED:
+        predict_rating = FoldedHint(cv.folded("rating"))
+    if order_source == CROSS_FITTED:
+        score = FoldedHint(cv.folded("score"))
+    return predict_rating, score, cv.folds
 
 
 def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, block_hint=None) -> InstructionEncoder:
@@ -117,11 +143,12 @@ def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dic
     mix = task_mix(task)
     users = sample_users(cfg, data, lists)
     predict_rating, score = hint_functions(cfg, lists)
+    train_rating, train_score, folds = training_hints(cfg, lists, predict_rating, score)
     tasks = RecRankerTasks(lists.train, data.n_items, data.like_threshold, task.dislike_threshold,
                            history_len=int(cfg.protocol.history_len), shuffle=bool(task.shuffle),
-                           predict_rating=predict_rating, score=score,
+                           predict_rating=train_rating, score=train_score,
                            held_out=held_out_rows(data.ratings, lists.train),
-                           block_size=int(cfg.protocol.m) if task.candidates_in_prefix else 0)
+                           block_size=int(cfg.protocol.m) if task.candidates_in_prefix else 0, folds=folds)
 
     model, tokenizer = instantiate(cfg.model).load()
     encoder = build_encoder(cfg, data, tokenizer, predict_rating)

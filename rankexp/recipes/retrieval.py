@@ -16,8 +16,10 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from rankexp.data import RatingData
+from rankexp.data.hints import CROSS_FITTED
 from rankexp.data.splits import Split
 from rankexp.retrievers.cache import candidates_or_load, fit_or_load, frame_fingerprint
+from rankexp.retrievers.cross_fit import cross_fit
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ class Retrieved:
     test_candidates: np.ndarray
     test_scores: np.ndarray
     metrics: dict[str, float]
+    cross_fit: Any = None  # CrossFittedHints under `task.hint_source=retriever_cv`
 
 
 def _aligned(users, items, scores, targets) -> tuple[np.ndarray, np.ndarray]:
@@ -46,9 +49,20 @@ def retrieve(cfg: DictConfig, data: RatingData, split: Split, k: int) -> Retriev
     fingerprint = f"{data.name}-{frame_fingerprint(data.ratings)}"
     retriever = fit_or_load(retriever_cfg, split.train, split.val, data.n_users, data.n_items, data.like_threshold,
                             cfg.seed, cache_dir, fingerprint)
+    cross_fitted, cv_metrics = None, {}
+    if uses_cross_fitted_hints(cfg.task):
+        cross_fitted, cv_metrics = cross_fit(retriever_cfg, retriever, split.train, split.val, data.n_users,
+                                             data.n_items, data.like_threshold, cfg.seed, cache_dir, fingerprint,
+                                             int(cfg.task.hint_folds))
     artifacts = candidates_or_load(retriever, split.train, split.val, split.test, k, cache_dir)
     val_items, val_scores = _aligned(artifacts.val_users, artifacts.val_items, artifacts.val_scores, split.val)
     test_items, test_scores = _aligned(artifacts.test_users, artifacts.test_items, artifacts.test_scores, split.test)
-    metrics = {f"retriever/{key}": float(value) for key, value in artifacts.metrics.items()}
+    metrics = {f"retriever/{key}": float(value) for key, value in artifacts.metrics.items()} | cv_metrics
     log.info("retriever %s: test target recall@%d = %.4f", retriever.name, k, artifacts.test_recall)
-    return Retrieved(retriever, val_items, val_scores, test_items, test_scores, metrics)
+    return Retrieved(retriever, val_items, val_scores, test_items, test_scores, metrics, cross_fitted)
+
+
+def uses_cross_fitted_hints(task: DictConfig) -> bool:
+    """`task.hints` with `retriever_cv` as the hint source of any task: the fold copies are needed."""
+    sources = (task.get("hint_source"), task.get("pointwise_hint_source"))
+    return bool(task.get("hints")) and CROSS_FITTED in sources
