@@ -48,7 +48,7 @@ def main() -> None:
     start = time.perf_counter()
     import sklearn.cluster  # noqa: F401  (import cost reported apart from the sampling time)
 
-    from rankexp.data.recranker import RecRankerTasks
+    from rankexp.data.recranker_tasks import RecRankerTasks
     from rankexp.data.sampling import UserSampler, instruction_set_hash, liked_counts
 
     import_s = time.perf_counter() - start

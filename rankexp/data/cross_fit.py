@@ -57,8 +57,9 @@ def _ratings_of(retriever) -> HintValues:
     import torch
 
     def predicted(user: int, items: np.ndarray) -> np.ndarray:
-        items = torch.as_tensor(np.asarray(items, dtype=np.int64))
-        return retriever.predict_rating(torch.full_like(items, int(user)), items).numpy()
+        items = torch.from_numpy(np.array(items, dtype=np.int64))
+        with torch.autocast("cpu", enabled=False):  # fp32 in training prompts and under bf16 evaluation alike
+            return retriever.predict_rating(torch.full_like(items, int(user)), items).float().numpy()
 
     return predicted
 
@@ -73,7 +74,8 @@ def _scores_of(retriever) -> HintValues:
         if row is None:
             if len(cache) > 8192:
                 cache.clear()
-            row = cache[int(user)] = retriever.score(torch.tensor([int(user)])).numpy()[0]
+            with torch.autocast("cpu", enabled=False):  # the same fp32 values inside Lightning's bf16 autocast
+                row = cache[int(user)] = retriever.score(torch.tensor([int(user)])).float().numpy()[0]
         return row[np.asarray(items, dtype=np.int64)]
 
     return scored

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from rankexp.data.examples import ListwiseExample
-from rankexp.data.recranker import RecRankerTasks
+from rankexp.data.recranker_tasks import RecRankerTasks
 from rankexp.errors import ConfigError
 from rankexp.prompts.datamodule import in_order_sampler
 from rankexp.prompts.instructions import IGNORE, Encoded, InstructionEncoder

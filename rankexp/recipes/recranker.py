@@ -19,14 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from rankexp.data import RatingData
 from rankexp.data.hints import CROSS_FITTED, hint_values
-from rankexp.data.recranker import (
-    PAIRWISE_ANSWERS,
-    POINTWISE_ANSWERS,
-    TASKS,
-    FoldedHint,
-    RecRankerTasks,
-    held_out_rows,
-)
+from rankexp.data.recranker import PAIRWISE_ANSWERS, POINTWISE_ANSWERS, TASKS, FoldedHint
+from rankexp.data.recranker_tasks import RecRankerTasks, held_out_rows
 from rankexp.data.sampling import build_sampler, instruction_set_hash, liked_counts
 from rankexp.ensemble import HybridEvaluator, HybridOptions
 from rankexp.errors import ConfigError

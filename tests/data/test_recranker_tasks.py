@@ -14,7 +14,6 @@ from rankexp.data.recranker import (
     POINTWISE_ANSWERS,
     PairwiseExample,
     PointwiseExample,
-    RecRankerTasks,
     UserTrain,
     listwise_instance,
     pairwise_instance,
@@ -22,6 +21,7 @@ from rankexp.data.recranker import (
     rating_answers,
 )
 from rankexp.data.recranker_eval import listwise_eval, pairwise_eval, pointwise_eval
+from rankexp.data.recranker_tasks import RecRankerTasks
 from rankexp.data.splits import leave_one_out
 from rankexp.ensemble import expected_rating, hybrid_scores, pair_wins
 from rankexp.errors import ConfigError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rankexp.data.recranker import RecRankerTasks
+from rankexp.data.recranker_tasks import RecRankerTasks
 from rankexp.ensemble import HybridEvaluator, HybridOptions
 from rankexp.prompts.instruction_datamodule import InstructionSet
 from rankexp.recipes.recranker import build_encoder, hint_functions

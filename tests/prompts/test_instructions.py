@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rankexp.data.recranker import RecRankerTasks
+from rankexp.data.recranker_tasks import RecRankerTasks
 from rankexp.errors import ConfigError
 from rankexp.prompts.instruction_datamodule import InstructionSet, collate_sft
 from rankexp.prompts.instructions import RatingBins, rating_bins

@@ -109,7 +109,7 @@ def _instruction_pairs(tasks, users: np.ndarray) -> set[tuple[int, int]]:
 def test_recranker_instructions_never_show_held_out_items(ml100k, tmp_path):
     """Listwise "unrated" candidates and pairwise negatives are drawn outside train: without the user's
     val / test rows excluded, held-out items (test targets among them) show up in training prompts."""
-    from rankexp.data.recranker import RecRankerTasks, held_out_rows
+    from rankexp.data.recranker_tasks import RecRankerTasks, held_out_rows
 
     lists = build_lists(_cfg("protocol=rerank_topk", "retriever=pop", f"paths.cache_dir={tmp_path}"), ml100k)
     held_out = held_out_rows(ml100k.ratings, lists.train)

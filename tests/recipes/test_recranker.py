@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from rankexp.data.hints import ItemMeanHints
-from rankexp.data.recranker import RecRankerTasks
+from rankexp.data.recranker_tasks import RecRankerTasks
 from rankexp.data.sampling import build_sampler, liked_counts
 from rankexp.errors import ConfigError
 from rankexp.recipes.recranker import hint_functions
