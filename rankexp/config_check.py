@@ -67,6 +67,9 @@ def check_cross_keys(cfg: DictConfig) -> None:
     if recranker and task.hint_format != "value":
         raise ConfigError(f"`task.hint_format={task.hint_format}` is for the listwise prompts (rankexp.recipes.alro); "
                           "RecRanker's tasks show the hint values: use `task.hint_format=value`")
+    if recranker and task.hint_signal != "rating":
+        raise ConfigError(f"`task.hint_signal={task.hint_signal}` is for the listwise prompts (rankexp.recipes.alro); "
+                          "RecRanker's tasks show predicted ratings: use `task.hint_signal=rating`")
     if evaluation is not None and recranker and int(evaluation.test_orders) > 1:
         raise ConfigError("`eval.test_orders` averages the listwise ranker's scores over candidate orders; the "
                           "RecRanker recipe's hybrid does not use it: set `eval.test_orders=1`")

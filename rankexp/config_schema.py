@@ -178,6 +178,8 @@ class TaskSchema:
     strip_year: bool = key(FLAG, "drop a trailing (YYYY) from titles")
     hint_source: str = key(choice("item_mean", "retriever_cv", "retriever"), "where the hints come from")
     hint_folds: int = key(count(2), "retriever_cv: folds of the train rows, one retriever copy per held-out fold")
+    hint_signal: str = key(choice("rating", "score"),
+                           "listwise prompts: a predicted rating, or the retriever's own score (hint_format=rank)")
     hint_format: str = key(choice("value", "value_rank", "rank"),
                            "listwise prompts: the hint's value, value and rank within the block, or rank only")
     pointwise_hint_source: str = key(choice("item_mean", "retriever_cv", "retriever", nullable=True),

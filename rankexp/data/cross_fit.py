@@ -81,11 +81,36 @@ def _scores_of(retriever) -> HintValues:
     return scored
 
 
+KINDS = ("rating", "score", "percentile")
+
+
+def _percentiles_of(retriever) -> HintValues:
+    """The share of all items the retriever scores below each item, for this user (0..1).
+
+    Why: raw scores of two fold copies live on different scales, so a listwise window whose lines
+    come from different copies cannot compare them; each copy's percentile can be compared. Within
+    one model the order is the raw score order, so a block's ranks equal the retriever's own."""
+    scores = _scores_of(retriever)
+    cache: dict[int, np.ndarray] = {}
+
+    def percentile(user: int, items: np.ndarray) -> np.ndarray:
+        row = cache.get(int(user))
+        if row is None:
+            if len(cache) > 8192:
+                cache.clear()
+            every = scores(user, np.arange(retriever.n_items))
+            row = cache[int(user)] = np.argsort(np.argsort(every, kind="stable"), kind="stable") / max(len(every) - 1, 1)
+        return row[np.asarray(items, dtype=np.int64)]
+
+    return percentile
+
+
 def values_of(retriever, kind: str) -> HintValues:
-    """`values(user, items)` of one retriever: its predicted rating (`rating`) or ranking score (`score`)."""
-    if kind not in ("rating", "score"):
-        raise ValueError(f"hint kind must be rating or score, got {kind!r}")
-    return _ratings_of(retriever) if kind == "rating" else _scores_of(retriever)
+    """`values(user, items)` of one retriever: its predicted rating (`rating`), ranking score (`score`)
+    or that score's percentile among all items (`percentile`)."""
+    if kind not in KINDS:
+        raise ValueError(f"hint kind must be one of {KINDS}, got {kind!r}")
+    return {"rating": _ratings_of, "score": _scores_of, "percentile": _percentiles_of}[kind](retriever)
 
 
 class CrossFittedHints:

@@ -114,15 +114,27 @@ def hint_label(source: str) -> str:
     return "avg" if source == "item_mean" else "predicted"
 
 
+HINT_SIGNALS = ("rating", "score")
+
+
 def hint_text(source: str, train: pd.DataFrame, retriever=None, key: str = "task.hint_source",
-              fmt: str = "value", cross_fit=None, training: bool = False) -> HintText:
+              fmt: str = "value", cross_fit=None, training: bool = False, signal: str = "rating") -> HintText:
     """The listwise prompts' hint text of `source`: "avg x.x" (item mean) or "predicted x.x" (retriever),
     with the rank within the shown block when `fmt` (`task.hint_format`) asks for it.
 
+    `signal` (`task.hint_signal`): `rating`, a predicted rating; `score`, the retriever's own ranking
+    score (as its percentile among all items, `rankexp.data.cross_fit`), shown as a rank only.
     `training=True` under `retriever_cv`: each line's value comes from the fold copy that held out
     the user's train row of that item (`CrossFittedHints.out_of_fold`), never from a model that saw it.
     """
-    values = hint_values(source, train, retriever, "rating", key, cross_fit)
+    if signal not in HINT_SIGNALS:
+        raise unknown_name("hint signal", signal, HINT_SIGNALS, "task.hint_signal")
+    if signal == "score" and (source == "item_mean" or fmt != "rank"):
+        raise ConfigError(f"`task.hint_signal=score` writes the retriever's rank among the shown items: it needs "
+                          f"`task.hint_source=retriever_cv` (or retriever) and `task.hint_format=rank`, got "
+                          f"`task.hint_source={source}`, `task.hint_format={fmt}`")
+    kind = "rating" if signal == "rating" else "percentile"
+    values = hint_values(source, train, retriever, kind, key, cross_fit)
     if training and source == CROSS_FITTED:
-        values = cross_fit.out_of_fold("rating")
+        values = cross_fit.out_of_fold(kind)
     return HintText(values, hint_label(source), fmt)

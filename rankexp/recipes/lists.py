@@ -114,10 +114,10 @@ def _with_hints(cfg: DictConfig, lists: RankingLists) -> RankingLists:
     text, except under `retriever_cv`, where each line's value comes from the fold copy that never
     saw that line's rating."""
     task = cfg.task
-    hints = hint_text(task.hint_source, lists.train, lists.retriever, fmt=task.hint_format, cross_fit=lists.cross_fit)
+    options = {"fmt": task.hint_format, "cross_fit": lists.cross_fit, "signal": task.hint_signal}
+    hints = hint_text(task.hint_source, lists.train, lists.retriever, **options)
     if task.hint_source == CROSS_FITTED:
-        hints_for_training = hint_text(task.hint_source, lists.train, lists.retriever, fmt=task.hint_format,
-                                       cross_fit=lists.cross_fit, training=True)
+        hints_for_training = hint_text(task.hint_source, lists.train, lists.retriever, training=True, **options)
     else:
         hints_for_training = hints
     lists.train_source.hint_fn = hints_for_training

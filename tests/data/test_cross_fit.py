@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -129,3 +131,36 @@ def test_hint_values_are_fp32_inside_bf16_autocast():
         inside = {kind: cv.values(None, kind)(3, items) for kind in ("rating", "score")}
     for kind, expected in outside.items():
         assert inside[kind].dtype == np.float32 and np.array_equal(inside[kind], expected), kind
+
+
+class _Scored(_Copy):
+    """Scores that order the items differently per copy, on different scales: item i scores
+    (i * MULT[tag]) mod 300, times 10^tag (the multipliers are prime to 300: no ties)."""
+
+    n_items = 300
+    MULT: ClassVar[dict[int, int]] = {-1: 1, 0: 7, 1: 11, 2: 13, 3: 17, 4: 19}
+
+    def score(self, users):
+        import torch
+
+        return ((torch.arange(300) * self.MULT[self.tag]) % 300).float()[None, :] * (10.0 ** self.tag)
+
+
+def test_score_hints_compare_copies_by_percentile_and_keep_the_retrievers_own_order():
+    from rankexp.data.hints import HintText, hint_text
+
+    train = _train()
+    folds = assign_folds(train, 5, seed=0)
+    cv = CrossFittedHints(_Scored(-1), [_Scored(f) for f in range(5)], train, folds)
+    rows = train.assign(fold=folds)[train["user"] == 5]
+    items = rows["item"].to_numpy()
+    values = cv.out_of_fold("percentile")(5, items)
+    for item, fold, value in zip(items, rows["fold"], values):  # each copy's own percentile, scale-free
+        assert value == pytest.approx(((item * _Scored.MULT[fold]) % 300) / 299)
+    shown = hint_text("retriever_cv", train, fmt="rank", cross_fit=cv, signal="score")(5, np.array([3, 10, 7]))
+    raw = HintText(cv.values(None, "score"), "x", "rank")(5, np.array([3, 10, 7]))  # the full model's raw order
+    assert shown == raw == ["#3", "#1", "#2"]  # the full copy (tag -1) scores item i as i
+    for bad in ({"fmt": "value", "signal": "score"}, {"fmt": "rank", "signal": "score", "source": "item_mean"}):
+        source = bad.pop("source", "retriever_cv")
+        with pytest.raises(ConfigError, match="hint_signal"):
+            hint_text(source, train, cross_fit=cv, **bad)
