@@ -64,21 +64,29 @@ def _ratings_of(retriever) -> HintValues:
     return predicted
 
 
+def _per_user_rows(row_of: Callable[[int], np.ndarray], capacity: int = 8192) -> HintValues:
+    """values(user, items) read from one row over all items per user, computed once (bounded cache)."""
+    cache: dict[int, np.ndarray] = {}
+
+    def values(user: int, items: np.ndarray) -> np.ndarray:
+        row = cache.get(int(user))
+        if row is None:
+            if len(cache) > capacity:
+                cache.clear()
+            row = cache[int(user)] = row_of(int(user))
+        return row[np.asarray(items, dtype=np.int64)]
+
+    return values
+
+
 def _scores_of(retriever) -> HintValues:
     import torch
 
-    cache: dict[int, np.ndarray] = {}
+    def row(user: int) -> np.ndarray:
+        with torch.autocast("cpu", enabled=False):  # the same fp32 values inside Lightning's bf16 autocast
+            return retriever.score(torch.tensor([user])).float().numpy()[0]
 
-    def scored(user: int, items: np.ndarray) -> np.ndarray:
-        row = cache.get(int(user))
-        if row is None:
-            if len(cache) > 8192:
-                cache.clear()
-            with torch.autocast("cpu", enabled=False):  # the same fp32 values inside Lightning's bf16 autocast
-                row = cache[int(user)] = retriever.score(torch.tensor([int(user)])).float().numpy()[0]
-        return row[np.asarray(items, dtype=np.int64)]
-
-    return scored
+    return _per_user_rows(row)
 
 
 KINDS = ("rating", "score", "percentile")
@@ -91,18 +99,12 @@ def _percentiles_of(retriever) -> HintValues:
     come from different copies cannot compare them; each copy's percentile can be compared. Within
     one model the order is the raw score order, so a block's ranks equal the retriever's own."""
     scores = _scores_of(retriever)
-    cache: dict[int, np.ndarray] = {}
 
-    def percentile(user: int, items: np.ndarray) -> np.ndarray:
-        row = cache.get(int(user))
-        if row is None:
-            if len(cache) > 8192:
-                cache.clear()
-            every = scores(user, np.arange(retriever.n_items))
-            row = cache[int(user)] = np.argsort(np.argsort(every, kind="stable"), kind="stable") / max(len(every) - 1, 1)
-        return row[np.asarray(items, dtype=np.int64)]
+    def row(user: int) -> np.ndarray:
+        every = scores(user, np.arange(retriever.n_items))
+        return np.argsort(np.argsort(every, kind="stable"), kind="stable") / max(len(every) - 1, 1)
 
-    return percentile
+    return _per_user_rows(row)
 
 
 def values_of(retriever, kind: str) -> HintValues:
