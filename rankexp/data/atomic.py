@@ -1,12 +1,14 @@
 """RecBole atomic files: every dataset RecBole distributes, without new code (`data=atomic`).
 
-    python -m rankexp.run +experiment=rerank_ml100k data=atomic data.path=~/recbole/dataset data.name=ml-1m \
-        data.title_field=movie_title
+    python -m rankexp.run +experiment=rerank_ml100k data=atomic data.path=~/recbole/dataset data.name=ml-1m
 
 `<path>/<name>/<name>.inter` (or `<path>/<name>.inter`): a tab-separated file whose first line
 names each column and its type, `user_id:token  item_id:token  rating:float  timestamp:float`.
-`<name>.item`: `item_id:token` plus the title column named by `data.title_field` (and optionally
-`data.genre_field`). Types are RecBole's: token, token_seq, float, float_seq.
+`<name>.item`: `item_id:token` plus a title column (and optionally `data.genre_field`). Types are
+RecBole's: token, token_seq, float, float_seq. The title column is `data.title_field` when set; else
+RecBole's own name for it (`movie_title` in its ML sets, `title` in Amazon, `book_title` in
+Book-Crossing, ...), else the only token_seq text column; which one is logged, and a header that
+leaves it open is a DataError naming its columns, so RecBole's files load without flags.
 
 - No `rating` column (implicit feedback): every interaction gets `data.implicit_rating`; such
   data suits `protocol=rerank_topk` (the explicit-list protocol needs graded ratings).
@@ -33,6 +35,10 @@ from rankexp.errors import DataError
 log = logging.getLogger(__name__)
 TYPES = ("token", "token_seq", "float", "float_seq")
 INTER_EXAMPLE = "user_id:token\titem_id:token\trating:float\ttimestamp:float"
+# RecBole's names for an item's title (ml-*: movie_title, Amazon / Steam: title, Book-Crossing: book_title,
+# Yelp: item_name, ...) and for a genre-like token_seq column that is never the title.
+TITLE_FIELDS = ("movie_title", "title", "book_title", "item_name", "app_name", "name")
+GENRE_FIELDS = ("class", "genre", "genres", "categories", "category", "tags")
 
 
 def atomic_file(path: str | Path, name: str, suffix: str) -> Path | None:
@@ -135,9 +141,30 @@ def load_atomic_ratings(path: Path, implicit_rating: float) -> pd.DataFrame:
     return out
 
 
-def load_atomic_items(path: Path, title_field: str, genre_field: str | None) -> pd.DataFrame:
-    """Item table [item_id, title, genres] of a `.item` file."""
-    required = ("item_id", title_field) + ((genre_field,) if genre_field else ())
+def title_column(path: Path, types: dict[str, str], genre_field: str | None) -> tuple[str, str]:
+    """(the title column, why it was chosen) of an .item header when `data.title_field` is unset.
+
+    RecBole names the title differently per dataset, so a fixed default made its own files fail.
+    One of its conventional names wins; with none, the only token_seq column that is neither the
+    genre field nor a conventional genre name. Anything else is ambiguous and must be named.
+    """
+    known = [name for name in types if name in TITLE_FIELDS]
+    if len(known) == 1:
+        return known[0], "RecBole's title name"
+    text = [name for name, kind in types.items()
+            if kind == "token_seq" and name != genre_field and name not in GENRE_FIELDS]
+    if not known and len(text) == 1:
+        return text[0], "the only token_seq text column"
+    found = ("several title columns " + ", ".join(known) if known
+             else "no title column (" + ("token_seq columns " + ", ".join(text) if text else "no token_seq column")
+             + ")")
+    columns = ", ".join(f"{name}:{kind}" for name, kind in types.items())
+    raise DataError(f"{path}: {found}; it has {columns}; set `data.title_field` to the .item file's title column")
+
+
+def load_atomic_items(path: Path, title_field: str | None, genre_field: str | None) -> pd.DataFrame:
+    """Item table [item_id, title, genres] of a `.item` file; `title_field` None: detected (`title_column`)."""
+    required = ("item_id",) + ((title_field,) if title_field else ()) + ((genre_field,) if genre_field else ())
     try:
         frame = read_atomic(path, required)
     except DataError as error:
@@ -145,14 +172,19 @@ def load_atomic_items(path: Path, title_field: str, genre_field: str | None) -> 
             raise DataError(f"{error} (set `data.title_field` / `data.genre_field` to the .item file's columns)") \
                 from error
         raise
+    why = "data.title_field"
+    if not title_field:
+        title_field, why = title_column(path, frame.attrs["types"], genre_field)
+    log.info("%s: titles from column %r (%s)", path, title_field, why)
     genres = frame[genre_field].astype(str).str.replace(" ", "|") if genre_field else ""
     items = pd.DataFrame({"item_id": frame["item_id"].astype(str), "title": frame[title_field].astype(str),
                           "genres": genres})
     items.attrs["source"] = str(path)
+    items.attrs["title_field"] = title_field
     return items
 
 
-def load_atomic_dataset(name: str, path: str | None = None, *, title_field: str = "title",
+def load_atomic_dataset(name: str, path: str | None = None, *, title_field: str | None = None,
                         genre_field: str | None = None, require_titles: bool = True, implicit_rating: float = 1.0,
                         like_threshold: float = 4.0, rating_scale: tuple[float, float] = (1.0, 5.0),
                         kcore_k: int = 0, item_noun: str = "item", unknown_items: str = "error"):
@@ -172,8 +204,8 @@ def load_atomic_dataset(name: str, path: str | None = None, *, title_field: str 
         items = load_atomic_items(item_file, title_field, genre_field)
     elif require_titles:
         raise DataError(f"no {name}.item beside {inter}: the prompts show item titles; add the .item file with "
-                        f"item_id:token and {title_field}:token_seq, or set `data.require_titles=false` for runs "
-                        "without an LLM (titles are then the item ids)")
+                        f"item_id:token and {title_field or 'movie_title'}:token_seq, or set "
+                        "`data.require_titles=false` for runs without an LLM (titles are then the item ids)")
     else:
         ids = pd.unique(ratings["item_id"])
         items = pd.DataFrame({"item_id": ids, "title": ids, "genres": ""})

@@ -27,8 +27,7 @@ def load(folder: Path, name: str = "toy", *overrides: str):
     """The dataset as a run loads it; the DataError itself, not Hydra's wrapper, when it fails."""
     from hydra.errors import InstantiationException
 
-    cfg = compose("data=atomic", f"data.path={folder}", f"data.name={name}", "data.title_field=movie_title",
-                  *overrides)
+    cfg = compose("data=atomic", f"data.path={folder}", f"data.name={name}", *overrides)
     try:
         return instantiate(cfg.data)
     except InstantiationException as error:
@@ -90,6 +89,43 @@ def test_a_missing_title_field_or_item_file_is_named(tmp_path):
     assert sorted(data.items["title"]) == ["10", "11", "12"]
     with pytest.raises(DataError, match=r"no nope.inter under .*data.path"):
         load(tmp_path, "nope")
+
+
+# RecBole's own ml-100k.item header (its atomic files, as distributed), and Book-Crossing's.
+RECBOLE_ML100K_ITEM = "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq"
+RECBOLE_BOOK_ITEM = "item_id:token\tbook_title:token_seq\tbook_author:token_seq\tpublication_year:token\tpublisher:token_seq"
+
+
+@pytest.mark.parametrize("header, row, column", [
+    (RECBOLE_ML100K_ITEM, "{id}\t{title}\t1995\tAnimation Children's Comedy", "movie_title"),
+    (RECBOLE_BOOK_ITEM, "{id}\t{title}\tSome Author\t1999\tSome House", "book_title"),
+    ("item_id:token\tlabel:token_seq\tclass:token_seq\tyear:token", "{id}\t{title}\tDrama\t1995", "label"),
+])
+def test_recbole_item_files_load_without_flags_and_log_the_title_column(tmp_path, caplog, header, row, column):
+    toy(tmp_path)
+    titles = {"10": "Toy Story (1995)", "11": "GoldenEye (1995)", "12": "Four Rooms (1995)"}
+    write(tmp_path, "toy", "item", [header] + [row.format(id=i, title=t) for i, t in titles.items()])
+    with caplog.at_level("INFO", logger="rankexp.data.atomic"):
+        data = load(tmp_path)
+    assert dict(zip(data.items["item_id"], data.items["title"])) == titles
+    assert f"titles from column {column!r}" in caplog.text
+
+
+def test_an_explicit_title_field_wins_and_an_unclear_header_is_named(tmp_path):
+    toy(tmp_path)
+    write(tmp_path, "toy", "item", [RECBOLE_ML100K_ITEM, "10\tToy Story (1995)\t1995\tAnimation",
+                                    "11\tGoldenEye (1995)\t1995\tAction", "12\tFour Rooms (1995)\t1995\tThriller"])
+    assert load(tmp_path, "toy", "data.title_field=class").items["title"].tolist() == ["Animation", "Action", "Thriller"]
+    write(tmp_path, "toy", "item", ["item_id:token\ttitle:token_seq\tapp_name:token_seq", "10\tA\tB", "11\tC\tD",
+                                    "12\tE\tF"])
+    with pytest.raises(DataError, match=r"toy.item: several title columns title, app_name; it has item_id:token, "
+                                        r"title:token_seq, app_name:token_seq; set `data.title_field`"):
+        load(tmp_path)
+    write(tmp_path, "toy", "item", ["item_id:token\tlabel:token_seq\tblurb:token_seq", "10\tA\tB", "11\tC\tD",
+                                    "12\tE\tF"])
+    with pytest.raises(DataError, match=r"toy.item: no title column \(token_seq columns label, blurb\); it has "
+                                        r"item_id:token, label:token_seq, blurb:token_seq; set `data.title_field`"):
+        load(tmp_path)
 
 
 def test_an_item_missing_from_the_item_file_names_the_line(tmp_path):
