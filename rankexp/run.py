@@ -1,7 +1,9 @@
 """Entry point: `python -m rankexp.run [+experiment=...] [group=option] [key=value] [-m]`.
 
-Composes conf/run.yaml, prints the config tree, runs the experiment and writes
-results.json into Hydra's output dir. Bad input ends with a one-paragraph
+Composes conf/run.yaml, runs the experiment and writes results.json and results.md into Hydra's
+output dir. `--help` is conf/hydra/help/rankexp.yaml. The composed config goes to
+`.hydra/config.yaml` (one log line points there; `print_config=true` prints the tree), and
+every log line is printed once (`rankexp.io.quiet.single_log_lines`). Bad input ends with a one-paragraph
 message and exit code 2, never a bare traceback; in a multirun a failed job
 logs its error and the sweep goes on (lightning-hydra-template's task wrapper).
 """
@@ -11,13 +13,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from rankexp.conf_dir import CONF_DIR
 from rankexp.errors import RankexpError, error_line, user_error
-from rankexp.report.console import print_summary, quiet_dependencies
+from rankexp.io.quiet import quiet_dependencies, single_log_lines
+from rankexp.report.console import print_summary
 
 log = logging.getLogger("rankexp")
 
@@ -38,6 +42,22 @@ def _print_tree(cfg: DictConfig) -> None:
         text = OmegaConf.to_yaml(value, resolve=False) if isinstance(value, DictConfig) else str(value)
         tree.add(str(key)).add(Syntax(text, "yaml", theme="ansi_dark"))
     Console(stderr=True).print(tree)
+
+
+def show_config(cfg: DictConfig) -> None:
+    """The ~250-line tree only on request (`print_config=true`); by default one line saying where it is."""
+    if cfg.get("print_config", False):
+        _print_tree(cfg)
+        return
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:  # composed outside a Hydra app (tests): nothing was saved
+        return
+    saved = (f"{Path(hydra_cfg.runtime.output_dir) / hydra_cfg.output_subdir / 'config.yaml'}"
+             if hydra_cfg.output_subdir is not None else "not saved (hydra.output_subdir=null)")
+    log.info("config: %s (print it with `--cfg job`, or before the run with print_config=true)", saved)
 
 
 def _report(err: RankexpError) -> None:
@@ -79,11 +99,13 @@ def _is_multirun() -> bool:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="run", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
-    from rankexp.recipes.experiment import run_experiment
+    from rankexp.recipes.experiment import is_global_zero, run_experiment
+    from rankexp.report.results_md import write_results_md
 
     try:
         require_set(cfg)
-        _print_tree(cfg)
+        single_log_lines()
+        show_config(cfg)
         results = run_experiment(cfg)
     except Exception as err:  # a failed sweep job must not end the sweep
         cause = user_error(err)
@@ -96,9 +118,10 @@ def main(cfg: DictConfig) -> float | None:
         if cause is not None:
             sys.exit(2)
         raise
-    from pathlib import Path
-
-    print_summary(results, Path(cfg.paths.output_dir))
+    out = Path(cfg.paths.output_dir)
+    if is_global_zero():  # a DDP worker's results are rank 0's
+        write_results_md(results, out)
+        print_summary(results, out)
     metric = f"val/{cfg.eval.selection_metric}"
     value = results.get(f"best_{metric}", results.get(metric))
     return float(value) if value is not None else None

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rankexp.errors import ConfigError, exit_on_user_error
-from rankexp.report.console import quiet_dependencies
+from rankexp.io.quiet import quiet_dependencies
 
 DEFAULT_SIZES = ("24GB", "40GB", "80GB")
 

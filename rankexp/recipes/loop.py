@@ -13,7 +13,7 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from omegaconf import DictConfig
 
 from rankexp.report.wandb_run import log_adapter, log_config
@@ -25,6 +25,8 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Tra
     logger = instantiate(cfg.logger) if cfg.get("logger") and cfg.logger.get("_target_") else False
     if logger is False:  # `logger=none`: Lightning refuses a LearningRateMonitor with nothing to write to
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a progress bar it was told not to show
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     trainer = instantiate(cfg.trainer, callbacks=callbacks + (extra_callbacks or []), logger=logger)
     if trainer.is_global_zero:
         log_config(trainer.loggers, resolved_config(cfg))

@@ -1,42 +1,21 @@
-"""What a person reads at the end of a run, and the noise they should not have to read.
+"""What a person reads at the end of a run.
 
 `print_summary`: one rich table of the test metrics, the LLM beside every baseline scored on
 the same lists, then the wall time and where results.json, the adapter and the plots are.
-`quiet_dependencies`: pinned dependencies' deprecation warnings and Lightning's "litlogger" tip
-are dropped; rankexp's own warnings and every error still show.
+Written to a pipe or a log file the console is not a terminal and rich would squeeze the table
+into 80 columns, printing `0.0…` for every number: there the table gets the width it needs.
+`rankexp.report.results_md` writes the same table into results.md beside results.json.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-DEPENDENCIES = r"(lightning|lightning_fabric|pytorch_lightning|torch|transformers|peft|hydra|omegaconf|wandb|torchmetrics|pluggy)"
 METRIC = re.compile(r"^(?:(?P<base>baseline_test)/(?P<name>[^/]+)/|(?P<split>test(?:_fusion)?)/(?:(?P<method>[a-z_]+)/)?)"
                     r"(?P<metric>(?:ndcg|hr|mrr)@\d+)$")
-
-
-class _DropTips(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in record.getMessage()
-
-
-def quiet_dependencies() -> None:
-    """Silence what pinned dependencies print that a user cannot act on."""
-    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
-        warnings.filterwarnings("ignore", category=category, module=DEPENDENCIES)
-    warnings.filterwarnings("ignore", message=r".*(is deprecated|will be removed).*", module=DEPENDENCIES)
-    # peft/transformers return the model in eval mode; rankexp's rankers switch it to train mode themselves
-    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
-    # bitsandbytes (imported by peft) warns on every CPU import that an optional CPU 4-bit kernel is absent
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
-                 "pytorch_lightning.utilities.rank_zero"):
-        logging.getLogger(name).addFilter(_DropTips())
 
 
 def metric_table(results: Mapping[str, Any]) -> tuple[list[str], dict[str, dict[str, float]]]:
@@ -59,29 +38,57 @@ def metric_table(results: Mapping[str, Any]) -> tuple[list[str], dict[str, dict[
     return order, dict(sorted(rows.items(), key=lambda kv: (kv[0].split("@")[0], int(kv[0].split("@")[1]))))
 
 
+def formatted_table(results: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) as text, 4 decimals: the one layout the console and results.md share."""
+    columns, rows = metric_table(results)
+    body = [[metric, *(f"{values[c]:.4f}" if c in values else "" for c in columns)] for metric, values in rows.items()]
+    return ["metric", *columns], body
+
+
+def lists_line(results: Mapping[str, Any]) -> str:
+    n = results.get("lists/test_evaluated", results.get("test/users"))
+    return f"test metrics{f' on {int(n)} lists' if n else ''} (same lists for every column):"
+
+
+def wide_enough(console, renderable):
+    """`console`, or (not a terminal, too narrow) a console on the same file as wide as `renderable` needs.
+
+    rich falls back to 80 columns when it cannot ask a terminal, and then shrinks every column
+    of a wide table until each number reads `0.0…`; a log file has no width to respect.
+    """
+    from rich.console import Console
+
+    if console.is_terminal:
+        return console
+    needed = console.measure(renderable, options=console.options.update(width=10_000)).maximum
+    if needed <= console.width:
+        return console
+    return Console(file=console.file, width=needed, color_system=console.color_system, force_terminal=False)
+
+
 def print_summary(results: Mapping[str, Any], out_dir: Path, console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console(stderr=True)
-    columns, rows = metric_table(results)
-    if rows:
-        n = results.get("lists/test_evaluated", results.get("test/users"))
-        console.print(f"test metrics{f' on {int(n)} lists' if n else ''} (same lists for every column):", soft_wrap=True)
+    header, body = formatted_table(results)
+    if body:
+        console.print(lists_line(results), soft_wrap=True)
         table = Table()
-        table.add_column("metric")
-        for column in columns:
+        table.add_column(header[0])
+        for column in header[1:]:
             table.add_column(column, justify="right")
-        for metric, values in rows.items():
-            table.add_row(metric, *(f"{values[c]:.4f}" if c in values else "" for c in columns))
-        console.print(table)
+        for row in body:
+            table.add_row(*row)
+        wide_enough(console, table).print(table)
     paired = {k: v for k, v in results.items() if k.startswith("paired_test/") and not k.endswith("_se")}
     for key, value in paired.items():
         se = results.get(key + "_se", float("nan"))
         console.print(f"{key.removeprefix('paired_test/')}: {value:+.4f} ± {se:.4f} (paired s.e.)", soft_wrap=True)
     if "wall_time_s" in results:
         console.print(f"wall time: {float(results['wall_time_s']):.0f} s", soft_wrap=True)
-    for label, path in (("results", out_dir / "results.json"), ("adapter", out_dir / "adapter")):
+    for label, path in (("results", out_dir / "results.json"), ("table", out_dir / "results.md"),
+                        ("adapter", out_dir / "adapter")):
         if path.exists():
             console.print(f"{label}: {path}", soft_wrap=True, highlight=False)
     for plot in sorted((out_dir / "media").glob("*.png")) if (out_dir / "media").is_dir() else []:

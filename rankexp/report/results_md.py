@@ -1,0 +1,39 @@
+"""results.md beside results.json: the end-of-run table as Markdown, readable in any log viewer or diff.
+
+The console table is for the person watching; this file is what stays with the run dir, with
+the same numbers (`console.formatted_table`), the paired differences and the wall time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rankexp.io import atomic_write_text
+from rankexp.report.console import formatted_table, lists_line
+
+
+def results_markdown(results: Mapping[str, Any]) -> str:
+    """The test-metric table (one row per metric, one column per ranker) and the lines under it."""
+    header, body = formatted_table(results)
+    lines = [f"# {results.get('task_name', 'run')}", ""]
+    if body:
+        lines += [lists_line(results), "", "| " + " | ".join(header) + " |",
+                  "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        lines.append("")
+    for key, value in results.items():
+        if key.startswith("paired_test/") and not key.endswith("_se"):
+            se = results.get(key + "_se", float("nan"))
+            lines.append(f"- {key.removeprefix('paired_test/')}: {value:+.4f} ± {se:.4f} (paired s.e.)")
+    if "wall_time_s" in results:
+        lines.append(f"- wall time: {float(results['wall_time_s']):.0f} s")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_results_md(results: Mapping[str, Any], out_dir: Path) -> Path:
+    """Write `out_dir/results.md` (atomically) and return its path."""
+    path = Path(out_dir) / "results.md"
+    atomic_write_text(path, results_markdown(results))
+    return path
