@@ -28,6 +28,7 @@ import numpy as np
 from rankexp.conf_dir import CONF_DIR
 from rankexp.data.examples import ListwiseExample
 from rankexp.errors import ConfigError, RankexpError
+from rankexp.io.quiet import quiet_loading
 from rankexp.models.manifest import manifest_from_config, read_manifest
 
 log = logging.getLogger(__name__)
@@ -111,21 +112,23 @@ class Ranker:
     def __init__(self, model, tokenizer, manifest: dict[str, Any], source: str) -> None:
         check_recipe(manifest, source)
         self.model, self.tokenizer, self.manifest, self.source = model.eval(), tokenizer, manifest, source
+        self.data_hints = None  # rankexp.data.hint_lookup.DataHints, set by with_hints_from
         self._warned_hints = False
 
     @classmethod
     def from_pretrained(cls, adapter: str | Path | None = None, *, model: str | None = None,
-                        scoring: str | None = None, item_noun: str | None = None) -> Ranker:
-        """Load `adapter` (a run's `adapter` folder) onto its base model; None = the zero-shot default.
+                        scoring: str | None = None, item_noun: str | None = None, data: Any = None) -> Ranker:
+        """Load `adapter` onto its base model; None = the zero-shot default.
 
+        `adapter`: a run's `adapter` folder, or a Hugging Face hub repo id holding one (fetched with
+        `huggingface_hub.snapshot_download`; `HF_HUB_OFFLINE=1` reads the local HF cache only).
         `model`: a conf/model/<name>.yaml to use as the base instead of the adapter's (or the default).
         `scoring`: refuse an adapter whose readout is not this one (slot | candidate).
+        `data`: derive the hints the adapter was trained with from this dataset (see `with_hints_from`).
         """
         from rankexp.models.loading import ModelSpec
 
-        path = Path(adapter) if adapter is not None else None
-        if path is not None and not (path / "adapter_config.json").is_file():
-            raise ConfigError(f"adapter {path} holds no adapter_config.json; pass the `adapter` folder of a run")
+        path = resolve_adapter(adapter) if adapter is not None else None
         manifest = read_manifest(path) if path is not None else default_manifest()
         source = str(path) if path is not None else f"the zero-shot {DEFAULT_MODEL}"
         if scoring is not None and manifest["scoring"] != scoring:
@@ -137,16 +140,28 @@ class Ranker:
         if item_noun is not None:
             manifest = {**manifest, "item_noun": item_noun}
         spec = ModelSpec(**{**manifest["model"], "lora": None})  # the adapter brings its own LoRA config
-        base, tokenizer = spec.load()
-        if path is not None:
-            from rankexp.models.adapters import load_adapter
+        with quiet_loading():  # only rankexp's own lines: no dependency notes or deprecation warnings
+            base, tokenizer = spec.load()
+            if path is not None:
+                from rankexp.models.adapters import load_adapter
 
-            base = load_adapter(base, path)
-            if (path / "tokenizer_config.json").is_file():
-                from rankexp.models.loading import load_tokenizer
+                base = load_adapter(base, path)
+                if (path / "tokenizer_config.json").is_file():
+                    from rankexp.models.loading import load_tokenizer
 
-                tokenizer = load_tokenizer(str(path))  # the one pad-token / padding-side setup
-        return cls(base, tokenizer, manifest, source)
+                    tokenizer = load_tokenizer(str(path))  # the one pad-token / padding-side setup
+        ranker = cls(base, tokenizer, manifest, source)
+        return ranker.with_hints_from(data) if data is not None else ranker
+
+    def with_hints_from(self, data: Any) -> Ranker:
+        """Derive the hints this adapter was trained to read from `data`, exactly as its run did, so
+        `rank` needs no `hints=`: the run's train split (its `protocol`, from rankexp.json), the same
+        hint code, titles looked up in the data. `data`: a RatingData, a conf/data name ("ml100k") or
+        a data config. Returns the ranker."""
+        from rankexp.data.hint_lookup import DataHints
+
+        self.data_hints = DataHints(data, self.manifest)
+        return self
 
     @property
     def scoring(self) -> str:
@@ -156,52 +171,77 @@ class Ranker:
     def max_candidates(self) -> int | None:
         return len(self.manifest["labels"]) if self.scoring == "slot" else None
 
-    def rank(self, history: Sequence[Any], candidates: Sequence[str],
-             hints: Mapping[str, float] | None = None) -> list[Ranked]:
+    def rank(self, history: Sequence[Any], candidates: Sequence[str], hints: Mapping[str, float] | None = None,
+             user: Any = None) -> list[Ranked]:
         """The candidates best first with their scores. `history`: (title, rating) pairs, oldest first.
 
         `hints`: title -> the value the adapter was trained to see next to each title (its
-        `rankexp.json` `hint_source`, e.g. the item's mean rating); needed for every candidate and
-        history title when given. Without it, an adapter trained with hints ranks from prompts with none.
+        `rankexp.json` `hint_source`, e.g. the item's mean rating), for every candidate and history
+        title. Without it, the hints come from `with_hints_from(data)` when set (`user`: the data's
+        own id of a known user, whose train ratings are then left out of the item means, as in
+        training); else an adapter trained with hints ranks from prompts with none.
         """
-        request = parse_request(list(history), list(candidates), self.max_candidates,
-                                tuple(self.manifest["rating_scale"]))
-        example, titles = self._example(request, hints)
-        encoder, ranker, labels = self._scorer(titles, len(request.candidates), with_hints=bool(example.hints))
+        return self.rank_batch([{"history": history, "candidates": candidates, "hints": hints, "user": user}])[0]
+
+    def rank_batch(self, requests: Sequence[Mapping[str, Any]], batch_size: int = 8) -> list[list[Ranked]]:
+        """Rank many requests ({"history", "candidates", optional "hints" and "user"}) in batched forwards.
+
+        Requests with the same number of candidates share forwards of `batch_size` prompts; the
+        result is one ranking per request, in order."""
         from rankexp.models.list_scores import make_score_fn
 
-        scores = make_score_fn(ranker, encoder)([example])[0]
-        if encoder.truncations:
-            log.warning("the prompt was over %d tokens: the oldest history items were dropped",
-                        self.manifest["max_length"])
-        total = float(np.abs(scores).sum()) or 1.0
-        order = np.argsort(-scores, kind="stable")
-        return [Ranked(rank=r + 1, title=request.candidates[j], score=float(scores[j]), share=float(scores[j]) / total,
-                       label=labels[j] if labels else None) for r, j in enumerate(order)]
+        built = []
+        for i, item in enumerate(requests):
+            where = f"requests[{i}]" if len(requests) > 1 else "request"
+            request = parse_request(list(item.get("history", [])), list(item.get("candidates", [])),
+                                    self.max_candidates, tuple(self.manifest["rating_scale"]), where=where)
+            built.append((request, *self._example(request, item.get("hints"), item.get("user"), where)))
+        out: list[list[Ranked] | None] = [None] * len(built)
+        groups: dict[tuple[int, bool], list[int]] = {}
+        for i, (request, example, _) in enumerate(built):
+            groups.setdefault((len(request.candidates), bool(example.hints)), []).append(i)
+        for (m, with_hints), members in groups.items():
+            titles, examples = _one_title_table([(built[i][1], built[i][2]) for i in members])
+            encoder, ranker, labels = self._scorer(titles, m, with_hints=with_hints)
+            scores = make_score_fn(ranker, encoder, batch_size=batch_size)(examples)
+            if encoder.truncations:
+                log.warning("%d prompt(s) were over %d tokens: the oldest history items were dropped",
+                            encoder.truncations, self.manifest["max_length"])
+            for row, i in zip(scores, members):
+                out[i] = _ranked(built[i][0].candidates, row, labels)
+        return [ranking for ranking in out if ranking is not None]
 
     # ---- pieces ------------------------------------------------------------------------------
-    def _example(self, request: Request, hints: Mapping[str, float] | None) -> tuple[ListwiseExample, np.ndarray]:
+    def _example(self, request: Request, hints: Mapping[str, float] | None, user: Any,
+                 where: str) -> tuple[ListwiseExample, np.ndarray]:
         titles = np.array(request.history_titles + request.candidates, dtype=object)
         h, m = len(request.history_titles), len(request.candidates)
         example = ListwiseExample(user=0, history=np.arange(h), history_ratings=np.array(request.history_ratings),
                                   candidates=np.arange(h, h + m), gains=np.zeros(m, dtype=np.float32),
                                   target_slots=np.arange(m))
         trained_with = self.manifest["style"]["hints"]
+        if hints is None and self.data_hints is not None:
+            example.history_hints, example.hints = self.data_hints.texts(request.history_titles, request.candidates,
+                                                                         user)
+            return example, titles
+        if user is not None:
+            raise RequestError(f"{where}: `user` picks a user of the data set by `with_hints_from`; none is set")
         if hints is None:
             if trained_with and not self._warned_hints:
                 log.warning("the adapter was trained with %s hints next to each title; none were given, so the "
-                            "prompts have none (pass hints={title: value})", self.manifest["hint_source"])
+                            "prompts have none (pass hints={title: value}, or data= to derive them)",
+                            self.manifest["hint_source"])
                 self._warned_hints = True
             return example, titles
         if not trained_with:
-            raise RequestError("`hints` given, but this adapter was trained without hints (rankexp.json style.hints)")
-        missing = [t for t in request.history_titles + request.candidates if t not in hints]
-        if missing:
-            raise RequestError(f"`hints` has no value for {missing[:5]}{' ...' if len(missing) > 5 else ''}; "
-                               "give one for every history and candidate title")
-        label = self.manifest["hint_label"] or "avg"
-        text = [f"{label} {float(hints[t]):.1f}" for t in titles]
-        example.history_hints, example.hints = text[:h], text[h:]
+            raise RequestError(f"{where}: `hints` given, but this adapter was trained without hints "
+                               "(rankexp.json style.hints)")
+        values = checked_hints(hints, request.history_titles + request.candidates, where)
+        from rankexp.data.hints import HintText
+
+        text = HintText(lambda _user, items: values[np.asarray(items, dtype=np.int64)],
+                        self.manifest["hint_label"] or "avg", self.manifest.get("hint_format") or "value")
+        example.history_hints, example.hints = text(0, np.arange(h)), text(0, np.arange(h, h + m))
         return example, titles
 
     def _scorer(self, titles: np.ndarray, m: int, with_hints: bool):
@@ -226,6 +266,63 @@ class Ranker:
         encoder = ListwiseEncoder(self.tokenizer, shown, labels, style, man["max_length"], man["chat_template"],
                                   template)
         return encoder, ListwiseRanker(self.model, encoder.label_ids, nn.ModuleDict()), labels
+
+
+def checked_hints(hints: Any, titles: list[str], where: str) -> np.ndarray:
+    """The hint of each title as a float array; a missing, non-numeric or non-finite value is a RequestError."""
+    if not isinstance(hints, Mapping):
+        raise RequestError(f"{where}: `hints` must map title -> number, got {type(hints).__name__}")
+    missing = [t for t in titles if t not in hints]
+    if missing:
+        raise RequestError(f"{where}: `hints` has no value for {missing[:5]}{' ...' if len(missing) > 5 else ''}; "
+                           "give one for every history and candidate title")
+    for title in titles:
+        value = hints[title]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise RequestError(f"{where}: `hints[{title!r}]` must be a finite number, got {value!r}")
+    return np.array([float(hints[t]) for t in titles])
+
+
+def _one_title_table(pairs: list[tuple[ListwiseExample, np.ndarray]]) -> tuple[np.ndarray, list[ListwiseExample]]:
+    """Several requests' examples over one title array (each example's item indices shifted into it)."""
+    from dataclasses import replace
+
+    titles, examples, offset = [], [], 0
+    for example, own in pairs:
+        examples.append(replace(example, history=example.history + offset, candidates=example.candidates + offset))
+        titles.append(own)
+        offset += len(own)
+    return np.concatenate(titles), examples
+
+
+def _ranked(candidates: list[str], scores: np.ndarray, labels: list[str] | None) -> list[Ranked]:
+    total = float(np.abs(scores).sum()) or 1.0
+    order = np.argsort(-scores, kind="stable")
+    return [Ranked(rank=r + 1, title=candidates[j], score=float(scores[j]), share=float(scores[j]) / total,
+                   label=labels[j] if labels else None) for r, j in enumerate(order)]
+
+
+def resolve_adapter(adapter: str | Path) -> Path:
+    """A local adapter folder, or a hub repo id (`owner/name`) downloaded (or, offline, read) from the HF cache."""
+    path = Path(adapter).expanduser()
+    if (path / "adapter_config.json").is_file():
+        return path
+    text = str(adapter)
+    if not path.exists() and text.count("/") == 1 and not text.startswith((".", "/", "~")):
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+        try:
+            path = Path(snapshot_download(repo_id=text))
+        except LocalEntryNotFoundError as error:
+            raise ConfigError(f"adapter {text!r} is neither a folder nor in the Hugging Face cache, and the hub cannot "
+                              f"be reached ({type(error).__name__}); download it once online") from error
+        except (HFValidationError, OSError) as error:
+            raise ConfigError(f"adapter {text!r}: not a folder, and the hub refused it as a repo id ({error})") from error
+        if (path / "adapter_config.json").is_file():
+            return path
+    raise ConfigError(f"adapter {adapter} holds no adapter_config.json; pass the `adapter` folder of a run "
+                      "or a hub repo id holding one")
 
 
 def check_recipe(manifest: Mapping[str, Any], source: str) -> None:
