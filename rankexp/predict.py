@@ -5,10 +5,15 @@
     python -m rankexp.predict --input request.json --model tiny_random --json
     rankexp-predict --input - < request.json                            # the console script
 
-request.json:
-    {"history": [{"title": "Toy Story (1995)", "rating": 5}, ...],   # oldest first; may be []
-     "candidates": ["Heat (1995)", "Babe (1995)", ...],
-     "hints": {"Heat (1995)": 3.9, ...}}                             # optional: see Ranker.rank
+request JSON (one object; only these three keys):
+    {"history": [{"title": "Toy Story (1995)", "rating": 5},         # oldest first; may be []
+                 ["Fargo (1996)", 4]],                                # or [title, rating] pairs
+     "candidates": ["Heat (1995)", "Babe (1995)", "Casino (1995)"],   # titles to rank, each once
+     "hints": {"Heat (1995)": 3.9, "Fargo (1996)": 4.1, ...}}         # optional: every title above
+  history     ratings on the adapter's scale (1-5 for MovieLens); the oldest are cut to fit max_length
+  candidates  non-empty; a slot-readout adapter takes at most one per label (e.g. 20)
+  hints       what the adapter saw beside each title in training (its rankexp.json `hint_source`,
+              e.g. the item's mean rating): give one for every candidate and history title, or none
 
 The adapter's `rankexp.json` decides the readout (slot verbalizer or candidate readout), the
 prompt and the base model, so the prompt matches training; `--model` names a
@@ -71,7 +76,10 @@ def format_ranking(ranking: list[Ranked]) -> str:
 
 @exit_on_user_error
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rankexp.predict", description=__doc__.split("\n\n")[0])
+    description, examples, request_format, notes = __doc__.split("\n\n", 3)
+    parser = argparse.ArgumentParser(prog="python -m rankexp.predict", description=description,
+                                     epilog=f"examples:\n{examples}\n\n{request_format}\n\n{notes}",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True, help="request JSON file ('-' = stdin)")
     parser.add_argument("--adapter", default=None, help="LoRA adapter folder saved by a run (<run dir>/adapter)")
     parser.add_argument("--model", default=None,

@@ -1,8 +1,19 @@
-"""Dataset statistics: `python -m rankexp.data.summary data=ml100k`."""
+"""Dataset statistics: users, items, ratings, density, liked share, evaluated users, median history.
+
+    python -m rankexp.data.summary                        # the default dataset (data=ml100k)
+    python -m rankexp.data.summary data=ml1m
+    python -m rankexp.data.summary data=atomic data.name=ml-1m data.path=~/recbole/dataset
+    python -m rankexp.data.summary +experiment=recranker_bookcrossing
+
+Arguments are Hydra overrides, as for `python -m rankexp.run`: the dataset is the one that run
+would load (downloaded on first use unless `data.fetch=false`), before any split or model.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -34,6 +45,21 @@ def _fmt(value: float) -> str:
     return f"{value:.4f}" if abs(value) < 1 else f"{value:,.2f}"
 
 
+def parse_overrides(argv: Sequence[str]) -> list[str]:
+    """`--help`, or the Hydra overrides (every other argument must be key=value)."""
+    description, examples, notes = __doc__.split("\n\n", 2)
+    parser = argparse.ArgumentParser(prog="python -m rankexp.data.summary", description=description,
+                                     epilog=f"examples:\n{examples}\n\n{notes}",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="Hydra overrides, e.g. data=ml1m or data.root=/path (default: the run's dataset)")
+    args = parser.parse_args(list(argv))
+    loose = [a for a in args.overrides if "=" not in a]
+    if loose:
+        raise ConfigError(f"expected Hydra overrides such as `data=ml1m`, got {' '.join(loose)!r}")
+    return args.overrides
+
+
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
     from hydra import compose, initialize_config_dir
@@ -43,10 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rankexp.conf_dir import CONF_DIR
 
-    args = sys.argv[1:] if argv is None else argv
-    loose = [a for a in args if "=" not in a]
-    if loose:
-        raise ConfigError(f"expected Hydra overrides such as `data=ml1m`, got {' '.join(loose)!r}")
+    args = parse_overrides(sys.argv[1:] if argv is None else argv)
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("run", overrides=args)
     stats = summarize(instantiate(cfg.data))

@@ -1,8 +1,8 @@
 """Paired comparisons with a baseline on the same lists, and score fusion (`eval.fusion`).
 
 `paired_difference` answers "does the LLM beat the item mean on these lists?" with the
-mean per-list difference and its standard error (both rank the very same lists, so the
-pairing removes the lists' own difficulty from the noise).
+mean per-list difference, its standard error, p-values and a bootstrap CI (`evaluation/paired.py`;
+both rank the very same lists, so the pairing removes the lists' own difficulty from the noise).
 
 Fusion is a separate, explicitly named row: z(LLM score) + w * z(signal) per list, with w
 picked on validation lists only and then applied once to the test lists. It is never
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from torch import Tensor
 
 from rankexp.evaluation.metrics import ranking_metrics
+from rankexp.evaluation.paired import PairedStats, paired_stats
 
 FUSIONS = ("none", "item_mean", "retriever")
 WEIGHTS = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -61,9 +62,7 @@ def choose_weight(llm: Tensor, signal: Tensor, gains: Tensor, metric: str,
     return best
 
 
-def paired_difference(scores_a: Tensor, scores_b: Tensor, gains: Tensor, metric: str) -> tuple[float, float]:
-    """Mean over lists of metric(a) - metric(b), and its standard error."""
-    diff = per_list(scores_a, gains, metric) - per_list(scores_b, gains, metric)
-    n = diff.numel()
-    se = float(diff.std(unbiased=True)) / math.sqrt(n) if n > 1 else float("nan")
-    return float(diff.mean()), se
+def paired_difference(scores_a: Tensor, scores_b: Tensor, gains: Tensor, metric: str) -> PairedStats:
+    """metric(a) - metric(b) per list: mean, s.e., p-values, bootstrap CI (`.keys(name)` -> results keys)."""
+    # the per-list difference in the metrics' own dtype, as runs have always taken it; statistics in float64
+    return paired_stats(per_list(scores_a, gains, metric) - per_list(scores_b, gains, metric))

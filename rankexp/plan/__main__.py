@@ -19,10 +19,19 @@ from rankexp.errors import ConfigError, exit_on_user_error
 from rankexp.io.quiet import quiet_dependencies
 
 DEFAULT_SIZES = ("24GB", "40GB", "80GB")
+EPILOG = """examples:
+    python -m rankexp.plan +experiment=alro_ml1m                      # Llama-2-7B on ML-1M: fits 24/40/80 GB?
+    python -m rankexp.plan +experiment=alro_ml1m --gpu-mem 48GB model.lora.r=16
+    python -m rankexp.plan model=smollm2_135m trainer=cpu --measure   # estimate vs one real step here
+    python -m rankexp.plan +experiment=alro_ml100k_candidate --json plan.json
+
+Arguments with `=` are Hydra overrides, as for `python -m rankexp.run`. The estimate counts weights,
+LoRA + AdamW states, activations per layer and autocast copies (docs/gpu.md explains it)."""
 
 
 def _parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(prog="python -m rankexp.plan", epilog="docs/gpu.md explains the estimate.",
+    parser = argparse.ArgumentParser(prog="python -m rankexp.plan", epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
                                      description="Tokens per list and a training step's memory, before a run; Hydra "
                                                  "overrides as for rankexp.run (e.g. +experiment=alro_ml1m).")
     parser.add_argument("--gpu-mem", action="append", default=None,

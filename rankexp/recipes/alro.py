@@ -178,8 +178,7 @@ def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> di
     out: dict[str, float] = {}
     per_list_rows = {"llm": per_list(llm, gains, metric), "item_mean": per_list(others["item_mean"], gains, metric)}
     for name, scores in others.items():
-        diff, se = paired_difference(llm, scores, gains, metric)
-        out[f"paired_test/llm_minus_{name}/{metric}"], out[f"paired_test/llm_minus_{name}/{metric}_se"] = diff, se
+        out.update(paired_difference(llm, scores, gains, metric).keys(f"paired_test/llm_minus_{name}/{metric}"))
     orders, fusion = int(cfg.eval.test_orders) > 1, cfg.eval.fusion != "none" and bool(lists.val)
     score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
     val_llm = np.asarray(score(lists.val)) if lists.val and (orders or fusion) else None
@@ -213,9 +212,7 @@ def own_row(cfg: DictConfig, name: str, scores: torch.Tensor, gains: torch.Tenso
     out = {f"test_{name}/{k}": float(v.mean()) for k, v in values.items() if k.startswith("ndcg")
            or cfg.protocol.name != "explicit_listwise"}
     for reference, other in references.items():
-        diff, se = paired_difference(scores, other, gains, metric)
-        out[f"paired_test/{name}_minus_{reference}/{metric}"] = diff
-        out[f"paired_test/{name}_minus_{reference}/{metric}_se"] = se
+        out.update(paired_difference(scores, other, gains, metric).keys(f"paired_test/{name}_minus_{reference}/{metric}"))
     return out
 
 

@@ -176,7 +176,7 @@ def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dic
 
 
 def paired_to_retriever(results: list, metric: str) -> dict[str, float]:
-    """`paired_test/<method>_minus_retriever/<metric>` (and `_se`): per-user differences to the retriever's
+    """`paired_test/<method>_minus_retriever/<metric>` (and `_se`, CI, p-values): per-user differences to the retriever's
     own order over all test users, misses included (their difference is 0, so the mean equals the
     difference of the two test means; the s.e. is the one to judge "beats its retriever" by)."""
     import torch
@@ -190,9 +190,8 @@ def paired_to_retriever(results: list, metric: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for method in results[0].scores:
         if method != "retriever":
-            diff, se = paired_difference(stacked(method), stacked("retriever"), gains, metric)
-            out[f"paired_test/{method}_minus_retriever/{metric}"] = diff
-            out[f"paired_test/{method}_minus_retriever/{metric}_se"] = se
+            stats = paired_difference(stacked(method), stacked("retriever"), gains, metric)
+            out.update(stats.keys(f"paired_test/{method}_minus_retriever/{metric}"))
     return out
 
 

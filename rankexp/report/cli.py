@@ -2,6 +2,7 @@
 
     python -m rankexp.report multirun/2026-01-01/12-00-00            # writes report.md, report.csv, *.png there
     python -m rankexp.report outputs/ multirun/ --out reports/ablation
+    python -m rankexp.report multirun/2026-01-01/12-00-00 --metrics test/ndcg@5,baseline_test/item_mean/ndcg@5
 
 Every `results.json` below the given dirs is one run; its config is the run's
 `.hydra/overrides.yaml` minus `seed` (so seeds of one config pool into one row)
@@ -275,7 +276,10 @@ def build_report(roots: Sequence[str | Path], out: str | Path | None = None,
 
 @exit_on_user_error
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rankexp.report", description=__doc__.split("\n\n")[0])
+    description, examples, notes = __doc__.split("\n\n", 2)
+    parser = argparse.ArgumentParser(prog="python -m rankexp.report", description=description,
+                                     epilog=f"examples:\n{examples}\n\n{notes}",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="+", help="run dirs or multirun dirs (searched recursively for results.json)")
     parser.add_argument("--out", default=None, help="where to write report.md / report.csv / *.png (default: first dir)")
     parser.add_argument("--metrics", default="auto",

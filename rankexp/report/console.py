@@ -81,10 +81,10 @@ def print_summary(results: Mapping[str, Any], out_dir: Path, console=None) -> No
         for row in body:
             table.add_row(*row)
         wide_enough(console, table).print(table)
-    paired = {k: v for k, v in results.items() if k.startswith("paired_test/") and not k.endswith("_se")}
-    for key, value in paired.items():
-        se = results.get(key + "_se", float("nan"))
-        console.print(f"{key.removeprefix('paired_test/')}: {value:+.4f} ± {se:.4f} (paired s.e.)", soft_wrap=True)
+    from rankexp.evaluation.paired import paired_lines
+
+    for line in paired_lines(results):
+        console.print(line, soft_wrap=True)
     if "wall_time_s" in results:
         console.print(f"wall time: {float(results['wall_time_s']):.0f} s", soft_wrap=True)
     for label, path in (("results", out_dir / "results.json"), ("table", out_dir / "results.md"),

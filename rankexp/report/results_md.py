@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rankexp.evaluation.paired import paired_lines
 from rankexp.io import atomic_write_text
 from rankexp.report.console import formatted_table, lists_line
 
@@ -23,10 +24,7 @@ def results_markdown(results: Mapping[str, Any]) -> str:
                   "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in body]
         lines.append("")
-    for key, value in results.items():
-        if key.startswith("paired_test/") and not key.endswith("_se"):
-            se = results.get(key + "_se", float("nan"))
-            lines.append(f"- {key.removeprefix('paired_test/')}: {value:+.4f} ± {se:.4f} (paired s.e.)")
+    lines += [f"- {line}" for line in paired_lines(results)]
     if "wall_time_s" in results:
         lines.append(f"- wall time: {float(results['wall_time_s']):.0f} s")
     return "\n".join(lines).rstrip() + "\n"

@@ -21,11 +21,13 @@ def test_paired_difference_mean_and_standard_error():
     gains = torch.tensor([[3.0, 0.0], [0.0, 3.0], [3.0, 0.0]])
     right = gains.clone()  # ranks every list perfectly
     wrong = -gains  # ranks every list backwards
-    diff, se = paired_difference(right, wrong, gains, "ndcg@1")
-    assert diff == 1.0 and se == 0.0
+    stats = paired_difference(right, wrong, gains, "ndcg@1")
+    assert (stats.mean, stats.se, stats.ci_low, stats.ci_high, stats.n) == (1.0, 0.0, 1.0, 1.0, 3)
     half = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])  # right on lists 0 and 2 only
-    diff, se = paired_difference(half, wrong, gains, "ndcg@1")
-    assert math.isclose(diff, 2 / 3, rel_tol=1e-6) and math.isclose(se, math.sqrt(1 / 3) / math.sqrt(3), rel_tol=1e-5)
+    stats = paired_difference(half, wrong, gains, "ndcg@1")
+    assert math.isclose(stats.mean, 2 / 3, rel_tol=1e-6)
+    assert math.isclose(stats.se, math.sqrt(1 / 3) / math.sqrt(3), rel_tol=1e-5)
+    assert stats.ci_low <= stats.mean <= stats.ci_high and 0 < stats.p_t < 1
 
 
 def test_fusion_weight_is_chosen_on_the_given_lists():
