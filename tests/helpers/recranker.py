@@ -19,7 +19,7 @@ def retriever_override(name: str) -> str:
 
 def compose_cfg(*overrides: str):
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("run", overrides=list(overrides))
+        return compose("run", overrides=["default_experiment=none", *overrides])
 
 
 def rerank_cfg(*overrides: str):

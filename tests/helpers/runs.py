@@ -16,8 +16,11 @@ import numpy as np
 from rankexp.data.examples import ListwiseExample
 
 REPO = Path(__file__).resolve().parents[2]
-# The quick run of the README: every model-side cost cut to the bone.
-TINY = ["model=tiny_random", "logger=csv", "trainer=cpu", "trainer.max_steps=4", "trainer.val_check_interval=2",
+# Tests build on run.yaml's plain values, not on the default experiment a bare run adds (that one is
+# tested on its own: tests/test_configs_compose.py).
+PLAIN = "default_experiment=none"
+# The quick run: every model-side cost cut to the bone.
+TINY = [PLAIN, "model=tiny_random", "logger=csv", "trainer=cpu", "trainer.max_steps=4", "trainer.val_check_interval=2",
         "train.draws_per_epoch=4", "train.max_val_lists=8", "train.max_test_lists=8", "trainer.precision=32",
         "trainer.enable_progress_bar=false"]
 TINY_PROTOCOL = ["protocol.m=6", "protocol.history_len=5", "protocol.min_history=3"]
@@ -66,7 +69,7 @@ EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
 
 def compose(*overrides: str, hydra: bool = False):
-    """The real config tree as `python -m rankexp.run` composes it.
+    """The real config tree as `python -m rankexp.run` composes it, on the plain values (PLAIN).
 
     A config group that does not exist in this tree at all (e.g. `retriever/` before the
     retriever stage lands) skips the calling test and says so; any other error fails it.
@@ -77,7 +80,7 @@ def compose(*overrides: str, hydra: bool = False):
 
     try:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            return hydra_compose("run", overrides=list(overrides), return_hydra_config=hydra)
+            return hydra_compose("run", overrides=[PLAIN, *overrides], return_hydra_config=hydra)
     except MissingConfigException as error:
         missing = [g for g in ("retriever",) if g in str(error) and not (CONF_DIR / g).is_dir()]
         if missing:

@@ -24,7 +24,7 @@ CV = ["task.hints=true", "task.hint_source=retriever_cv", "task.pointwise_hint_s
 
 def _cfg(tmp_path, *overrides):
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("run", overrides=["data=ml100k", "protocol=rerank_topk", "retriever=pop",
+        return compose("run", overrides=["default_experiment=none", "data=ml100k", "protocol=rerank_topk", "retriever=pop",
                                          f"paths.cache_dir={tmp_path}", *overrides])
 
 

@@ -13,7 +13,7 @@ from rankexp.recipes.lists import build_lists
 
 def _cfg(*overrides):
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("run", overrides=["data=ml100k", *overrides])
+        return compose("run", overrides=["default_experiment=none", "data=ml100k", *overrides])
 
 
 def _pairs(frame: pd.DataFrame) -> set[tuple[int, int]]:
