@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rankexp"
-ENTRY_POINTS = {"rankexp.run", "rankexp.predict", "rankexp.plan.__main__"}
+ENTRY_POINTS = {"rankexp.run", "rankexp.predict", "rankexp.plan.__main__", "rankexp.export.__main__"}
 BASE = {"rankexp.errors", "rankexp.io", "rankexp.conf_dir"}  # importable from everywhere
 # layer -> the layers (prefixes) it may import, besides BASE and itself
 ALLOWED = {

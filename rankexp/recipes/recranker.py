@@ -109,6 +109,20 @@ def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, block_hint=None)
                               block_hint=block_hint, template=OmegaConf.to_container(cfg.prompt.recranker, resolve=True))
 
 
+def build_tasks(cfg: DictConfig, data: RatingData, lists: RankingLists, predict_rating, score) -> RecRankerTasks:
+    """The training instruction source (TRAIN rows only); `predict_rating` / `score` from `hint_functions`.
+
+    A function of its own so that `python -m rankexp.export` builds the very instructions a run trains on.
+    """
+    task = cfg.task
+    train_rating, train_score, folds = training_hints(cfg, lists, predict_rating, score)
+    return RecRankerTasks(lists.train, data.n_items, data.like_threshold, task.dislike_threshold,
+                          history_len=int(cfg.protocol.history_len), shuffle=bool(task.shuffle),
+                          predict_rating=train_rating, score=train_score,
+                          held_out=held_out_rows(data.ratings, lists.train),
+                          block_size=int(cfg.protocol.m) if task.candidates_in_prefix else 0, folds=folds)
+
+
 def hybrid_options(cfg: DictConfig, mix: dict[str, float]) -> HybridOptions:
     task = cfg.task
     return HybridOptions(tasks=tuple(t for t in TASKS if t in mix), pairs=task.pairs,
@@ -137,12 +151,7 @@ def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dic
     mix = task_mix(task)
     users = sample_users(cfg, data, lists)
     predict_rating, score = hint_functions(cfg, lists)
-    train_rating, train_score, folds = training_hints(cfg, lists, predict_rating, score)
-    tasks = RecRankerTasks(lists.train, data.n_items, data.like_threshold, task.dislike_threshold,
-                           history_len=int(cfg.protocol.history_len), shuffle=bool(task.shuffle),
-                           predict_rating=train_rating, score=train_score,
-                           held_out=held_out_rows(data.ratings, lists.train),
-                           block_size=int(cfg.protocol.m) if task.candidates_in_prefix else 0, folds=folds)
+    tasks = build_tasks(cfg, data, lists, predict_rating, score)
 
     model, tokenizer = instantiate(cfg.model).load()
     encoder = build_encoder(cfg, data, tokenizer, predict_rating)
