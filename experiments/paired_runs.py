@@ -2,8 +2,8 @@
 
 Each run dir holds `test_per_list.csv` (written by the LLM stage). Runs are grouped by name;
 within a seed, the per-list difference to the reference group's run of that seed is averaged
-over lists (paired s.e. over lists); across seeds the table gives mean ± s.d. of the per-seed
-means and of the per-seed paired differences.
+over lists (paired s.e., bootstrap 95% CI and p-values over lists: `rankexp.evaluation.paired`); across
+seeds the table gives mean ± s.d. of the per-seed means and of the per-seed paired differences.
 
     python experiments/paired_runs.py --ref sft sft=/tmp/runs/abl_sft_s0,/tmp/runs/abl_sft_s1 \
         full=/tmp/runs/abl_full_s0,/tmp/runs/abl_full_s1 --out experiments/results/ablation.json
@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
+import statistics
 import sys
 from pathlib import Path
+
+from rankexp.evaluation.paired import paired_stats
 
 
 def read_per_list(run: Path) -> dict[int, dict[str, float]]:
@@ -28,15 +30,6 @@ def read_per_list(run: Path) -> dict[int, dict[str, float]]:
                 for row in csv.DictReader(handle)}
 
 
-def mean_se(values: list[float]) -> tuple[float, float]:
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, float("nan")
-    var = sum((v - mean) ** 2 for v in values) / (n - 1)
-    return mean, math.sqrt(var / n)
-
-
 def compare(runs: dict[str, list[Path]], ref: str, column: str) -> dict[str, dict]:
     table: dict[str, dict] = {}
     ref_lists = [read_per_list(r) for r in runs[ref]]
@@ -44,15 +37,15 @@ def compare(runs: dict[str, list[Path]], ref: str, column: str) -> dict[str, dic
         seeds = []
         for i, path in enumerate(paths):
             rows = read_per_list(path)
-            entry = {"run": str(path), column: mean_se([r[column] for r in rows.values()])[0]}
+            entry = {"run": str(path), column: statistics.fmean(r[column] for r in rows.values())}
             for key in ("item_mean", "fusion"):
                 col = column.replace("llm", key)
                 if all(col in r for r in rows.values()):
-                    entry[col] = mean_se([r[col] for r in rows.values()])[0]
+                    entry[col] = statistics.fmean(r[col] for r in rows.values())
             if i < len(ref_lists) and name != ref:
                 common = sorted(set(rows) & set(ref_lists[i]))
-                diff, se = mean_se([rows[k][column] - ref_lists[i][k][column] for k in common])
-                entry[f"minus_{ref}"], entry[f"minus_{ref}_se"] = diff, se
+                entry.update(paired_stats([rows[k][column] for k in common],
+                                          [ref_lists[i][k][column] for k in common]).keys(f"minus_{ref}"))
             seeds.append(entry)
         values = [s[column] for s in seeds]
         summary = {"seeds": seeds, "mean": sum(values) / len(values),
@@ -65,10 +58,8 @@ def compare(runs: dict[str, list[Path]], ref: str, column: str) -> dict[str, dic
 
 
 def _sd(values: list[float]) -> float:
-    if len(values) < 2:
-        return float("nan")
-    mean = sum(values) / len(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    """Sample s.d. over seeds (one seed: NaN, there is no spread to show)."""
+    return statistics.stdev(values) if len(values) > 1 else float("nan")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, row in table.items():
         extra = ""
         if f"minus_{args.ref}_mean" in row:
-            per_seed = ", ".join(f"{s[f'minus_{args.ref}']:+.4f}±{s[f'minus_{args.ref}_se']:.4f}" for s in row["seeds"]
-                                 if f"minus_{args.ref}" in s)
+            per_seed = ", ".join(f"{s[f'minus_{args.ref}']:+.4f}±{s[f'minus_{args.ref}_se']:.4f} "
+                                 f"[{s[f'minus_{args.ref}_ci_low']:+.4f}, {s[f'minus_{args.ref}_ci_high']:+.4f}]"
+                                 for s in row["seeds"] if f"minus_{args.ref}" in s)
             extra = f"  minus {args.ref}: {row[f'minus_{args.ref}_mean']:+.4f} (per seed {per_seed})"
         print(f"{name:12s} {args.metric} {row['mean']:.4f} ± {row['sd']:.4f} over {len(row['seeds'])} seeds{extra}")
     if args.out:

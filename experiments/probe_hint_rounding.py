@@ -15,10 +15,11 @@ import torch
 from _bench_common import save
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from probe_rating_ceiling import paired, per_list_ndcg5
+from probe_rating_ceiling import per_list_ndcg5
 
 from rankexp.conf_dir import CONF_DIR
 from rankexp.evaluation.baselines import item_mean
+from rankexp.evaluation.paired import paired_stats
 from rankexp.recipes.lists import build_lists, candidate_matrix
 
 DECIMALS, DRAWS = (1, 2), 20
@@ -45,8 +46,9 @@ def main() -> None:
         out[split] = {"lists": len(exact), "item_mean_ndcg@5": float(exact.mean())}
         for decimals in DECIMALS:
             shown = rounded_ndcg5(scores, gains, decimals)
-            diff, se = paired(shown, exact)
-            out[split][f"rounded_{decimals}"] = {"ndcg@5": float(shown.mean()), "minus_exact": diff, "se": se}
+            s = paired_stats(shown - exact)
+            out[split][f"rounded_{decimals}"] = {"ndcg@5": float(shown.mean()), "minus_exact": s.mean, "se": s.se,
+                                                 "ci": [s.ci_low, s.ci_high], "p_t": s.p_t, "p_wilcoxon": s.p_wilcoxon}
         print(split, out[split], flush=True)
     save("probe_hint_rounding", out)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -25,9 +24,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def paired(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
-    diff = a - b
-    return float(diff.mean()), float(diff.std(unbiased=True)) / math.sqrt(diff.numel())
+def paired(name: str, a: torch.Tensor, b: torch.Tensor) -> dict:
+    """`name`: [mean, s.e.] of a - b over lists (as before), and `name_ci_low` ... `name_p_wilcoxon` beside it."""
+    from rankexp.evaluation.paired import paired_stats
+
+    keys = paired_stats(a - b).keys(name)  # the difference in float32, as before
+    return {name: [keys.pop(name), keys.pop(name + "_se")], **keys}
 
 
 # Keys added after some runs were made, with the value those runs used (the behaviour before the key).
@@ -97,9 +99,9 @@ def main() -> None:
     out = {"run_dir": str(args.run_dir), "lists": len(test), "orders": args.orders, "seed": args.seed,
            "item_mean_ndcg@5": float(base.mean()), "one_order_ndcg@5": float(single.mean()),
            f"mean_of_{args.orders}_ndcg@5": float(mean_k.mean()),
-           "one_order_minus_item_mean": paired(single, base),
-           f"mean_of_{args.orders}_minus_one_order": paired(mean_k, single),
-           f"mean_of_{args.orders}_minus_item_mean": paired(mean_k, base)}
+           **paired("one_order_minus_item_mean", single, base),
+           **paired(f"mean_of_{args.orders}_minus_one_order", mean_k, single),
+           **paired(f"mean_of_{args.orders}_minus_item_mean", mean_k, base)}
     print(json.dumps(out, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")

@@ -22,6 +22,7 @@ from hydra.utils import instantiate
 from rankexp.conf_dir import CONF_DIR
 from rankexp.evaluation.baselines import item_mean
 from rankexp.evaluation.metrics import ndcg_gain, ranking_metrics
+from rankexp.evaluation.paired import paired_stats
 from rankexp.recipes.lists import build_lists, candidate_matrix
 from rankexp.retrievers.rating import fit_rating_model
 
@@ -30,11 +31,6 @@ DIMS, REGS = (0, 8, 16, 32, 64), (0.03, 0.1, 0.3)
 
 def per_list_ndcg5(scores: torch.Tensor, gains: np.ndarray) -> np.ndarray:
     return ranking_metrics(scores, ndcg_gain(torch.as_tensor(gains)), (5,))["ndcg@5"].numpy()
-
-
-def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    diff = a - b
-    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
 
 
 def main() -> None:
@@ -58,7 +54,7 @@ def main() -> None:
             scores = model(torch.tensor(users[name]), torch.tensor(cands.ravel())).reshape(cands.shape)
             ndcg = per_list_ndcg5(scores, gains)
             row[f"{name}_ndcg@5"] = float(ndcg.mean())
-            row[f"{name}_minus_item_mean"], row[f"{name}_minus_item_mean_se"] = paired(ndcg, base[name])
+            row.update(paired_stats(ndcg - base[name]).keys(f"{name}_minus_item_mean"))
         rows.append(row)
         print(row, flush=True)
     best = max(rows, key=lambda r: r["val_ndcg@5"])  # chosen on validation; test read once for it
