@@ -2,19 +2,26 @@
 
 Why this exists: MovieLens may not be redistributed, so every user downloads it
 themselves. A half-downloaded or tampered archive must never be trusted by a
-later run, so files are written to a temp name and renamed only after the
-checksum matches, and zip members that escape the target folder are refused.
+later run. `download` hands the transfer to pooch (streamed into a temp file
+beside the target, md5-checked, renamed into place only when the checksum
+matches, retried, with a tqdm progress bar) and turns its errors into one
+`DataError` line: a checksum mismatch, or "Offline? Put the extracted files
+under ...".
+
+`safe_extract` stays hand-written: `pooch.Unzip` extracts next to the archive,
+silently rewrites a member that would escape the folder (zipfile's sanitising)
+instead of refusing the archive, and writes the members one by one into the
+final folder; here a hostile member refuses the whole archive and the files
+appear in the target only by rename from a staging folder.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
+import re
 import shutil
 import tempfile
-import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -22,69 +29,45 @@ from rankexp.errors import DataError
 from rankexp.io import atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported for the loaders)
 
 log = logging.getLogger(__name__)
-
-
-def file_md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+TIMEOUT_S = 60
 
 
 def download(url: str, dest: Path, md5: str | None, allow_unverified: bool = False, attempts: int = 3) -> Path:
     """Download `url` to `dest` unless a verified copy is already there (retries, progress bar, atomic)."""
+    import pooch
+
     if md5 is None and not allow_unverified:
         raise DataError(
             f"no checksum is configured for {url}; set `data.md5` to the archive's md5 "
             "or `data.allow_unverified=true` to download it unverified"
         )
-    if dest.exists() and (md5 is None or file_md5(dest) == md5):
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1, attempts + 1):
-        try:
-            return _download_once(url, dest, md5)
-        except DataError as err:
-            if attempt == attempts:
-                raise
-            log.warning("%s; retrying (%d/%d)", err, attempt + 1, attempts)
-            time.sleep(min(2.0 ** attempt, 10.0))
-    raise AssertionError("unreachable")
-
-
-def _download_once(url: str, dest: Path, md5: str | None) -> Path:
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
+    fetcher = pooch.create(path=dest.parent, base_url="", registry={dest.name: f"md5:{md5}" if md5 else None},
+                           urls={dest.name: url}, retry_if_failed=attempts - 1)
     try:
-        log.info("downloading %s -> %s", url, dest)
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            headers = getattr(response, "headers", None) or {}
-            _copy_with_progress(response, out, int(headers.get("Content-Length") or 0), dest.name)
-        got = file_md5(tmp)
-        if md5 is not None and got != md5:
-            raise DataError(
-                f"checksum mismatch for {url}: got md5 {got}, expected {md5}; the download is "
-                "truncated or changed. Retry, or place a verified copy under `data.root`."
-            )
-        os.replace(tmp, dest)
-    except OSError as err:
+        return Path(fetcher.fetch(dest.name, downloader=_downloader()))
+    except ValueError as err:  # pooch's hash check (after the last attempt); the temp file is already gone
         raise DataError(
-            f"could not download {url} ({err}). Offline? Put the extracted files under "
+            f"checksum mismatch for {url}: {err} The download is truncated or changed. Retry, or place a "
+            "verified copy under `data.root`."
+        ) from err
+    except OSError as err:  # requests' errors are OSErrors: no network, refused, HTTP 4xx/5xx, timeout
+        raise DataError(
+            f"could not download {url} ({_reason(err)}). Offline? Put the extracted files under "
             "`data.root` or the RANKEXP_DATA_DIR folder instead."
         ) from err
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
 
 
-def _copy_with_progress(response, out, total: int, name: str) -> None:
-    from tqdm import tqdm
+def _reason(err: OSError) -> str:
+    """`[Errno 111] Connection refused` out of requests' nested connection-pool message, else the message."""
+    found = re.search(r"\[Errno -?\d+\][^'\")]*", str(err))
+    return found.group(0) if found else str(err)
 
-    with tqdm(total=total or None, unit="B", unit_scale=True, desc=f"download {name}", leave=False) as bar:
-        for chunk in iter(lambda: response.read(1 << 16), b""):
-            out.write(chunk)
-            bar.update(len(chunk))
+
+def _downloader():
+    """pooch's HTTP(S) downloader with a tqdm progress bar on stderr."""
+    import pooch
+
+    return pooch.HTTPDownloader(progressbar=True, timeout=TIMEOUT_S)
 
 
 def safe_extract(archive: Path, target: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import zipfile
 from pathlib import Path
 
@@ -93,13 +92,30 @@ def test_list_of_one_candidate_is_a_config_error():
         explicit_listwise(ratings, m=1, min_history=1)
 
 
-def test_checksum_mismatch_leaves_no_file(tmp_path, monkeypatch):
-    import urllib.request
+def fake_downloader(monkeypatch, transfer) -> list[str]:
+    """`download`'s transfer replaced by `transfer(url, output_file)`; returns the URLs it was asked for."""
+    import pooch.core
 
-    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"truncated archive"))
+    from rankexp.data import download as module
+
+    calls: list[str] = []
+
+    def downloader(url, output_file, pooch):
+        calls.append(url)
+        transfer(url, output_file)
+
+    monkeypatch.setattr(module, "_downloader", lambda: downloader)
+    monkeypatch.setattr(pooch.core.time, "sleep", lambda seconds: None)  # pooch's wait between retries
+    return calls
+
+
+def test_checksum_mismatch_is_retried_then_leaves_no_file(tmp_path, monkeypatch):
+    calls = fake_downloader(monkeypatch, lambda url, out: Path(out).write_bytes(b"truncated archive"))
     dest = tmp_path / "cache" / "ml-100k.zip"
-    with pytest.raises(DataError, match="checksum mismatch"):
+    with pytest.raises(DataError, match=r"checksum mismatch for https://files.grouplens.org/\S+ml-100k.zip: .*expected "
+                                        r"md5:0{32} but got [0-9a-f]{32}"):
         download("https://files.grouplens.org/datasets/movielens/ml-100k.zip", dest, md5="0" * 32)
+    assert len(calls) == 3  # attempts=3
     assert not dest.exists() and list(dest.parent.iterdir()) == []
 
 
@@ -109,14 +125,19 @@ def test_download_without_checksum_is_refused(tmp_path):
 
 
 def test_offline_download_says_how_to_supply_data(tmp_path, monkeypatch):
-    import urllib.request
+    import requests
 
-    def offline(url, timeout):
-        raise OSError("Network is unreachable")
+    def offline(url, out):
+        raise requests.ConnectionError("HTTPSConnectionPool(host='files.grouplens.org', port=443): Max retries "
+                                       "exceeded (Caused by NewConnectionError(\"[Errno 101] Network is unreachable\"))")
 
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
-    with pytest.raises(DataError, match=r"could not download .* Offline\? Put the extracted files under"):
+    calls = fake_downloader(monkeypatch, offline)
+    with pytest.raises(DataError) as caught:
         download("https://files.grouplens.org/datasets/movielens/ml-100k.zip", tmp_path / "a.zip", md5="0" * 32)
+    assert str(caught.value) == ("could not download https://files.grouplens.org/datasets/movielens/ml-100k.zip "
+                                 "([Errno 101] Network is unreachable). Offline? Put the extracted files under "
+                                 "`data.root` or the RANKEXP_DATA_DIR folder instead.")
+    assert len(calls) == 3
 
 
 def test_zip_with_path_traversal_member_is_refused(tmp_path):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from rankexp.data import load_dataset
+from rankexp.data.download import download
 from rankexp.errors import DataError
 from tests.helpers.runs import TINY, explain, run_module
 
@@ -24,6 +25,7 @@ from tests.helpers.runs import TINY, explain, run_module
 class _Server:
     def __init__(self, folder: Path) -> None:
         self.requests = 0
+        self.fail_next = 0  # answer this many GETs with 503 first
         outer = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
@@ -32,6 +34,10 @@ class _Server:
 
             def do_GET(self):
                 outer.requests += 1
+                if outer.fail_next:
+                    outer.fail_next -= 1
+                    self.send_error(503, "busy")
+                    return
                 super().do_GET()
 
             def log_message(self, *args):
@@ -74,6 +80,24 @@ def test_auto_downloads_once_into_the_cache(served_ml100k, empty_machine):
     assert first >= 1
     load_dataset("ml100k", fetch="auto", url=url, md5=md5)
     assert server.requests == first  # the cached copy is used
+
+
+def test_a_failed_request_is_retried_and_a_verified_copy_is_not_fetched_again(served_ml100k, tmp_path, capfd,
+                                                                            monkeypatch):
+    import pooch.core
+
+    monkeypatch.setattr(pooch.core.time, "sleep", lambda seconds: None)  # pooch's wait between retries
+    server, url, md5 = served_ml100k
+    server.fail_next = 2
+    dest = tmp_path / "downloads" / "ml-100k.zip"
+    assert download(url, dest, md5) == dest and hashlib.md5(dest.read_bytes()).hexdigest() == md5
+    assert server.requests == 3 and sorted(p.name for p in dest.parent.iterdir()) == ["ml-100k.zip"]
+    assert "100%" in capfd.readouterr().err  # the progress bar
+    download(url, dest, md5)
+    assert server.requests == 3  # verified copy in place
+    dest.write_bytes(b"changed on disk")
+    download(url, dest, md5)
+    assert server.requests == 4 and hashlib.md5(dest.read_bytes()).hexdigest() == md5
 
 
 def test_a_local_copy_wins_over_the_download(served_ml100k, empty_machine, data_root, monkeypatch):
