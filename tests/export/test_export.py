@@ -58,7 +58,10 @@ def test_slot_readout_export_equals_the_training_input_token_for_token(tmp_path)
     for record, encoded in ((train["train-1-2"], original), (train["train-1-2-permuted"], permuted)):
         assert encode(tokenizer, record["prompt"]) == record["prompt_ids"] == encoded.prompt_ids
         assert record["target_ids"] == encoded.target_ids and record["text_exact"]
-    assert train["train-1-2-permuted"]["perm"] == perm.tolist()
+    first, shuffled = train["train-1-2"], train["train-1-2-permuted"]
+    assert shuffled["perm"] == perm.tolist() and perm.tolist() != sorted(perm.tolist())
+    shown = data.items["item_id"].to_numpy()[lists.train_source.draw(1 * 3 + 2, 0).candidates].tolist()  # draw 5
+    assert first["candidates"] == shown and shuffled["candidates"] == [shown[p] for p in perm]
     _, val = read(tmp_path, "val")
     assert encode(tokenizer, val["val-3"]["prompt"]) == encoder.encode(lists.val[3], with_target=False).prompt_ids
     assert val["val-3"]["candidates"] == data.items["item_id"].to_numpy()[lists.val[3].candidates].tolist()
