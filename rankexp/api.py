@@ -221,8 +221,13 @@ class Ranker:
                                   target_slots=np.arange(m))
         trained_with = self.manifest["style"]["hints"]
         if hints is None and self.data_hints is not None:
-            example.history_hints, example.hints = self.data_hints.texts(request.history_titles, request.candidates,
-                                                                         user)
+            from rankexp.data.hint_lookup import HintLookupError
+
+            try:
+                example.history_hints, example.hints = self.data_hints.texts(request.history_titles,
+                                                                             request.candidates, user)
+            except HintLookupError as error:
+                raise RequestError(f"{where}: {error}") from error
             return example, titles
         if user is not None:
             raise RequestError(f"{where}: `user` picks a user of the data set by `with_hints_from`; none is set")

@@ -55,6 +55,12 @@ def check_cross_keys(cfg: DictConfig) -> None:
         if recranker_list and int(protocol.m) < 10:  # training lists: 3 + 2 rated and 5 unrated candidates
             raise ConfigError(f"`protocol.m`={protocol.m}: RecRanker's listwise instructions show 10 candidates, "
                               "so its listwise and hybrid tasks need `protocol.m` >= 10")
+    if cfg.get("adapter") is not None:
+        if cfg.get("mode") != "eval":
+            raise ConfigError(f"`adapter` is tested by `mode=eval`; with `mode={cfg.get('mode')}` it would be ignored "
+                              "(resume training with `ckpt_path=`)")
+        if cfg.get("ckpt_path") is not None:
+            raise ConfigError("`adapter` and `ckpt_path` both name weights to test; set one of them")
     evaluation = cfg.get("eval")
     if evaluation is not None and evaluation.get("fusion") == "retriever" and protocol is not None \
             and protocol.get("name") != "rerank_topk":

@@ -144,7 +144,7 @@ def test_the_prompt_is_the_training_prompt(tmp_path):
     values = [float(h.split()[-1]) for h in example.history_hints + example.hints]
     hints = dict(zip([t for t, _ in hist] + cands, values))
     request = parse_request(hist, cands, None)
-    ours, shown = ranker._example(request, hints)
+    ours, shown = ranker._example(request, hints, None, "request")
     encoder, _, _ = ranker._scorer(shown, len(cands), with_hints=True)
     assert encoder.encode(ours, with_target=False).input_ids == train_encoder.encode(example, with_target=False).input_ids
 

@@ -6,7 +6,9 @@ the same way in the split, the history accessor and every prompt.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -127,3 +129,18 @@ class History:
             hi = lo + int(earlier.sum())  # rows are sorted, so the earlier ones form a prefix
         lo = max(lo, hi - length)
         return self._items[lo:hi], self._ratings[lo:hi]
+
+
+def train_rows(protocol: Mapping[str, Any], ratings: pd.DataFrame, like_threshold: float) -> pd.DataFrame:
+    """The train split a protocol's lists are built on: what train-only signals (the hints) may read.
+
+    `protocol`: the run's `protocol` config (name, m, min_history, min_distinct_ratings). The API
+    re-derives an adapter's hints from it, so it must give exactly the rows the run trained on.
+    """
+    name = protocol.get("name")
+    if name == "explicit_listwise":
+        return explicit_listwise(ratings, int(protocol["m"]), int(protocol["min_history"]),
+                                 int(protocol.get("min_distinct_ratings", 2))).train
+    if name == "rerank_topk":
+        return leave_one_out(ratings, like_threshold).train
+    raise ConfigError(f"protocol {name!r} has no train split rankexp knows (explicit_listwise, rerank_topk)")

@@ -86,11 +86,73 @@ def manifest_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "chat_template": bool(task.get("chat_template", False)),
         "hint_source": hint_source,
         "hint_label": hint_label(hint_source) if hint_source else None,
+        "hint_format": str(task.get("hint_format", "value")) if hint_source else None,
+        "hint_signal": str(task.get("hint_signal", "rating")) if hint_source else None,
         "prompt": dict((cfg.get("prompt") or {}).get(shape) or {}),
+        # the split the hints were computed on (`Ranker.with_hints_from` derives them again from it)
+        "protocol": {k: v for k, v in dict(cfg.get("protocol") or {}).items()
+                     if k in ("name", "m", "min_history", "min_distinct_ratings", "history_len")},
         "max_length": int(model.get("max_length", 1024)),
         "model": model_spec,
         "base": base_of(model),
     }
+
+
+# What fixes the prompt and the readout an adapter was trained on: manifest key -> the config key that sets
+# it. `m`, the data and the protocol are free, so an adapter can be tested on other lists.
+PROMPT_DEFINING = (("recipe", "recranker / task.name"), ("scoring", "task.scoring"),
+                   ("style.title_max_chars", "task.title_max_chars"),
+                   ("style.history_with_ratings", "task.history_with_ratings"), ("style.hints", "task.hints"),
+                   ("strip_year", "task.strip_year"), ("chat_template", "task.chat_template"),
+                   ("hint_label", "task.hint_source"), ("hint_format", "task.hint_format"),
+                   ("hint_signal", "task.hint_signal"), ("base.source", "model.source"),
+                   ("base.name_or_path", "model.name_or_path"), ("base.package", "model.name_or_path"),
+                   ("base.gguf_file", "model.gguf_file"))
+
+
+_ABSENT = object()
+
+
+def _at(manifest: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = manifest
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _ABSENT
+        node = node[part]
+    return node
+
+
+def prompt_mismatches(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    """`config key: adapter X, config Y` for every prompt- or readout-defining setting that differs.
+
+    A key the older manifest lacks is not compared. The slot readout's labels and the candidate
+    readout's rating tokens are compared only under that readout; the prompt wording key by key.
+    """
+    checks = list(PROMPT_DEFINING)
+    if saved.get("scoring") == "slot":
+        checks.append(("labels", "task.labels"))
+    if saved.get("scoring") == "candidate":
+        checks.append(("rating_values", "data.rating_scale"))
+    out = []
+    for dotted, config_key in checks:
+        have, want = _at(saved, dotted), _at(wanted, dotted)
+        if have is not _ABSENT and want is not _ABSENT and have != want:
+            out.append(f"{config_key}: adapter {have!r}, config {want!r}")
+    shape = {"slot": "listwise", "candidate": "candidate", "instruction": "recranker"}.get(str(wanted.get("scoring")))
+    saved_prompt, wanted_prompt = dict(saved.get("prompt") or {}), dict(wanted.get("prompt") or {})
+    if saved.get("scoring") == wanted.get("scoring"):
+        for key in sorted(set(saved_prompt) | set(wanted_prompt)):
+            if saved_prompt.get(key) != wanted_prompt.get(key):
+                out.append(f"prompt.{shape}.{key}: adapter {saved_prompt.get(key)!r}, config {wanted_prompt.get(key)!r}")
+    return out
+
+
+def check_adapter_fits(saved: Mapping[str, Any], wanted: Mapping[str, Any], source: str) -> None:
+    """Refuse to test an adapter on prompts or a readout it was not trained on, naming each difference."""
+    diff = prompt_mismatches(saved, wanted)
+    if diff:
+        raise ConfigError(f"adapter {source} was trained on other prompts than this config builds ({'; '.join(diff)}); "
+                          "use the experiment it was trained with, or set these keys to the adapter's values")
 
 
 def read_manifest(adapter: Path) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 `fit_select_test` is the only place a recipe calls Lightning's loops: validate once before
 training (the zero-shot point), fit, restore the checkpoint that validation selected, and test
-once. With `mode=eval` it only tests the checkpoint in `ckpt_path`.
+once. With `mode=eval` it only tests: a saved `adapter` folder, the Lightning checkpoint in
+`ckpt_path`, or (neither set) the zero-shot model.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from omegaconf import DictConfig
 
-from rankexp.report.wandb_run import log_adapter, log_config
+from rankexp.report.wandb_run import continued_run, log_adapter, log_config
 
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Trainer:
     """The Lightning Trainer of `conf/trainer`, with `conf/callbacks` and `conf/logger`."""
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    logger = instantiate(cfg.logger) if cfg.get("logger") and cfg.logger.get("_target_") else False
+    logger = instantiate(cfg.logger, **continued_run(cfg)) if cfg.get("logger") and cfg.logger.get("_target_") else False
     if logger is False:  # `logger=none`: Lightning refuses a LearningRateMonitor with nothing to write to
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a progress bar it was told not to show
@@ -75,6 +76,8 @@ def fit_select_test(cfg: DictConfig, trainer: L.Trainer, module: L.LightningModu
     """Zero-shot validation, fit, test with the selected checkpoint; returns the logged metrics."""
     metrics: dict[str, Any] = {}
     if cfg.mode != "train":
+        if cfg.get("adapter"):
+            metrics["eval/adapter"] = load_eval_adapter(cfg, module)
         metrics.update(trainer.test(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)[0])
         return metrics
     if cfg.train.validate_before_fit and cfg.ckpt_path is None:  # a resumed run has its zero-shot point
@@ -88,6 +91,26 @@ def fit_select_test(cfg: DictConfig, trainer: L.Trainer, module: L.LightningModu
     metrics.update(trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
     metrics["best_checkpoint"] = best or "final"
     return metrics
+
+
+def load_eval_adapter(cfg: DictConfig, module: L.LightningModule) -> str:
+    """`mode=eval adapter=<dir>`: put a saved adapter's weights into the module the config built.
+
+    The config builds the lists (any seed, protocol, `protocol.m` or dataset); the adapter must have
+    been trained on the prompts and readout this config writes (its `rankexp.json` against the
+    config's own manifest), and with the same `model.lora` shape. Returns the folder, for results.json.
+    """
+    from rankexp.errors import ConfigError
+    from rankexp.models.adapters import load_adapter
+    from rankexp.models.manifest import check_adapter_fits, manifest_from_config, read_manifest
+
+    path = Path(str(cfg.adapter)).expanduser()
+    if not (path / "adapter_config.json").is_file():
+        raise ConfigError(f"`adapter={cfg.adapter}` holds no adapter_config.json; pass the `adapter` folder of a run "
+                          "(outputs/<date>/<time>/adapter)")
+    check_adapter_fits(read_manifest(path), manifest_from_config(resolved_config(cfg)), str(path))
+    load_adapter(module.model, path)
+    return str(path)
 
 
 def save_adapter_of(module: L.LightningModule, path: Path, trainer: L.Trainer | None = None,

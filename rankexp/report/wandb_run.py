@@ -65,6 +65,40 @@ class RankexpWandbLogger(WandbLogger):
         self.log_adapter = bool(log_adapter)
 
 
+def previous_run_id(save_dir: str | Path) -> str | None:
+    """The id of the W&B run that last logged into `save_dir` (its `wandb/latest-run` link), if any.
+
+    W&B names a run's folder `run-<time>-<id>` (`offline-run-...` offline) and points `latest-run`
+    at the newest; reading the link needs no network and works for both modes.
+    """
+    link = Path(save_dir) / "wandb" / "latest-run"
+    try:
+        name = Path(os.readlink(link)).name if link.is_symlink() else ""
+    except OSError:
+        return None
+    return name.rsplit("-", 1)[-1] if name.startswith(("run-", "offline-run-")) else None
+
+
+def continued_run(cfg: Any) -> dict[str, Any]:
+    """W&B arguments that make a resumed run (`mode=train ckpt_path=...` in the same run dir) log into the run
+    it continues, instead of starting a second one; empty for a fresh run or another logger."""
+    logger = cfg.get("logger")
+    if cfg.get("mode") != "train" or cfg.get("ckpt_path") is None or not logger or "save_dir" not in logger:
+        return {}
+    target = str(logger.get("_target_", ""))
+    if not target.endswith(("RankexpWandbLogger", "WandbLogger")):
+        return {}
+    try:
+        save_dir = logger.save_dir
+    except Exception:  # noqa: BLE001 - e.g. ${hydra:...} outside a Hydra app: nothing to continue
+        return {}
+    run_id = previous_run_id(save_dir)
+    if run_id is None:
+        return {}
+    log.info("resuming W&B run %s (the run this checkpoint continues)", run_id)
+    return {"id": run_id, "resume": "allow"}
+
+
 def wandb_loggers(loggers: Any) -> list[RankexpWandbLogger | WandbLogger]:
     items = loggers if isinstance(loggers, (list, tuple)) else [loggers]
     return [lg for lg in items if isinstance(lg, WandbLogger)]

@@ -1,0 +1,76 @@
+"""`mode=eval adapter=<run>/adapter`: a saved adapter tests again, exactly, on the lists a config builds.
+
+The check that it is the adapter's weights being tested: on the same config the eval run
+reproduces the training run's test metrics (which come from the selected checkpoint), and they
+differ from the zero-shot model's on the same lists. All `slow` (subprocess runs of a tiny model).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.runs import TINY, TINY_PROTOCOL, explain, run_module
+
+pytestmark = pytest.mark.slow
+
+STEPS = ["trainer.max_steps=4", "trainer.val_check_interval=2", "optim.lr=5e-3", "optim.warmup_steps=0"]
+CANDIDATE = ["data=synthetic", *TINY, *TINY_PROTOCOL, *STEPS, "task.scoring=candidate", "loss=[rating_ce]",
+             "task.hints=true", "eval.position_bias_lists=0", "eval.example_rankings=0"]
+RECRANKER = ["+experiment=recranker_ml100k", "data=synthetic", "retriever=pop", *TINY, "protocol.history_len=5",
+             "protocol.min_history=3", *STEPS, "sampler.budget=40", "train.max_test_lists=12"]
+TESTED = ("test/ndcg@5", "test/ndcg@1", "test/ndcg@10")
+
+
+def _run(tmp: Path, name: str, *overrides: str) -> dict:
+    out = tmp / name
+    proc = run_module("rankexp.run", *overrides, f"hydra.run.dir={out}", timeout=600)
+    assert proc.returncode == 0, explain(proc)
+    return json.loads((out / "results.json").read_text())
+
+
+def _tested(results: dict) -> dict:
+    keys = [k for k in results if k.startswith(("test/", "test_hybrid/", "test_pointwise/"))
+            and isinstance(results[k], float)]
+    assert keys, sorted(results)
+    return {k: results[k] for k in keys}
+
+
+@pytest.mark.parametrize("recipe", ["candidate", "recranker"])
+def test_saved_adapter_reproduces_its_test_and_differs_from_zero_shot(recipe: str, tmp_path: Path):
+    overrides = CANDIDATE if recipe == "candidate" else RECRANKER
+    trained = _run(tmp_path, "train", *overrides)
+    adapter = tmp_path / "train" / "adapter"
+    assert (adapter / "rankexp.json").is_file()
+    again = _run(tmp_path, "eval", *overrides, "mode=eval", f"adapter={adapter}")
+    zero_shot = _run(tmp_path, "zero", *overrides, "mode=eval")
+    assert again["eval/adapter"] == str(adapter)
+    assert again["mode"] == "eval"
+    want = _tested(trained)
+    assert _tested(again) == pytest.approx(want, abs=1e-9)
+    assert _tested(zero_shot) != pytest.approx(want, abs=1e-9), "training changed nothing: the test cannot tell"
+    baseline = [k for k in again if k.startswith("baseline_test/")]
+    assert baseline and all(again[k] == trained[k] for k in baseline)
+
+
+def test_adapter_tests_on_other_lists_and_refuses_other_prompts(tmp_path: Path):
+    _run(tmp_path, "train", *CANDIDATE)
+    adapter = tmp_path / "train" / "adapter"
+    other = _run(tmp_path, "other", *CANDIDATE, "seed=3", "protocol.m=5", "mode=eval", f"adapter={adapter}")
+    assert other["seed"] == 3 and 0.0 <= other["test/ndcg@5"] <= 1.0
+    assert "baseline_test/item_mean/ndcg@5" in other
+
+    proc = run_module("rankexp.run", *CANDIDATE, "task.scoring=slot", "loss=[sft]", "mode=eval", f"adapter={adapter}",
+                      f"hydra.run.dir={tmp_path / 'slot'}")
+    assert proc.returncode == 2, explain(proc)
+    error = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1, proc.stderr[-2000:]
+    assert "task.scoring: adapter 'candidate', config 'slot'" in error[0]
+    assert not (tmp_path / "slot" / "results.json").exists()
+
+    proc = run_module("rankexp.run", *CANDIDATE, "task.title_max_chars=12", "mode=eval", f"adapter={adapter}",
+                      f"hydra.run.dir={tmp_path / 'short'}")
+    assert proc.returncode == 2, explain(proc)
+    assert "task.title_max_chars: adapter 40, config 12" in proc.stderr
