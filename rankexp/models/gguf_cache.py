@@ -8,7 +8,6 @@ convert at once. A marker file written last says which package version and GGUF 
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import json
 import logging
@@ -107,14 +106,9 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-@contextlib.contextmanager
 def _file_lock(path: Path):
-    """An exclusive inter-process lock (POSIX flock); released when the process dies, too."""
-    import fcntl
+    """An exclusive inter-process lock (filelock: flock on POSIX, msvcrt on Windows), released when the process
+    dies, too; no soft-lock fallback, whose marker file a killed process would leave behind, locked forever."""
+    from filelock import FileLock
 
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return FileLock(path, fallback_to_soft=False)

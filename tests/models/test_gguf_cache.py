@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,6 +48,30 @@ def test_converts_once_and_rebuilds_a_stale_cache(tmp_path, monkeypatch):
     (target / SOURCE_FILE).write_text(json.dumps({**marker, "gguf_bytes": 1}))  # another GGUF was converted
     assert ensure_gguf_cache(PKG, GGUF, str(target)) == (str(target), True)
     assert len(calls) == 2 and sorted(p.name for p in tmp_path.iterdir()) == [".smol.lock", "smol"]
+
+
+HOLD = "import sys, time; from filelock import FileLock; lock = FileLock(sys.argv[1]); lock.acquire(); " \
+       "print('held', flush=True); time.sleep(600)"
+
+
+def test_a_converter_waits_for_the_lock_another_process_holds_until_that_process_dies(tmp_path, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(gguf_cache, "_convert_gguf", fake_convert(calls))
+    target = tmp_path / "smol"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / ".smol.lock")], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result: list = []
+        waiter = threading.Thread(target=lambda: result.append(ensure_gguf_cache(PKG, GGUF, str(target))))
+        waiter.start()
+        waiter.join(1.0)
+        assert waiter.is_alive() and not calls  # blocked on the other process's lock
+    finally:
+        holder.kill()  # a crashed converter: the OS drops its lock
+        holder.wait()
+    waiter.join(30)
+    assert result == [(str(target), True)] and len(calls) == 1
 
 
 def test_default_cache_dir_follows_env(tmp_path, monkeypatch):
