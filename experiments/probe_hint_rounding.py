@@ -1,6 +1,6 @@
 """Does the one decimal the prompt shows of the item-mean hint cost ranking quality?
 
-The candidate-readout LLM reads "avg 3.9" and stays below the item mean it is shown (README, #15).
+The candidate-readout LLM reads "avg 3.9" and stays below the item mean it is shown (docs/results.md).
 This scores the item mean itself rounded to 1 and 2 decimals (exact ties broken at random, 20
 draws averaged) on the validation and the 707 test lists, paired per list against the unrounded
 item mean: the part of the LLM's gap that the rounding alone would explain. No model is run.

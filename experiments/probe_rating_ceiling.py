@@ -1,6 +1,6 @@
 """How far above the item mean can a train-only rating signal go on the explicit lists?
 
-The candidate-readout LLM reads the item mean as a hint and stays below it (README, #15). Before
+The candidate-readout LLM reads the item mean as a hint and stays below it (docs/results.md). Before
 asking the 135M model to add something, this measures what a conventional personalized
 predictor adds on the very same lists: biased MF (`rankexp.retrievers.rating`, ALS, shrunk
 biases, train ratings only), its size and regularisation chosen on the validation lists, then

@@ -1,7 +1,7 @@
 """The layering of rankexp/, proved by walking every module's imports (ast, no third-party tool).
 
 Data flows one way: data -> prompts -> models -> ensemble -> recipes -> entry points. The
-rules below are the README's "Layout" section; a module that breaks one fails here with the
+rules below are docs/usage.md's "Code layout" section; a module that breaks one fails here with the
 import named.
 """
 
