@@ -382,9 +382,17 @@ def recranker(d: dict) -> tuple[str, tuple[float, float | None], float]:
 
 def hint_sources(name: str, d: dict) -> str:
     """Any `hint_sources_*.json`: {"command", "machine", "groups": {name: {"seeds", "per_seed", "summary"}}}."""
-    cols = [("best val", "best_val/ndcg@5"), ("hybrid", "test/hybrid/ndcg@5"),
+    def present(key: str) -> bool:
+        return any(g["per_seed"].get(key) for g in d["groups"].values())
+
+    # RecRanker runs rank with the hybrid (and its tasks); a candidate-readout rerank run has one LLM row.
+    ranker = "hybrid" if present("test/hybrid/ndcg@5") else "llm"
+    paired = f"paired_test/{ranker}_minus_retriever/ndcg@5"
+    cols = [("best val", "best_val/ndcg@5"),
+            ("hybrid" if ranker == "hybrid" else "LLM", "test/hybrid/ndcg@5" if ranker == "hybrid" else "test/ndcg@5"),
             ("pointwise", "test/pointwise/ndcg@5"), ("pairwise", "test/pairwise/ndcg@5"),
-            ("hybrid minus LightGCN (paired)", "paired_test/hybrid_minus_retriever/ndcg@5")]
+            (f"{'hybrid' if ranker == 'hybrid' else 'LLM'} minus LightGCN (paired)", paired)]
+    cols = [(label, key) for label, key in cols if present(key)]
     rows = []
     for group, g in d["groups"].items():
         cells = []
@@ -397,14 +405,13 @@ def hint_sources(name: str, d: dict) -> str:
             cells.append(seeds_text(values, fmt) + (f" (mean {fmt(statistics.mean(values))})" if len(values) > 1
                                                     else ""))
         rows.append([f"`{group}`", ", ".join(str(s) for s in g["seeds"]), *cells])
-    ses = [se for g in d["groups"].values() for se in g["per_seed"].get(
-        "paired_test/hybrid_minus_retriever/ndcg@5_se", [])]
+    ses = [se for g in d["groups"].values() for se in g["per_seed"].get(f"{paired}_se", [])]
     title = name.removeprefix("hint_sources_").removesuffix(".json")
     return "\n\n".join([
         f"## Hint sources: `{title}`",
         facts(name, command=f"`{d['command']}`", machine=d["machine"]),
-        "Test NDCG@5 per seed (all 942 test users) and best validation NDCG@5; the paired s.e. of \"minus "
-        f"LightGCN\" is {f3(min(ses))}-{f3(max(ses))}." if ses else "Test NDCG@5 per seed.",
+        ("Test NDCG@5 per seed and best validation NDCG@5; the paired s.e. of \"minus LightGCN\" is "
+         f"{f3(min(ses))}-{f3(max(ses))}." if ses else "Test NDCG@5 per seed and best validation NDCG@5."),
         table(["hint source", "seeds", *(c for c, _ in cols)], rows)])
 
 

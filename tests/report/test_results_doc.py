@@ -75,3 +75,15 @@ def test_any_hint_sources_file_gets_its_table(copy):
     section = doc[doc.index("## Hint sources: `toy`"):]
     assert "| `none` | 0, 1 | 0.500 / 0.250 (mean 0.375) | 0.125 / 0.375 (mean 0.250) |" in section
     assert "-0.500 / +0.250 (mean -0.125)" in section
+
+
+def test_a_rerank_hint_sources_file_shows_its_llm_row(copy):
+    module, root = copy
+    group = {"seeds": [0], "per_seed": {"best_val/ndcg@5": [0.5], "test/ndcg@5": [0.125],
+                                        "paired_test/llm_minus_retriever/ndcg@5": [-0.25]}, "summary": {}}
+    (root / "results" / "hint_sources_rerank_toy.json").write_text(
+        json.dumps({"command": "toy", "machine": "toy", "groups": {"item_mean": group}}))
+    doc, _ = module.render()
+    section = doc[doc.index("## Hint sources: `rerank_toy`"):]
+    assert "| hint source | seeds | best val | LLM | LLM minus LightGCN (paired) |" in section
+    assert "| `item_mean` | 0 | 0.500 | 0.125 | -0.250 |" in section
