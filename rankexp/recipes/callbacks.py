@@ -2,6 +2,14 @@
 
 Rich progress bars vanish when stdout is not a terminal (CI, nohup, Slurm);
 this callback keeps a readable trace there and logs `train/tokens_per_s`.
+
+Why not Lightning's `ThroughputMonitor`: it can count our tokens (`length_fn` = the attention
+mask's sum gives `train/items_per_sec`), but (1) it reports only to the loggers, never to the
+plain log, so a run with `logger=null` or piped output shows nothing, and the log line with the
+loss and s/step is what this callback is for; (2) its per-second rates appear only once its
+window is full (100 batches by default), so short runs and the first 100 steps of every run
+report counts, not rates; (3) it calls `torch.cuda.synchronize()` after every batch to time
+it. This callback reports every `every_n_steps` steps, from the first window on, without syncs.
 """
 
 from __future__ import annotations
@@ -15,6 +23,9 @@ log = logging.getLogger("rankexp.train")
 
 
 class Throughput(L.Callback):
+    """Every `every_n_steps` training steps: `train/tokens_per_s` (non-padding tokens, i.e. the attention
+    mask's sum) and `train/s_per_step` over those steps, logged and written as one plain log line."""
+
     def __init__(self, every_n_steps: int = 10) -> None:
         self.every = every_n_steps
         self._start = time.perf_counter()
