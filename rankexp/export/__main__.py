@@ -20,6 +20,7 @@ describes the records.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -32,9 +33,15 @@ OWN_KEYS = ("out", "epochs")
 
 
 def parse(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
-    """(the export's own keys, the Hydra overrides); a bare word or a missing `out=` is a ConfigError."""
+    """`--help`, or (the export's own keys, the Hydra overrides); a bare word or a missing `out=` is a ConfigError."""
+    description, examples, notes = __doc__.split("\n\n", 2)
+    parser = argparse.ArgumentParser(prog="python -m rankexp.export", description=description,
+                                     epilog=f"examples:\n{examples}\n\n{notes}",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("arguments", nargs="*", metavar="key=value",
+                        help="out=DIR, epochs=N and Hydra overrides, e.g. +experiment=alro_ml100k")
     own, overrides = {}, []
-    for arg in argv:
+    for arg in parser.parse_args(list(argv)).arguments:
         key, sep, value = arg.partition("=")
         if not sep:
             raise ConfigError(f"expected `out=DIR` and Hydra overrides such as `+experiment=alro_ml100k`, got {arg!r}")
@@ -74,16 +81,12 @@ def compose_checked(overrides: list[str]):
 
 @exit_on_user_error
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if {"-h", "--help"} & set(args):
-        print(__doc__.strip())
-        return 0
+    own, overrides = parse(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     handler = logging.StreamHandler()  # rankexp's progress lines; Lightning keeps its own handler
     handler.setFormatter(logging.Formatter("%(message)s"))
     logging.getLogger("rankexp").addHandler(handler)
     logging.getLogger("rankexp").setLevel(logging.INFO)
-    own, overrides = parse(args)
     cfg = compose_checked(overrides)
     from rankexp.export.core import export
 
