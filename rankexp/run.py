@@ -46,7 +46,7 @@ def _print_tree(cfg: DictConfig) -> None:
 
 def show_config(cfg: DictConfig) -> None:
     """The ~250-line tree only on request (`print_config=true`); by default one line saying where it is."""
-    if cfg.get("print_config", False):
+    if cfg.print_config:
         _print_tree(cfg)
         return
     from hydra.core.hydra_config import HydraConfig

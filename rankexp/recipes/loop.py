@@ -26,7 +26,7 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Tra
     logger = instantiate(cfg.logger, **continued_run(cfg)) if cfg.get("logger") and cfg.logger.get("_target_") else False
     if logger is False:  # `logger=none`: Lightning refuses a LearningRateMonitor with nothing to write to
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a progress bar it was told not to show
+    if not cfg.trainer.enable_progress_bar:  # Lightning refuses a progress bar it was told not to show
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     trainer = instantiate(cfg.trainer, callbacks=callbacks + (extra_callbacks or []), logger=logger)
     if trainer.is_global_zero:

@@ -18,7 +18,7 @@ from rankexp.report.console import formatted_table, lists_line
 def results_markdown(results: Mapping[str, Any]) -> str:
     """The test-metric table (one row per metric, one column per ranker) and the lines under it."""
     header, body = formatted_table(results)
-    lines = [f"# {results.get('task_name', 'run')}", ""]
+    lines = [f"# {results.get('task_name') or 'run'}", ""]
     if body:
         lines += [lists_line(results), "", "| " + " | ".join(header) + " |",
                   "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
