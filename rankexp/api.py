@@ -17,7 +17,6 @@ prompts, hybrid ranking) is refused: its three prompts and hybrid need the retri
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,17 +26,14 @@ import numpy as np
 
 from rankexp.conf_dir import CONF_DIR
 from rankexp.data.examples import ListwiseExample
-from rankexp.errors import ConfigError, RankexpError
+from rankexp.data.requests import Request, checked_hints, parse_request
+from rankexp.errors import ConfigError, RequestError
 from rankexp.io.quiet import quiet_loading
 from rankexp.models.manifest import manifest_from_config, read_manifest
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "smollm2_135m"
 SCORINGS = ("slot", "candidate")
-
-
-class RequestError(RankexpError):
-    """A ranking request is malformed: the message names the field."""
 
 
 @dataclass(frozen=True)
@@ -50,57 +46,6 @@ class Ranked:
     score: float
     share: float
     label: str | None = None
-
-
-# ------------------------------------------------------------------------------------------ request
-
-
-@dataclass
-class Request:
-    history_titles: list[str]
-    history_ratings: list[float]
-    candidates: list[str]
-
-
-def parse_request(history: Sequence[Any], candidates: Sequence[Any], max_candidates: int | None,
-                  rating_scale: tuple[float, float] = (1.0, 5.0), where: str = "request") -> Request:
-    """Validate a request; `history` holds (title, rating) pairs or {"title", "rating"} objects."""
-    if not isinstance(history, (list, tuple)):
-        raise RequestError(f"{where}: `history` must be a list of (title, rating) pairs, got {type(history).__name__}")
-    titles, ratings = [], []
-    low, high = rating_scale
-    for i, entry in enumerate(history):
-        if isinstance(entry, dict):
-            extra = sorted(set(entry) - {"title", "rating"})
-            if extra:
-                raise RequestError(f"{where}: `history[{i}]` has unknown field(s) {extra}; use only title, rating")
-            title, rating = entry.get("title"), entry.get("rating")
-        elif isinstance(entry, (list, tuple)) and len(entry) == 2:
-            title, rating = entry
-        else:
-            raise RequestError(f"{where}: `history[{i}]` must be a (title, rating) pair or "
-                               f"{{\"title\": \"...\", \"rating\": 5}}, got {entry!r}")
-        if not isinstance(title, str) or not title.strip():
-            raise RequestError(f"{where}: `history[{i}].title` must be a non-empty string, got {title!r}")
-        if isinstance(rating, bool) or not isinstance(rating, (int, float)) or not math.isfinite(rating):
-            raise RequestError(f"{where}: `history[{i}].rating` must be a number, got {rating!r}")
-        if not low <= rating <= high:
-            raise RequestError(f"{where}: `history[{i}].rating`={rating} is outside the rating scale {low:g}-{high:g}")
-        titles.append(title.strip())
-        ratings.append(float(rating))
-    if not isinstance(candidates, (list, tuple)) or not candidates:
-        raise RequestError(f"{where}: `candidates` must be a non-empty list of titles, got {candidates!r}")
-    for i, title in enumerate(candidates):
-        if not isinstance(title, str) or not title.strip():
-            raise RequestError(f"{where}: `candidates[{i}]` must be a non-empty string, got {title!r}")
-    if max_candidates is not None and len(candidates) > max_candidates:
-        raise RequestError(f"{where}: {len(candidates)} candidates, but the ranker has only {max_candidates} labels "
-                           f"(one per candidate); send at most {max_candidates}")
-    stripped = [c.strip() for c in candidates]
-    duplicates = sorted({c for c in stripped if stripped.count(c) > 1})
-    if duplicates:
-        raise RequestError(f"{where}: `candidates` lists {duplicates} more than once; each candidate once")
-    return Request(titles, ratings, stripped)
 
 
 # ------------------------------------------------------------------------------------------ ranker
@@ -126,6 +71,7 @@ class Ranker:
         `scoring`: refuse an adapter whose readout is not this one (slot | candidate).
         `data`: derive the hints the adapter was trained with from this dataset (see `with_hints_from`).
         """
+        from rankexp.models.adapters import resolve_adapter
         from rankexp.models.loading import ModelSpec
 
         path = resolve_adapter(adapter) if adapter is not None else None
@@ -273,21 +219,6 @@ class Ranker:
         return encoder, ListwiseRanker(self.model, encoder.label_ids, nn.ModuleDict()), labels
 
 
-def checked_hints(hints: Any, titles: list[str], where: str) -> np.ndarray:
-    """The hint of each title as a float array; a missing, non-numeric or non-finite value is a RequestError."""
-    if not isinstance(hints, Mapping):
-        raise RequestError(f"{where}: `hints` must map title -> number, got {type(hints).__name__}")
-    missing = [t for t in titles if t not in hints]
-    if missing:
-        raise RequestError(f"{where}: `hints` has no value for {missing[:5]}{' ...' if len(missing) > 5 else ''}; "
-                           "give one for every history and candidate title")
-    for title in titles:
-        value = hints[title]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise RequestError(f"{where}: `hints[{title!r}]` must be a finite number, got {value!r}")
-    return np.array([float(hints[t]) for t in titles])
-
-
 def _one_title_table(pairs: list[tuple[ListwiseExample, np.ndarray]]) -> tuple[np.ndarray, list[ListwiseExample]]:
     """Several requests' examples over one title array (each example's item indices shifted into it)."""
     from dataclasses import replace
@@ -305,29 +236,6 @@ def _ranked(candidates: list[str], scores: np.ndarray, labels: list[str] | None)
     order = np.argsort(-scores, kind="stable")
     return [Ranked(rank=r + 1, title=candidates[j], score=float(scores[j]), share=float(scores[j]) / total,
                    label=labels[j] if labels else None) for r, j in enumerate(order)]
-
-
-def resolve_adapter(adapter: str | Path) -> Path:
-    """A local adapter folder, or a hub repo id (`owner/name`) downloaded (or, offline, read) from the HF cache."""
-    path = Path(adapter).expanduser()
-    if (path / "adapter_config.json").is_file():
-        return path
-    text = str(adapter)
-    if not path.exists() and text.count("/") == 1 and not text.startswith((".", "/", "~")):
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
-
-        try:
-            path = Path(snapshot_download(repo_id=text))
-        except LocalEntryNotFoundError as error:
-            raise ConfigError(f"adapter {text!r} is neither a folder nor in the Hugging Face cache, and the hub cannot "
-                              f"be reached ({type(error).__name__}); download it once online") from error
-        except (HFValidationError, OSError) as error:
-            raise ConfigError(f"adapter {text!r}: not a folder, and the hub refused it as a repo id ({error})") from error
-        if (path / "adapter_config.json").is_file():
-            return path
-    raise ConfigError(f"adapter {adapter} holds no adapter_config.json; pass the `adapter` folder of a run "
-                      "or a hub repo id holding one")
 
 
 def check_recipe(manifest: Mapping[str, Any], source: str) -> None:

@@ -20,6 +20,10 @@ class ConfigError(RankexpError):
     """A config value is out of range or names something unknown."""
 
 
+class RequestError(RankexpError):
+    """A ranking request (`Ranker.rank`, `rankexp.predict`'s JSON) is malformed: the message names the field."""
+
+
 def unknown_name(kind: str, name: str, known: list[str] | tuple[str, ...], key: str) -> ConfigError:
     """Build the error for an unknown registry name, listing the known ones."""
     return ConfigError(

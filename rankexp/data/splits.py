@@ -137,10 +137,10 @@ def train_rows(protocol: Mapping[str, Any], ratings: pd.DataFrame, like_threshol
     `protocol`: the run's `protocol` config (name, m, min_history, min_distinct_ratings). The API
     re-derives an adapter's hints from it, so it must give exactly the rows the run trained on.
     """
-    name = protocol.get("name")
+    name = protocol["name"]
     if name == "explicit_listwise":
         return explicit_listwise(ratings, int(protocol["m"]), int(protocol["min_history"]),
-                                 int(protocol.get("min_distinct_ratings", 2))).train
+                                 int(protocol["min_distinct_ratings"])).train
     if name == "rerank_topk":
         return leave_one_out(ratings, like_threshold).train
     raise ConfigError(f"protocol {name!r} has no train split rankexp knows (explicit_listwise, rerank_topk)")

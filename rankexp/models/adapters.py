@@ -140,3 +140,26 @@ def load_adapter(base_model, path: str | os.PathLike, *, is_trainable: bool = Fa
         return base_model
     except (RuntimeError, ValueError, KeyError) as error:  # size mismatch, missing target modules
         raise ConfigError(f"adapter checkpoint {path} does not fit this base model / LoRA config: {error}") from error
+
+
+def resolve_adapter(adapter: str | Path) -> Path:
+    """A local adapter folder, or a hub repo id (`owner/name`) downloaded (or, offline, read) from the HF cache."""
+    path = Path(adapter).expanduser()
+    if (path / "adapter_config.json").is_file():
+        return path
+    text = str(adapter)
+    if not path.exists() and text.count("/") == 1 and not text.startswith((".", "/", "~")):
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+        try:
+            path = Path(snapshot_download(repo_id=text))
+        except LocalEntryNotFoundError as error:
+            raise ConfigError(f"adapter {text!r} is neither a folder nor in the Hugging Face cache, and the hub cannot "
+                              f"be reached ({type(error).__name__}); download it once online") from error
+        except (HFValidationError, OSError) as error:
+            raise ConfigError(f"adapter {text!r}: not a folder, and the hub refused it as a repo id ({error})") from error
+        if (path / "adapter_config.json").is_file():
+            return path
+    raise ConfigError(f"adapter {adapter} holds no adapter_config.json; pass the `adapter` folder of a run "
+                      "or a hub repo id holding one")

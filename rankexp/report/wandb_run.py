@@ -85,8 +85,7 @@ def continued_run(cfg: Any) -> dict[str, Any]:
     logger = cfg.get("logger")
     if cfg.get("mode") != "train" or cfg.get("ckpt_path") is None or not logger or "save_dir" not in logger:
         return {}
-    target = str(logger.get("_target_", ""))
-    if not target.endswith(("RankexpWandbLogger", "WandbLogger")):
+    if not str(logger["_target_"]).endswith(("RankexpWandbLogger", "WandbLogger")):
         return {}
     try:
         save_dir = logger.save_dir
