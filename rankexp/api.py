@@ -1,17 +1,18 @@
-"""rankexp as a library: load a trained adapter and rank candidates for one user.
+"""rankexp as a library: load a trained adapter and rank candidates for one user, or many.
 
     from rankexp import Ranker
-    ranker = Ranker.from_pretrained("outputs/2026-12-02/06-00-00/adapter")
+    ranker = Ranker.from_pretrained("outputs/2026-12-02/06-00-00/adapter", data="ml100k")
     ranker.rank(history=[("Toy Story (1995)", 5), ("Heat (1995)", 3)],
-                candidates=["Babe (1995)", "Casino (1995)", "Jumanji (1995)"],
-                hints={"Babe (1995)": 3.9, ...})        # only if the adapter was trained with hints
+                candidates=["Babe (1995)", "Casino (1995)", "Jumanji (1995)"])
     # -> [Ranked(rank=1, title='Babe (1995)', score=..., share=...), ...]  best first
+    ranker.rank_batch([{"history": [...], "candidates": [...]}, ...])      # batched forwards
 
 The adapter folder's `rankexp.json` (rankexp.models.manifest) says how it scores (ALRO's slot
-verbalizer or the candidate readout), the prompt it was trained on and its base model, so the
-prompt here is the training prompt. An adapter trained by the RecRanker recipe (instruction
-prompts, hybrid ranking) is refused: its three prompts and hybrid need the retriever's lists.
-`python -m rankexp.predict` is the command line over this class.
+verbalizer or the candidate readout), the prompt it was trained on, the protocol its hints came
+from and its base model, so the prompt here is the training prompt; `data=` derives the hints
+(rankexp.data.hint_lookup). An adapter trained by the RecRanker recipe (instruction prompts,
+hybrid ranking) is refused: its three prompts and hybrid need the retriever's lists; test it
+with `mode=eval adapter=...`. `python -m rankexp.predict` is the command line over this class.
 """
 
 from __future__ import annotations
@@ -245,7 +246,7 @@ def check_recipe(manifest: Mapping[str, Any], source: str) -> None:
             f"{source} was trained by the {manifest['recipe']} recipe (task {manifest['task']!r}, scoring "
             f"{manifest['scoring']!r}); rankexp.Ranker ranks adapters of the ALRO listwise recipe "
             f"(task 'listwise', scoring {' or '.join(SCORINGS)}). Evaluate a RecRanker adapter with "
-            "`python -m rankexp.run +experiment=recranker_ml100k mode=eval ckpt_path=...`")
+            "`python -m rankexp.run +experiment=recranker_ml100k mode=eval adapter=<run>/adapter`")
 
 
 def model_config(name: str) -> dict[str, Any]:

@@ -2,18 +2,23 @@
 
     python -m rankexp.predict --input request.json --adapter outputs/2026-12-02/06-00-00/adapter
     python -m rankexp.predict --input request.json                      # zero-shot SmolLM2-135M
+    python -m rankexp.predict --input request.json --adapter <run>/adapter --data ml100k   # hints derived
     python -m rankexp.predict --input request.json --model tiny_random --json
     rankexp-predict --input - < request.json                            # the console script
 
-request JSON (one object; only these three keys):
+request JSON (one object; only these keys):
     {"history": [{"title": "Toy Story (1995)", "rating": 5},         # oldest first; may be []
                  ["Fargo (1996)", 4]],                                # or [title, rating] pairs
      "candidates": ["Heat (1995)", "Babe (1995)", "Casino (1995)"],   # titles to rank, each once
-     "hints": {"Heat (1995)": 3.9, "Fargo (1996)": 4.1, ...}}         # optional: every title above
+     "hints": {"Heat (1995)": 3.9, "Fargo (1996)": 4.1, ...},        # optional: every title above
+     "user": "196"}                                                   # optional, with --data
   history     ratings on the adapter's scale (1-5 for MovieLens); the oldest are cut to fit max_length
   candidates  non-empty; a slot-readout adapter takes at most one per label (e.g. 20)
   hints       what the adapter saw beside each title in training (its rankexp.json `hint_source`,
-              e.g. the item's mean rating): give one for every candidate and history title, or none
+              e.g. the item's mean rating): give one for every candidate and history title, or none;
+              finite numbers only. With --data they are derived from that dataset as training did
+  user        with --data: the dataset's own id of a known user (their train ratings are left out
+              of the item means, as in training); omit for a new user
 
 The adapter's `rankexp.json` decides the readout (slot verbalizer or candidate readout), the
 prompt and the base model, so the prompt matches training; `--model` names a
@@ -25,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +39,7 @@ from typing import Any
 from rankexp.api import Ranked, Ranker, RequestError
 from rankexp.errors import exit_on_user_error
 
-REQUEST_KEYS = ("history", "candidates", "hints")
+REQUEST_KEYS = ("history", "candidates", "hints", "user")
 
 
 def check_request(data: Any, where: str = "request") -> dict[str, Any]:
@@ -50,7 +56,13 @@ def check_request(data: Any, where: str = "request") -> dict[str, Any]:
     if hints is not None and (not isinstance(hints, dict)
                               or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in hints.values())):
         raise RequestError(f"{where}: `hints` must be an object of title -> number, got {hints!r}")
-    return {"history": data.get("history", []), "candidates": data["candidates"], "hints": hints}
+    for title, value in (hints or {}).items():
+        if not math.isfinite(value):  # JSON's NaN / Infinity, which Python's json module accepts
+            raise RequestError(f"{where}: `hints[{title!r}]` must be a finite number, got {value!r}")
+    user = data.get("user")
+    if user is not None and (isinstance(user, bool) or not isinstance(user, (str, int))):
+        raise RequestError(f"{where}: `user` must be the dataset's user id (a string or integer), got {user!r}")
+    return {"history": data.get("history", []), "candidates": data["candidates"], "hints": hints, "user": user}
 
 
 def load_request(path: str) -> dict[str, Any]:
@@ -85,12 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default=None,
                         help="conf/model/<name>.yaml as the base (default: the adapter's, else smollm2_135m)")
     parser.add_argument("--item-noun", default=None, help="word for items in the prompt (default: the adapter's)")
+    parser.add_argument("--data", default=None,
+                        help="conf/data/<name>.yaml (e.g. ml100k) to derive the adapter's hints from, as training did")
     parser.add_argument("--json", action="store_true", help="print the ranking as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     request = load_request(args.input)
-    ranker = Ranker.from_pretrained(args.adapter, model=args.model, item_noun=args.item_noun)
-    ranking = ranker.rank(request["history"], request["candidates"], hints=request["hints"])
+    ranker = Ranker.from_pretrained(args.adapter, model=args.model, item_noun=args.item_noun, data=args.data)
+    ranking = ranker.rank(request["history"], request["candidates"], hints=request["hints"], user=request["user"])
     text = json.dumps([r.__dict__ for r in ranking], indent=1) if args.json else format_ranking(ranking)
     sys.stdout.write(text + "\n")
     return 0

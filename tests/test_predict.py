@@ -18,7 +18,8 @@ REQUEST = {"history": [{"title": "Toy Story (1995)", "rating": 5}, {"title": "He
 
 @pytest.mark.parametrize("data, message", [
     ([], "top level must be a JSON object"),
-    ({"candidates": ["a"], "user": 3}, r"unknown field\(s\) \['user'\]"),
+    ({"candidates": ["a"], "rating": 3}, r"unknown field\(s\) \['rating'\]"),
+    ({"candidates": ["a"], "user": [3]}, "`user` must be the dataset's user id"),
     ({"history": []}, "`candidates` is missing"),
     ({"candidates": ["a"], "hints": [3.0]}, "`hints` must be an object of title -> number"),
     ({"candidates": ["a"], "hints": {"a": "high"}}, "`hints` must be an object of title -> number"),
@@ -88,6 +89,28 @@ def test_main_prints_json_and_exits_2_on_bad_input(tmp_path: Path, capsys):
     assert "`history[0].rating` must be a number" in capsys.readouterr().err
     assert predict.main(["--input", str(good), "--adapter", str(tmp_path)]) == 2
     assert "holds no adapter_config.json" in capsys.readouterr().err
+    nan = tmp_path / "nan.json"
+    nan.write_text('{"history": [["Heat", 3]], "candidates": ["Babe"], "hints": {"Heat": 3.0, "Babe": NaN}}')
+    assert predict.main(["--input", str(nan), "--model", "tiny_random"]) == 2
+    assert "`hints['Babe']` must be a finite number, got nan" in capsys.readouterr().err
+
+
+def test_predict_derives_hints_from_data(tmp_path: Path, capsys):
+    from tests.test_api import _save
+
+    adapter, _ = _save(tmp_path, ["+experiment=alro_ml100k_candidate", "data=synthetic"], model_source="tiny_random")
+    request = tmp_path / "request.json"
+    from hydra.utils import instantiate
+
+    from tests.helpers.runs import compose
+    data = instantiate(compose("data=synthetic").data)
+    titles = data.items["title"].astype(str).tolist()
+    request.write_text(json.dumps({"history": [[titles[0], 4]], "candidates": titles[1:4], "user": str(data.user_ids[0])}))
+    assert predict.main(["--input", str(request), "--adapter", str(adapter), "--data", "synthetic", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3
+    request.write_text(json.dumps({"history": [], "candidates": ["No Such Title"]}))
+    assert predict.main(["--input", str(request), "--adapter", str(adapter), "--data", "synthetic"]) == 2
+    assert "is not a title of synthetic" in capsys.readouterr().err
 
 
 @pytest.mark.slow
