@@ -88,6 +88,10 @@ class Ranker:
             manifest = {**manifest, "item_noun": item_noun}
         spec = ModelSpec(**{**manifest["model"], "lora": None})  # the adapter brings its own LoRA config
         with quiet_loading():  # only rankexp's own lines: no dependency notes or deprecation warnings
+            import peft  # noqa: F401 - the scorers' imports (peft, Lightning) cost seconds: paid here, not at rank
+
+            from rankexp.models import candidate_ranker, ranker  # noqa: F401
+
             base, tokenizer = spec.load()
             if path is not None:
                 from rankexp.models.adapters import load_adapter
