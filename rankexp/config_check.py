@@ -55,6 +55,10 @@ def check_cross_keys(cfg: DictConfig) -> None:
         if recranker_list and int(protocol.m) < 10:  # training lists: 3 + 2 rated and 5 unrated candidates
             raise ConfigError(f"`protocol.m`={protocol.m}: RecRanker's listwise instructions show 10 candidates, "
                               "so its listwise and hybrid tasks need `protocol.m` >= 10")
+    trainer = cfg.get("trainer")
+    if trainer is not None and trainer.get("max_steps") == -1 and trainer.get("max_epochs") in (-1, None):
+        raise ConfigError(f"`trainer.max_steps=-1` trains until `trainer.max_epochs`, and `trainer.max_epochs="
+                          f"{trainer.get('max_epochs')}` never ends: set one of them to a positive number")
     if cfg.get("adapter") is not None:
         if cfg.get("mode") != "eval":
             raise ConfigError(f"`adapter` is tested by `mode=eval`; with `mode={cfg.get('mode')}` it would be ignored "
@@ -95,24 +99,57 @@ CLOSED_GROUPS: dict[str, tuple[type, tuple[str, ...]]] = {
 }
 
 
-def unknown_key_error(path: str, key: str) -> str:
-    """The message for `path.key` that no code reads: where the key does live, or the closest names."""
+def unknown_key_error(path: str, key: str, known: list[str] | None = None) -> str:
+    """The message for `path.key` that no code reads: where the key does live, or the closest names
+    (edit distance, `difflib`), or every key the group takes."""
     import difflib
 
     homes = [group for group, (schema, extra) in CLOSED_GROUPS.items()
              if group != path and key in {f.name for f in fields(schema)} | set(extra)]
-    schema, extra = CLOSED_GROUPS[path]
-    known = sorted({f.name for f in fields(schema)} | set(extra))
+    if known is None:
+        schema, extra = CLOSED_GROUPS[path]
+        known = sorted({f.name for f in fields(schema)} | set(extra))
     if homes:
         hint = f"it belongs under `{homes[0]}`: `{homes[0]}.{key}`"
     else:
         close = difflib.get_close_matches(key, known, n=3)
-        hint = f"did you mean {', '.join(f'`{path}.{c}`' for c in close)}?" if close else f"{path}.* takes {known}"
+        hint = (f"did you mean {', '.join(f'`{path}.{c}`' for c in close)}?" if close
+                else f"{path}.* takes {[k for k in known if not k.startswith('_')]}")
     return f"`{path}.{key}` is not a config key, so nothing would read it; {hint}"
 
 
+# Groups built by `_target_`: their keys are the target's parameters (torchtune checks configs the same way).
+TARGET_GROUPS = ("data", "model", "trainer", "sampler")
+HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
+
+
+def target_parameters(target: str) -> list[str] | None:
+    """The keyword parameters of a `_target_` (a class's `__init__`); None when it takes **kwargs."""
+    import inspect
+
+    from hydra._internal.utils import _locate
+
+    try:
+        parameters = inspect.signature(_locate(target)).parameters.values()
+    except (ImportError, ValueError, TypeError):
+        return None  # instantiate reports an unknown target itself
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return sorted(p.name for p in parameters) + list(HYDRA_KEYS)
+
+
+def task_keys() -> list[str]:
+    """Every key some shipped `conf/task/*.yaml` sets: the task group has no `_target_`, its recipes read these."""
+    from omegaconf import OmegaConf
+
+    from rankexp.conf_dir import CONF_DIR
+
+    return sorted({str(k) for path in (CONF_DIR / "task").glob("*.yaml") for k in OmegaConf.load(path)})
+
+
 def check_closed_groups(cfg: DictConfig) -> None:
-    """Raise ConfigError for the first key of a closed group that no code reads."""
+    """Raise ConfigError for the first key of a group that no code reads: the schema'd groups, the groups
+    built by `_target_` (against its signature), each callback, and `task` (against the shipped tasks)."""
     for path, (schema, extra) in CLOSED_GROUPS.items():
         node = node_at(cfg, path)
         if node is None:
@@ -120,6 +157,21 @@ def check_closed_groups(cfg: DictConfig) -> None:
         for key in node:
             if key not in {f.name for f in fields(schema)} | set(extra):
                 raise ConfigError(unknown_key_error(path, str(key)))
+    callbacks = node_at(cfg, "callbacks")
+    targets = [*TARGET_GROUPS, *(f"callbacks.{k}" for k in (callbacks or {}))]
+    for path in targets:
+        node = node_at(cfg, path)
+        known = target_parameters(str(node["_target_"])) if node is not None and "_target_" in node else None
+        _refuse_unknown(node, path, known)
+    _refuse_unknown(node_at(cfg, "task"), "task", task_keys())
+
+
+def _refuse_unknown(node: DictConfig | None, path: str, known: list[str] | None) -> None:
+    if node is None or known is None:
+        return
+    for key in node:
+        if key not in known:
+            raise ConfigError(unknown_key_error(path, str(key), known))
 
 
 def validate_config(cfg: DictConfig) -> None:
