@@ -127,10 +127,47 @@ def main(cfg: DictConfig) -> float | None:
     return float(value) if value is not None else None
 
 
+def check_composes(argv: list[str]) -> None:
+    """Compose the command line once before Hydra's own run, so a composition error (an unknown option, a
+    group set to null, a malformed override) or a run dir that cannot be created is one `error:` line and
+    exit 2; Hydra itself prints a report and a hint about HYDRA_FULL_ERROR, and exits 1.
+
+    Flags (`--help`, `--cfg`, `-m` sweeps, ...) go to Hydra unchecked: a sweep's values do not compose.
+    """
+    if any(arg.startswith("-") for arg in argv):
+        return
+    from hydra import compose, initialize_config_dir
+
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3", job_name="check"):
+            cfg = compose("run", overrides=list(argv), return_hydra_config=True)
+            run_dir = Path(str(cfg.hydra.run.dir))
+    except Exception as err:  # noqa: BLE001 - any composition error is the user's command line
+        text = " ".join(str(err).split()).split(" Config search path:")[0] or type(err).__name__
+        sys.stderr.write(f"error: the command line does not compose: {text[:400]}\n")
+        sys.exit(2)
+    _check_creatable(run_dir)
+
+
+def _check_creatable(run_dir: Path) -> None:
+    """Create the run dir's missing folders and remove them again: Hydra creates them a moment later."""
+    missing = [d for d in (run_dir, *run_dir.parents) if not d.exists()]
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        sys.stderr.write(f"error: the run dir {run_dir} cannot be created ({err.strerror or err}); "
+                         "set hydra.run.dir=<a writable path>\n")
+        sys.exit(2)
+    for folder in missing:  # deepest first
+        folder.rmdir()
+
+
 def cli() -> None:
     """The `rankexp-run` console script: `main` returns the sweep objective, which is not an exit code."""
+    check_composes(sys.argv[1:])
     main()
 
 
 if __name__ == "__main__":
+    check_composes(sys.argv[1:])
     main()

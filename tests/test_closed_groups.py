@@ -47,3 +47,16 @@ def test_the_command_line_gets_one_line_and_exit_2(tmp_path):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "did you mean `task.hint_format`" in errors[0], proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("data=null", "error: the command line does not compose: Config group override must be a string or a list"),
+    ("model=nope", "Could not find 'model/nope' Available options in 'model': llama2_7b smollm2_135m tiny_random"),
+    ("seed=[1", "error: the command line does not compose: no viable alternative at input '[1'"),
+    ("hydra.run.dir=/proc/no/such/dir", "error: the run dir /proc/no/such/dir cannot be created"),
+])
+def test_composition_errors_are_one_line_and_exit_2(override: str, expected: str, tmp_path):
+    proc = run_module("rankexp.run", override, "mode=data", timeout=300)
+    assert proc.returncode == 2, explain(proc)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], proc.stderr[-2000:]
