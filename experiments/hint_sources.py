@@ -5,9 +5,10 @@
         retriever_cv=/tmp/runs/rr_cv_s0,/tmp/runs/rr_cv_s1,/tmp/runs/rr_cv_s2 \
         none=/tmp/runs/rr_none_s0 item_mean=experiments/results/recranker_ml100k_corrected_split.json
 
-A group is a list of run dirs (each with results.json), or one JSON file whose `seeds` maps a seed
-to its results (the layout of the earlier result files). Every figure is copied from a run's own
-results.json; across seeds the table gives the mean and the sample s.d.
+A group is a comma-separated list of run dirs (each with results.json), JSON files whose `seeds`
+maps a seed to its results, groups of an earlier output (`file.json#group`) or a rows-layout file
+(`file.json#rows`). Every figure is copied from a run's own results.json; across seeds the table
+gives the mean and the sample s.d.
 """
 
 from __future__ import annotations
@@ -24,17 +25,39 @@ KEEP = re.compile(r"^(test|best_val|paired_test)/.*(ndcg@5|hr@5)(_se)?$|^train/i
 
 
 def load_group(spec: str) -> list[dict]:
-    paths = [Path(p) for p in spec.split(",")]
-    if len(paths) == 1 and paths[0].suffix == ".json":
-        payload = json.loads(paths[0].read_text())
-        return [{"seed": int(seed), **results} for seed, results in sorted(payload["seeds"].items())]
-    runs = []
-    for run in paths:
-        path = run / "results.json"
-        if not path.is_file():
-            sys.exit(f"error: {path} not found (is the run finished?)")
-        runs.append(json.loads(path.read_text()))
+    """Runs of one group; each comma-separated part is a run dir, a `seeds`-layout JSON, a group of an earlier
+    output of this script (`file.json#group`), or a rows-layout JSON (`file.json#rows`, e.g. rerank_candidate)."""
+    runs: list[dict] = []
+    for part in spec.split(","):
+        path, _, group = part.partition("#")
+        if group == "rows":
+            runs += from_rows(json.loads(Path(path).read_text()))
+        elif group:
+            runs += from_summary(json.loads(Path(path).read_text())["groups"][group])
+        elif path.endswith(".json"):
+            payload = json.loads(Path(path).read_text())
+            runs += [{"seed": int(seed), **results} for seed, results in sorted(payload["seeds"].items())]
+        else:
+            results = Path(path) / "results.json"
+            if not results.is_file():
+                sys.exit(f"error: {results} not found (is the run finished?)")
+            runs.append(json.loads(results.read_text()))
     return runs
+
+
+def from_summary(group: dict) -> list[dict]:
+    """One dict per seed back from a group this script wrote (its `per_seed` lists)."""
+    return [{"seed": seed, **{k: values[i] for k, values in group["per_seed"].items() if k != "seed"}}
+            for i, seed in enumerate(group["seeds"])]
+
+
+def from_rows(payload: dict) -> list[dict]:
+    """One dict per seed from a rows-layout file: the LLM row's test NDCG/HR and the paired keys."""
+    llm = payload["rows"]["LLM (candidate readout)"]
+    n = len(next(iter(llm.values())))
+    seeds = payload.get("seeds", list(range(n)))
+    return [{"seed": seeds[i], **{f"test/{k}": v[i] for k, v in llm.items()},
+             **{k: v[i] for k, v in payload["paired"].items()}} for i in range(n)]
 
 
 def summarise(runs: list[dict]) -> dict:
