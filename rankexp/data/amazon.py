@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from rankexp.data.parsing import check_rating
+from rankexp.data.parsing import check_rating, check_timestamps
+from rankexp.data.text_files import decode_line
 from rankexp.errors import DataError
 
 URL = "https://datarepo.eng.ucsd.edu/mcauley_group/data/amazon_v2/categoryFilesSmall/{category}_5.json.gz"
@@ -30,20 +31,21 @@ def _find(folder: Path, stem: str, category: str) -> Path:
 
 
 def _json_lines(path: Path):
+    """(line, record) of each JSON line, streamed: JSON is UTF-8 only (`text_files.decode_line`)."""
     opener = gzip.open if path.suffix == ".gz" else open
     # A cut needs no check of its own here: every record is one `{...}` object, so a line cut short
     # never parses, and gzip checks its own length and CRC (a cut .gz raises EOFError below).
+    # CRLF needs none either: JSON reads the CR as whitespace.
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
+        with opener(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                line = decode_line(path, number, raw)
                 if not line.strip():
                     continue
                 try:
                     yield number, json.loads(line)
                 except json.JSONDecodeError as err:
                     raise DataError(f"{path} line {number}: not a JSON object ({err.msg})") from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 JSON lines ({err}); is this the original file?") from None
     except (OSError, EOFError) as err:
         raise DataError(f"{path}: cannot read ({err}); a truncated .gz?") from None
 
@@ -65,7 +67,8 @@ def load_amazon_ratings(folder: Path, category: str) -> pd.DataFrame:
         columns["timestamp"].append(stamp)
         columns["line"].append(number)
     if not columns["user_id"]:
-        raise DataError(f"{path}: no reviews found")
+        raise DataError(f"no ratings in {path}: it holds no review lines")
+    check_timestamps(path, columns["timestamp"], columns["line"])
     frame = pd.DataFrame(columns)
     frame.attrs["source"] = str(path)
     return frame
@@ -85,6 +88,8 @@ def load_amazon_items(folder: Path, category: str) -> pd.DataFrame:
                 "genres": "|".join(c for c in categories if isinstance(c, str)),
             }
         )
+    if not records:
+        raise DataError(f"no items in {path}: it holds no metadata lines")
     frame = pd.DataFrame(records, columns=["item_id", "title", "genres"]).drop_duplicates("item_id")
     frame.attrs["source"] = str(path)
     return frame

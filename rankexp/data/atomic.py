@@ -15,6 +15,9 @@ leaves it open is a DataError naming its columns, so RecBole's files load withou
 - No `timestamp` column: the file's line order is the time order.
 - A field holding a tab is written in double quotes (`"Title\twith tab"`), csv-style; RecBole's
   own files never quote, and a quote inside a field is kept as is.
+- Text is UTF-8, as RecBole reads it (a UTF-8 BOM and CRLF line ends are accepted, `text_files`);
+  a header or line whose fields another separator splits says "fields are separated by spaces,
+  expected tab".
 
 Every malformed input is a DataError naming the file, the line and what is expected. Parsing is
 plain Python over lines (like the MovieLens loaders), so errors can name the line.
@@ -29,7 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rankexp.data.parsing import read_lines
+from rankexp.data.parsing import check_timestamps
+from rankexp.data.text_files import read_lines, separator_hint
 from rankexp.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -75,8 +79,16 @@ def _fields(path: Path, number: int, line: str) -> list[str]:
     return out
 
 
+def _typed(parts: list[str]) -> bool:
+    return all(part.strip().rpartition(":")[2] in TYPES for part in parts)
+
+
 def read_header(path: Path, number: int, line: str) -> list[tuple[str, str]]:
-    """[(field name, type)] of the header line; an unknown type or a field without one names both."""
+    """[(field name, type)] of the header line; another separator, an unknown type or a field without one is named."""
+    hint = separator_hint(line, "\t", _typed)
+    if hint:
+        raise DataError(f"{path} line {number}: {hint}; RecBole atomic files separate fields by tabs, "
+                        f"e.g. {INTER_EXAMPLE!r}")
     header = []
     for column in _fields(path, number, line):
         name, sep, kind = column.strip().rpartition(":")
@@ -93,7 +105,7 @@ def read_header(path: Path, number: int, line: str) -> list[tuple[str, str]]:
 def read_atomic(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     """The file as strings, one column per header field, plus `line`; `required` fields must be in the header."""
     rows, lines, header = [], [], None
-    for number, line in read_lines(path, "utf-8"):
+    for number, line in read_lines(path, None):
         if header is None:
             header = read_header(path, number, line)
             names = [n for n, _ in header]
@@ -104,12 +116,17 @@ def read_atomic(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
             continue
         fields = _fields(path, number, line)
         if len(fields) != len(header):
-            raise DataError(f"{path} line {number}: {len(fields)} tab-separated fields, expected {len(header)} "
-                            f"({', '.join(n for n, _ in header)})")
+            names, width = ", ".join(n for n, _ in header), len(header)
+            hint = separator_hint(line, "\t", lambda parts, width=width: len(parts) == width)
+            raise DataError(f"{path} line {number}: {hint} ({width} fields: {names})" if hint else
+                            f"{path} line {number}: {len(fields)} tab-separated fields, expected {width} ({names})")
         rows.append(fields)
         lines.append(number)
     if header is None:
         raise DataError(f"{path}: no header line; the first line names the columns, e.g. {INTER_EXAMPLE!r}")
+    if not rows:
+        noun = "ratings" if path.suffix == ".inter" else "items"
+        raise DataError(f"no {noun} in {path}: it holds its header line and no rows")
     frame = pd.DataFrame(rows, columns=[n for n, _ in header], dtype=object)
     frame["line"] = lines
     frame.attrs["types"] = dict(header)
@@ -134,8 +151,9 @@ def load_atomic_ratings(path: Path, implicit_rating: float) -> pd.DataFrame:
     else:
         log.info("%s has no rating column: implicit feedback, every interaction rated %g", path, implicit_rating)
         out["rating"] = float(implicit_rating)
-    out["timestamp"] = (_floats(frame, "timestamp", path) if "timestamp" in frame
-                        else frame["line"].to_numpy()).astype(np.int64)
+    stamps = _floats(frame, "timestamp", path) if "timestamp" in frame else frame["line"].to_numpy()
+    check_timestamps(path, stamps, frame["line"].to_numpy())
+    out["timestamp"] = stamps.astype(np.int64)
     out["line"] = frame["line"].to_numpy()
     out.attrs["source"] = str(path)
     return out

@@ -4,16 +4,22 @@ The files carry no timestamps, so the row order of BX-Book-Ratings.csv stands in
 for time (documented in README): leave-one-out then holds out each user's last
 listed liked book. Rating 0 marks an implicit interaction; `data.keep_implicit`
 decides whether those rows stay.
+
+Files are read through `text_files`: UTF-8 when they decode as UTF-8, latin-1 otherwise (the
+official dump). That dump's latin-1 text already carries mojibake (UTF-8 byte pairs such as 'Ã©'),
+so a file mixing the two is read as latin-1 with a warning rather than refused.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import pandas as pd
 
-from rankexp.data.parsing import check_rating, convert, require_complete, require_file
+from rankexp.data.parsing import check_rating, convert, require_file
+from rankexp.data.text_files import read_text, separator_hint
 from rankexp.errors import DataError
 
 SOURCE = {
@@ -27,14 +33,25 @@ HOW_TO_GET = (
 )
 
 
-def _rows(path: Path) -> list[tuple[int, list[str]]]:
-    require_complete(path)
+def _rows(path: Path, min_fields: int) -> list[tuple[int, list[str]]]:
+    """(line, fields) of each record; a header that another separator splits into `min_fields` is named."""
+    text = read_text(path, "latin-1", mixed_ok=True)
+    hint = separator_hint(text.split("\n", 1)[0], ";", lambda parts: len(parts) >= min_fields)
+    if hint:
+        raise DataError(f"{path} line 1: {hint} (the official files separate quoted fields by ';')")
     try:
-        with open(path, encoding="latin-1", newline="") as handle:
-            reader = csv.reader(handle, delimiter=";", quotechar='"', escapechar="\\")
-            return [(reader.line_num, row) for row in reader if row]
+        reader = csv.reader(io.StringIO(text), delimiter=";", quotechar='"', escapechar="\\")
+        rows = [(reader.line_num, row) for row in reader if row]
     except csv.Error as err:
         raise DataError(f"{path}: malformed CSV ({err})") from err
+    if not rows:
+        raise DataError(f"{path}: only blank lines; expected a `;`-separated header line, then one record a line")
+    return rows
+
+
+def _no_rows(path: Path, rows: list, what: str) -> None:
+    if len(rows) < 2:
+        raise DataError(f"no {what} in {path}: it holds its header line and no rows")
 
 
 def _check_header(path: Path, header: list[str], expected: str) -> None:
@@ -46,8 +63,9 @@ def _check_header(path: Path, header: list[str], expected: str) -> None:
 
 def load_bookcrossing_ratings(folder: Path, keep_implicit: bool = False) -> pd.DataFrame:
     path = require_file(folder / "BX-Book-Ratings.csv", HOW_TO_GET)
-    rows = _rows(path)
+    rows = _rows(path, 3)
     _check_header(path, rows[0][1], "User-ID")
+    _no_rows(path, rows, "ratings")
     columns: dict[str, list] = {"user_id": [], "item_id": [], "rating": [], "timestamp": [], "line": []}
     for order, (number, row) in enumerate(rows[1:]):
         if len(row) != 3:
@@ -70,8 +88,9 @@ def load_bookcrossing_ratings(folder: Path, keep_implicit: bool = False) -> pd.D
 
 def load_bookcrossing_items(folder: Path) -> pd.DataFrame:
     path = require_file(folder / "BX-Books.csv", HOW_TO_GET)
-    rows = _rows(path)
+    rows = _rows(path, 5)
     _check_header(path, rows[0][1], "ISBN")
+    _no_rows(path, rows, "items")
     records = []
     for number, row in rows[1:]:
         if len(row) < 5:

@@ -1,4 +1,8 @@
-"""MovieLens 100K and 1M: official archives, latin-1 item files."""
+"""MovieLens 100K and 1M: official archives, latin-1 item files.
+
+Files are read through `text_files`: UTF-8 when they decode as UTF-8 (a u.item re-saved as UTF-8
+keeps its accents), latin-1 otherwise (the official files), a mix of the two refused.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from rankexp.data.parsing import parse_rating_lines, read_lines, require_file, split_fields
+from rankexp.data.parsing import parse_rating_lines, require_file, split_fields
+from rankexp.data.text_files import read_lines
+from rankexp.errors import DataError
 
 ML100K_GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western"]
 
@@ -39,6 +45,8 @@ def _dataframe(columns: dict[str, list], path: Path) -> pd.DataFrame:
 
 
 def _items(rows: list[dict], path: Path) -> pd.DataFrame:
+    if not rows:
+        raise DataError(f"no items in {path}: it holds no item lines")
     frame = pd.DataFrame(rows, columns=["item_id", "title", "genres"])
     frame.attrs["source"] = str(path)
     return frame

@@ -7,10 +7,18 @@ Parsing stays in plain Python: ML-1M (1M lines) parses in about two seconds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
+from rankexp.data.text_files import describe, read_lines, separator_hint
 from rankexp.errors import DataError
+
+log = logging.getLogger(__name__)
+FUTURE_SLACK_S = 86_400  # a timestamp later than now + one day cannot be right (clock skew, time zones aside)
 
 
 def require_file(path: Path, how_to_get: str) -> Path:
@@ -19,47 +27,13 @@ def require_file(path: Path, how_to_get: str) -> Path:
     return path
 
 
-def require_complete(path: Path) -> Path:
-    """Refuse a text file that ends inside a line: a download or copy cut short.
-
-    Every official file ends with a newline, and a cut inside the last line can still
-    parse (a timestamp or a rating losing its last digits), so this is the one check
-    that catches it; a cut exactly at a line end is indistinguishable from a shorter file.
-    """
-    with open(path, "rb") as handle:
-        handle.seek(0, 2)
-        size = handle.tell()
-        if size == 0:
-            raise DataError(f"{path}: the file is empty; extract it again from the original archive")
-        handle.seek(size - 1)
-        last = handle.read(1)
-    if last not in (b"\n", b"\r"):
-        with open(path, "rb") as handle:
-            lines = handle.read().count(b"\n") + 1
-        raise DataError(
-            f"{path} line {lines}: the file ends inside this line (no newline after it), so it looks cut short; "
-            "extract it again from the original archive (or, if that line is complete, end it with a newline)"
-        )
-    return path
-
-
-def read_lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
-    """Yield (1-based line number, line without newline), skipping blank lines."""
-    require_complete(path)
-    try:
-        with open(path, encoding=encoding, newline="") as handle:
-            for number, line in enumerate(handle, start=1):
-                line = line.rstrip("\r\n")
-                if line.strip():
-                    yield number, line
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not valid {encoding} text ({err}); is this the original file?") from err
-
-
 def split_fields(path: Path, number: int, line: str, sep: str, n_fields: int, exact: bool = True) -> list[str]:
     fields = line.split(sep)
     if (exact and len(fields) != n_fields) or len(fields) < n_fields:
-        shown = "tab" if sep == "\t" else repr(sep)
+        hint = separator_hint(line, sep, lambda parts: len(parts) == n_fields or (not exact and len(parts) > n_fields))
+        if hint:
+            raise DataError(f"{path} line {number}: {hint} ({n_fields} fields): {line[:120]!r}")
+        shown = describe(sep)
         raise DataError(
             f"{path} line {number}: expected {n_fields} {shown}-separated fields, got {len(fields)}: {line[:120]!r}"
         )
@@ -79,10 +53,13 @@ def check_rating(path: Path, number: int, rating: float, low: float, high: float
     return rating
 
 
-def parse_rating_lines(path: Path, sep: str, encoding: str, scale: tuple[float, float], header: bool = False) -> dict[str, list]:
-    """Parse `user sep item sep rating sep timestamp` lines into columns (`line`: 1-based source line)."""
+def parse_rating_lines(path: Path, sep: str, legacy: str | None, scale: tuple[float, float],
+                       header: bool = False) -> dict[str, list]:
+    """Parse `user sep item sep rating sep timestamp` lines into columns (`line`: 1-based source line).
+
+    `legacy`: the encoding to read when the file is not UTF-8 (`text_files.decode`)."""
     columns: dict[str, list] = {"user_id": [], "item_id": [], "rating": [], "timestamp": [], "line": []}
-    for number, line in read_lines(path, encoding):
+    for number, line in read_lines(path, legacy):
         if header and number == 1:
             continue
         user, item, rating, stamp = split_fields(path, number, line, sep, 4)
@@ -93,5 +70,27 @@ def parse_rating_lines(path: Path, sep: str, encoding: str, scale: tuple[float, 
         columns["rating"].append(check_rating(path, number, value, *scale))
         columns["timestamp"].append(int(convert(path, number, "timestamp", stamp, int)))
     if not columns["user_id"]:
-        raise DataError(f"{path}: no rating lines found")
+        raise DataError(f"no ratings in {path}: it holds no rating lines" + (", only its header" if header else ""))
+    check_timestamps(path, np.asarray(columns["timestamp"]), np.asarray(columns["line"]))
     return columns
+
+
+def check_timestamps(path: Path, stamps: np.ndarray, lines: np.ndarray) -> None:
+    """docs/protocols.md's timestamp rule: Unix seconds that cannot be right.
+
+    Negative, or not a finite number: a DataError naming the first such line (no dataset here
+    predates 1970). Later than now + 1 day: a warning naming the first line and the count, not an
+    error: only the order of a user's timestamps is used, a consistent other unit (milliseconds)
+    still orders correctly, and whether a file loads must not depend on the day it is loaded.
+    """
+    stamps = np.asarray(stamps, dtype=np.float64)
+    bad = ~np.isfinite(stamps) | (stamps < 0)
+    if bad.any():
+        at = int(np.argmax(bad))
+        raise DataError(f"{path} line {int(lines[at])}: timestamp {stamps[at]:g} is negative or not finite; "
+                        "timestamps are Unix seconds (>= 0); fix or drop that line")
+    future = stamps > time.time() + FUTURE_SLACK_S
+    if future.any():
+        at = int(np.argmax(future))
+        log.warning("%s line %d: timestamp %d is in the future (%d such rows); kept, only their order is used "
+                    "(milliseconds instead of seconds?)", path, int(lines[at]), int(stamps[at]), int(future.sum()))

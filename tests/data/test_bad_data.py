@@ -28,9 +28,9 @@ def _ml100k(tmp_path: Path, udata: str, uitem: str = "1|Toy Story (1995)|01-Jan-
         ("1\t1\t5\t100\n2\t1\t4\n", r"u.data line 2: expected 4 tab-separated fields, got 3"),
         ("1\t1\tfive\t100\n", r"u.data line 1: field `rating` must be a number, got 'five'"),
         ("1\t1\t7\t100\n", r"u.data line 1: rating 7.0 is outside the scale \[1, 5\]"),
-        ("1,1,5,100\n", r"u.data line 1: expected 4 tab-separated fields, got 1"),
+        ("1,1,5,100\n", r"u.data line 1: fields are separated by commas, expected tab \(4 fields\)"),
         ("1\t1\t5\tyesterday\n", r"u.data line 1: field `timestamp` must be a number"),
-        ("\n\n", r"u.data: no rating lines found"),
+        ("\n\n", r"no ratings in \S+u.data: it holds no rating lines"),
     ],
     ids=["wrong-field-count", "non-numeric-rating", "rating-out-of-range", "wrong-separator", "bad-timestamp", "empty"],
 )
