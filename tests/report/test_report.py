@@ -148,6 +148,27 @@ def test_single_run_dir_and_unreadable_results(tmp_path: Path):
     assert "Problems while reading" in text and "bad" in text
 
 
+def test_a_damaged_results_json_is_one_line_and_the_others_are_reported(grid_sweep: Path, capsys, caplog):
+    damaged = grid_sweep / "3" / "results.json"
+    damaged.write_text(damaged.read_text()[:40])  # a copy cut short
+    with caplog.at_level("WARNING"):
+        assert report.main([str(grid_sweep)]) == 0
+    lines = [r.getMessage() for r in caplog.records if str(damaged) in r.getMessage()]
+    with pytest.raises(json.JSONDecodeError) as decode:
+        json.loads(damaged.read_text())
+    assert lines == [f"{damaged} is damaged (JSONDecodeError: {decode.value}); skipped, the other runs are reported"]
+    table = pd.read_csv(grid_sweep / "report.csv")
+    assert sorted(table["n"]) == [1, 2, 2, 2]  # the other 7 runs, its config with one seed left
+    text = (grid_sweep / "report.md").read_text()
+    assert "Jobs without results.json (1" in text and f"- {grid_sweep / '3'} " not in text  # not 'without results'
+    assert f"- {damaged}: damaged (JSONDecodeError" in text and capsys.readouterr().out.startswith("# rankexp report")
+    for job in range(8):
+        (grid_sweep / str(job) / "results.json").write_bytes(b"\x00" * 8)
+    with pytest.raises(report.ReportError, match=r"no readable results.json under .*8 unreadable, each named above "
+                                                 r"\(first: .*/0/results.json: damaged"):
+        report.build_report([grid_sweep])
+
+
 def test_clear_error_without_results(tmp_path: Path, capsys):
     (tmp_path / "0" / ".hydra").mkdir(parents=True)
     (tmp_path / "0" / ".hydra" / "overrides.yaml").write_text("[]")
