@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from rankexp.evaluation.fusion import choose_weight, fuse, paired_difference, zscore
@@ -105,3 +106,48 @@ def test_retriever_fusion_without_a_retriever_is_a_config_error():
         check_fusion("retriever", {"item_mean": None})
     with pytest.raises(ConfigError, match="eval.fusion"):
         check_fusion("mf", {"item_mean": None})
+
+
+@pytest.mark.slow
+def test_item_mean_fusion_in_a_real_tiny_run_matches_a_hand_recomputation(tmp_path):
+    """`eval.fusion=item_mean` end to end with the tiny random model: the weight is the hand argmax of the
+    val NDCG@5 over the grid, and the written per-list values and means are z(LLM) + w z(item mean) by hand."""
+    from tests.evaluation.recorded_run import hand_item_mean, hand_ndcg, hand_z, mean_and_se, read_run
+    from tests.helpers.runs import TINY, TINY_PROTOCOL, explain, run_module
+
+    proc = run_module("tests.evaluation.recorded_run", *TINY, *TINY_PROTOCOL, "data=synthetic",
+                      "eval.fusion=item_mean", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, explain(proc)
+    results, record, rows = read_run(tmp_path)
+    test, val, train = record["test"], record["val"], record["train"]
+    assert len(test) == len(rows) == 8 and len(val) == 8
+    assert [c["lists"] for c in record["calls"]] == [val]  # fusion scores the val lists once, nothing else
+    val_llm = record["calls"][0]["scores"]
+
+    def fused(llm, lists, weight):
+        return [[a + weight * b for a, b in zip(hand_z(s), hand_z(hand_item_mean(train, e["candidates"])))]
+                for s, e in zip(llm, lists)]
+
+    def mean_ndcg(scores, lists):
+        return sum(hand_ndcg(s, e["gains"]) for s, e in zip(scores, lists)) / len(lists)
+
+    best_w, best_value = 0.0, -math.inf
+    for weight in (0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0):  # ties keep the smaller weight
+        value = mean_ndcg(fused(val_llm, val, weight), val)
+        if value > best_value + 1e-9:
+            best_w, best_value = weight, value
+    assert results["fusion/weight"] == best_w
+    assert results["fusion/val_ndcg@5"] == pytest.approx(best_value, abs=1e-6)
+
+    llm = [hand_ndcg(s, e["gains"]) for s, e in zip(record["test_llm"], test)]
+    item = [hand_ndcg(hand_item_mean(train, e["candidates"]), e["gains"]) for e in test]
+    fusion = [hand_ndcg(s, e["gains"]) for s, e in zip(fused(record["test_llm"], test, best_w), test)]
+    for row, e, a, b, c in zip(rows, test, llm, item, fusion):
+        assert row["user"] == e["user"]
+        assert (row["llm_ndcg@5"], row["item_mean_ndcg@5"], row["fusion_ndcg@5"]) == \
+            pytest.approx((a, b, c), abs=2e-6)
+    assert results["test/ndcg@5"] == pytest.approx(sum(llm) / 8, abs=1e-6)
+    assert results["test_fusion/ndcg@5"] == pytest.approx(sum(fusion) / 8, abs=1e-6)
+    mean, se = mean_and_se([c - b for b, c in zip(item, fusion)])
+    assert results["paired_test/fusion_minus_item_mean/ndcg@5"] == pytest.approx(mean, abs=1e-6)
+    assert results["paired_test/fusion_minus_item_mean/ndcg@5_se"] == pytest.approx(se, abs=1e-6)

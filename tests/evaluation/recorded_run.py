@@ -1,0 +1,105 @@
+"""`python -m tests.evaluation.recorded_run <rankexp.run overrides>`: the real run, plus a record of what
+`compare_on_test` was given and every list the real model scored inside it, written to
+`<output_dir>/recorded.json` for the fusion / order-averaging tests to recompute by hand.
+
+Nothing is replaced: the wrappers only copy the inputs and outputs and call the real functions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+
+def _lists(examples) -> list[dict]:
+    return [{"user": int(e.user), "candidates": [int(c) for c in e.candidates], "gains": [float(g) for g in e.gains]}
+            for e in examples]
+
+
+def install() -> None:
+    from rankexp.models import list_scores
+    from rankexp.recipes import alro
+
+    calls: list[dict] | None = None
+    real_make, real_compare = list_scores.make_score_fn, alro.compare_on_test
+
+    def make_score_fn(*args, **kwargs):
+        score = real_make(*args, **kwargs)
+
+        def recorded(examples):
+            out = score(examples)
+            if calls is not None:
+                calls.append({"lists": _lists(examples), "scores": [[float(v) for v in row] for row in out]})
+            return out
+
+        return recorded
+
+    def compare_on_test(cfg, ranker, encoder, lists):
+        nonlocal calls
+        calls = []
+        record = {
+            "test": _lists(lists.test), "val": _lists(lists.val),
+            "test_llm": [[float(v) for v in ranker.test_scores[i]] for i in range(len(lists.test))],
+            "train": {k: [float(v) for v in lists.train[k]] for k in ("user", "item", "rating")},
+        }
+        try:
+            return real_compare(cfg, ranker, encoder, lists)
+        finally:
+            record["calls"], calls = calls, None
+            Path(cfg.paths.output_dir, "recorded.json").write_text(json.dumps(record))
+
+    list_scores.make_score_fn = make_score_fn
+    alro.compare_on_test = compare_on_test
+
+
+if __name__ == "__main__":
+    install()
+    from rankexp.run import cli
+
+    sys.argv = ["rankexp.run", *sys.argv[1:]]
+    cli()
+
+
+# ---- hand recomputation (plain Python; the tests compare the run's written values to these) ----------------
+def hand_ndcg(scores: list[float], ratings: list[float], k: int = 5) -> float:
+    """Graded NDCG@k, gain 2^r - 1, ties in score to the earlier slot."""
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    disc = [1 / math.log2(r + 2) for r in range(min(k, len(scores)))]
+    dcg = sum(d * (2 ** ratings[i] - 1) for d, i in zip(disc, order))
+    ideal = sum(d * (2 ** g - 1) for d, g in zip(disc, sorted(ratings, reverse=True)))
+    return dcg / ideal if ideal > 0 else 0.0
+
+
+def hand_item_mean(train: dict, candidates: list[int], shrinkage: float = 5.0) -> list[float]:
+    """(sum of the item's train ratings + c mu) / (count + c); mu for an item nobody rated."""
+    mu = sum(train["rating"]) / len(train["rating"])
+    sums: dict[int, float] = {}
+    counts: dict[int, int] = {}
+    for item, rating in zip(train["item"], train["rating"]):
+        sums[int(item)] = sums.get(int(item), 0.0) + rating
+        counts[int(item)] = counts.get(int(item), 0) + 1
+    return [(sums[c] + shrinkage * mu) / (counts[c] + shrinkage) if c in counts else mu for c in candidates]
+
+
+def hand_z(values: list[float]) -> list[float]:
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    return [(v - mean) / max(std, 1e-6) for v in values]
+
+
+def read_run(out: Path) -> tuple[dict, dict, list[dict]]:
+    """(results.json, recorded.json, rows of test_per_list.csv as dicts of floats)."""
+    results = json.loads((out / "results.json").read_text())
+    record = json.loads((out / "recorded.json").read_text())
+    lines = (out / "test_per_list.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, map(float, line.split(",")))) for line in lines[1:]]
+    return results, record, rows
+
+
+def mean_and_se(values: list[float]) -> tuple[float, float]:
+    n = len(values)
+    mean = sum(values) / n
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) / math.sqrt(n)
