@@ -78,3 +78,55 @@ def test_recranker_refuses_test_orders():
 
     with pytest.raises(ConfigError, match="eval.test_orders"):
         check_cross_keys(compose_cfg("+experiment=recranker_ml100k", "eval.test_orders=3"))
+
+
+@pytest.mark.slow
+def test_three_orders_in_a_real_tiny_run_match_a_hand_average(tmp_path):
+    """`eval.test_orders=3` end to end with the tiny random model: every list is scored in 3 orders (the
+    shown one and 2 shuffles of the same candidates); each candidate's score is its mean over the 3,
+    mapped back by item id here by hand, and the written per-list values and means follow from it."""
+    from tests.evaluation.recorded_run import hand_ndcg, mean_and_se, read_run
+    from tests.helpers.runs import TINY, TINY_PROTOCOL, explain, run_module
+
+    proc = run_module("tests.evaluation.recorded_run", *TINY, *TINY_PROTOCOL, "data=synthetic",
+                      "eval.test_orders=3", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, explain(proc)
+    results, record, rows = read_run(tmp_path)
+    test, val, calls = record["test"], record["val"], record["calls"]
+    assert len(test) == len(rows) == 8 and len(val) == 8 and results["orders/n"] == 3.0
+    # val as shown, then 2 shuffles of val, then 2 shuffles of test (test's shown order: trainer.test's scores)
+    assert len(calls) == 5 and calls[0]["lists"] == val
+
+    def averaged(lists, shown_scores, shuffles):
+        out = []
+        for i, example in enumerate(lists):
+            per_item = {c: [s] for c, s in zip(example["candidates"], shown_scores[i])}
+            for call in shuffles:
+                shown = call["lists"][i]
+                assert shown["user"] == example["user"]
+                assert sorted(shown["candidates"]) == sorted(example["candidates"])
+                for c, s in zip(shown["candidates"], call["scores"][i]):
+                    per_item[c].append(s)
+            assert all(len(v) == 3 for v in per_item.values())
+            out.append([sum(per_item[c]) / 3 for c in example["candidates"]])
+        return out
+
+    for lists, shuffles in ((val, calls[1:3]), (test, calls[3:5])):
+        moved = sum(s["lists"][i]["candidates"] != e["candidates"] for s in shuffles for i, e in enumerate(lists))
+        assert moved >= 12, "the extra orders must actually reorder the candidates"
+    val_avg = averaged(val, calls[0]["scores"], calls[1:3])
+    test_avg = averaged(test, record["test_llm"], calls[3:5])
+
+    mean_ndcg = lambda scores, lists: sum(hand_ndcg(s, e["gains"]) for s, e in zip(scores, lists)) / len(lists)
+    assert results["val_orders/one_order_ndcg@5"] == pytest.approx(mean_ndcg(calls[0]["scores"], val), abs=1e-6)
+    assert results["val_orders/ndcg@5"] == pytest.approx(mean_ndcg(val_avg, val), abs=1e-6)
+    llm = [hand_ndcg(s, e["gains"]) for s, e in zip(record["test_llm"], test)]
+    orders = [hand_ndcg(s, e["gains"]) for s, e in zip(test_avg, test)]
+    for row, e, a, b in zip(rows, test, llm, orders):
+        assert row["user"] == e["user"]
+        assert (row["llm_ndcg@5"], row["orders_ndcg@5"]) == pytest.approx((a, b), abs=2e-6)
+    assert results["test/ndcg@5"] == pytest.approx(sum(llm) / 8, abs=1e-6)
+    assert results["test_orders/ndcg@5"] == pytest.approx(sum(orders) / 8, abs=1e-6)
+    mean, se = mean_and_se([b - a for a, b in zip(llm, orders)])
+    assert results["paired_test/orders_minus_llm/ndcg@5"] == pytest.approx(mean, abs=1e-6)
+    assert results["paired_test/orders_minus_llm/ndcg@5_se"] == pytest.approx(se, abs=1e-6)
