@@ -55,16 +55,7 @@ def check_cross_keys(cfg: DictConfig) -> None:
         if recranker_list and int(protocol.m) < 10:  # training lists: 3 + 2 rated and 5 unrated candidates
             raise ConfigError(f"`protocol.m`={protocol.m}: RecRanker's listwise instructions show 10 candidates, "
                               "so its listwise and hybrid tasks need `protocol.m` >= 10")
-    trainer = cfg.get("trainer")
-    if trainer is not None and trainer.get("max_steps") == -1 and trainer.get("max_epochs") in (-1, None):
-        raise ConfigError(f"`trainer.max_steps=-1` trains until `trainer.max_epochs`, and `trainer.max_epochs="
-                          f"{trainer.get('max_epochs')}` never ends: set one of them to a positive number")
-    if cfg.get("adapter") is not None:
-        if cfg.get("mode") != "eval":
-            raise ConfigError(f"`adapter` is tested by `mode=eval`; with `mode={cfg.get('mode')}` it would be ignored "
-                              "(resume training with `ckpt_path=`)")
-        if cfg.get("ckpt_path") is not None:
-            raise ConfigError("`adapter` and `ckpt_path` both name weights to test; set one of them")
+    _check_run_keys(cfg)
     evaluation = cfg.get("eval")
     if evaluation is not None and evaluation.get("fusion") == "retriever" and protocol is not None \
             and protocol.get("name") != "rerank_topk":
@@ -97,6 +88,20 @@ CLOSED_GROUPS: dict[str, tuple[type, tuple[str, ...]]] = {
     "optim": (OptimSchema, ()), "train": (TrainSchema, ()), "protocol": (ProtocolSchema, ()),
     "eval": (EvalSchema, ("ks", "selection_metric", "methods")),
 }
+
+
+def _check_run_keys(cfg: DictConfig) -> None:
+    """A run that could never end, and the weights `mode=eval` tests."""
+    trainer = cfg.get("trainer")
+    if trainer is not None and trainer.get("max_steps") == -1 and trainer.get("max_epochs") in (-1, None):
+        raise ConfigError(f"`trainer.max_steps=-1` trains until `trainer.max_epochs`, and `trainer.max_epochs="
+                          f"{trainer.get('max_epochs')}` never ends: set one of them to a positive number")
+    if cfg.get("adapter") is not None:
+        if cfg.get("mode") != "eval":
+            raise ConfigError(f"`adapter` is tested by `mode=eval`; with `mode={cfg.get('mode')}` it would be ignored "
+                              "(resume training with `ckpt_path=`)")
+        if cfg.get("ckpt_path") is not None:
+            raise ConfigError("`adapter` and `ckpt_path` both name weights to test; set one of them")
 
 
 def unknown_key_error(path: str, key: str, known: list[str] | None = None) -> str:
