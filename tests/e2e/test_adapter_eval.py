@@ -39,11 +39,20 @@ def _tested(results: dict) -> dict:
     return {k: results[k] for k in keys}
 
 
+@pytest.fixture(scope="module")
+def candidate_run(tmp_path_factory) -> tuple[dict, Path]:
+    """One trained candidate-readout run, shared by the tests below: its results and its adapter folder."""
+    tmp = tmp_path_factory.mktemp("candidate")
+    return _run(tmp, "train", *CANDIDATE), tmp / "train" / "adapter"
+
+
 @pytest.mark.parametrize("recipe", ["candidate", "recranker"])
-def test_saved_adapter_reproduces_its_test_and_differs_from_zero_shot(recipe: str, tmp_path: Path):
+def test_saved_adapter_reproduces_its_test_and_differs_from_zero_shot(recipe: str, tmp_path: Path, candidate_run):
     overrides = CANDIDATE if recipe == "candidate" else RECRANKER
-    trained = _run(tmp_path, "train", *overrides)
-    adapter = tmp_path / "train" / "adapter"
+    if recipe == "candidate":
+        trained, adapter = candidate_run
+    else:
+        trained, adapter = _run(tmp_path, "train", *overrides), tmp_path / "train" / "adapter"
     assert (adapter / "rankexp.json").is_file()
     again = _run(tmp_path, "eval", *overrides, "mode=eval", f"adapter={adapter}")
     zero_shot = _run(tmp_path, "zero", *overrides, "mode=eval")
@@ -56,9 +65,8 @@ def test_saved_adapter_reproduces_its_test_and_differs_from_zero_shot(recipe: st
     assert baseline and all(again[k] == trained[k] for k in baseline)
 
 
-def test_adapter_tests_on_other_lists_and_refuses_other_prompts(tmp_path: Path):
-    _run(tmp_path, "train", *CANDIDATE)
-    adapter = tmp_path / "train" / "adapter"
+def test_adapter_tests_on_other_lists_and_refuses_other_prompts(tmp_path: Path, candidate_run):
+    adapter = candidate_run[1]
     other = _run(tmp_path, "other", *CANDIDATE, "seed=3", "protocol.m=5", "mode=eval", f"adapter={adapter}")
     assert other["seed"] == 3 and 0.0 <= other["test/ndcg@5"] <= 1.0
     assert "baseline_test/item_mean/ndcg@5" in other
