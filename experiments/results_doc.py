@@ -123,7 +123,7 @@ def candidate_main(d: dict) -> tuple[str, float]:
 
 
 def lever_history(cand: dict, slot: dict, ablation: dict, value_rank: dict, orders: dict, ema: dict) -> str:
-    """What we tried on the candidate readout and what it gave, as LLM minus item mean on the same lists."""
+    """Each lever on the candidate readout and what it gave, as LLM minus item mean on the same lists."""
     def gap_row(lever, override, gaps, measured, vs_default=""):
         return [lever, override, seeds_text(gaps, s3), s3(statistics.mean(gaps)), vs_default, measured]
 
@@ -168,7 +168,7 @@ def lever_history(cand: dict, slot: dict, ablation: dict, value_rank: dict, orde
     screen_rows.append(["`task.hint_format=rank`, seeds 1 / 2", (f"best {seeds_text(seeds12['rank'])} (default "
                         f"{seeds_text(seeds12['value'])})"), ""])
     return "\n\n".join([
-        "## What we tried and what it gave (candidate readout, ML-100K)",
+        "## Levers on the candidate readout and what each gave (ML-100K)",
         ("- Sources: `candidate_ml100k.json`, `alro_ml100k_slot.json`, `ablation_candidate.json`, "
         "`hint_value_rank_candidate.json`, `order_averaging.json`, `weight_ema_candidate.json`\n"
         "- Measure: test NDCG@5 of the LLM minus the item mean on the same lists (negative: below the item mean); "
@@ -407,12 +407,22 @@ def hint_sources(name: str, d: dict) -> str:
         rows.append([f"`{group}`", ", ".join(str(s) for s in g["seeds"]), *cells])
     ses = [se for g in d["groups"].values() for se in g["per_seed"].get(f"{paired}_se", [])]
     title = name.removeprefix("hint_sources_").removesuffix(".json")
-    return "\n\n".join([
+    parts = [
         f"## Hint sources: `{title}`",
         facts(name, command=f"`{d['command']}`", machine=d["machine"]),
         ("Test NDCG@5 per seed and best validation NDCG@5; the paired s.e. of \"minus LightGCN\" is "
          f"{f3(min(ses))}-{f3(max(ses))}." if ses else "Test NDCG@5 per seed and best validation NDCG@5."),
-        table(["hint source", "seeds", *(c for c, _ in cols)], rows)])
+        table(["hint source", "seeds", *(c for c, _ in cols)], rows)]
+    # The training mix each hint source gives (RecRanker's tasks), where the runs recorded it.
+    mix = [f"train/instructions_{task}" for task in ("pointwise", "pairwise", "listwise")]
+    mix_rows = [[f"`{group}`", ", ".join(str(s) for s in g["seeds"]),
+                 *(seeds_text(g["per_seed"][k], lambda v: f"{v:.0f}") if g["per_seed"].get(k) else "" for k in mix)]
+                for group, g in d["groups"].items() if any(g["per_seed"].get(k) for k in mix)]
+    if mix_rows:
+        parts += [("Training instructions per task, per seed (`train/instructions_*`; groups whose runs did not "
+                   "record them are left out):"),
+                  table(["hint source", "seeds", "pointwise", "pairwise", "listwise"], mix_rows)]
+    return "\n\n".join(parts)
 
 
 def probe_cross_fit(d: dict) -> str:
