@@ -41,8 +41,25 @@ def load_group(spec: str) -> list[dict]:
             results = Path(path) / "results.json"
             if not results.is_file():
                 sys.exit(f"error: {results} not found (is the run finished?)")
-            runs.append(json.loads(results.read_text()))
+            runs.append(with_best_val(json.loads(results.read_text()), Path(path)))
     return runs
+
+
+def with_best_val(results: dict, run: Path) -> dict:
+    """A `mode=eval ckpt_path=<training run>/checkpoints/best.ckpt` run has no `best_val/*`: take the selected
+    checkpoint's validation value from the training run's `last.ckpt` (its ModelCheckpoint state)."""
+    metric = "best_val/ndcg@5"
+    if metric in results or results.get("mode") != "eval":
+        return results
+    import torch
+    import yaml
+
+    ckpt_path = yaml.safe_load((run / ".hydra" / "config.yaml").read_text()).get("ckpt_path")
+    if not ckpt_path:
+        return results
+    state = torch.load(Path(ckpt_path).parent / "last.ckpt", map_location="cpu", weights_only=False)
+    scores = [v["best_model_score"] for k, v in state["callbacks"].items() if k.startswith("ModelCheckpoint")]
+    return {**results, metric: float(scores[0]), "best_val_from": str(Path(ckpt_path).parent / "last.ckpt")}
 
 
 def from_summary(group: dict) -> list[dict]:
@@ -77,6 +94,9 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--command", required=True, help="the command that made the runs, for the reader")
     parser.add_argument("--machine", default="2-core AVX512-BF16 CPU, trainer=cpu (bf16-mixed)")
+    parser.add_argument("--values", action="append", default=[], metavar="GROUP:KEY=V1,V2,...",
+                        help="per-seed values kept outside results.json (e.g. an earlier run's validation curve)")
+    parser.add_argument("--values-source", default=None, help="where the --values figures come from, for the reader")
     parser.add_argument("groups", nargs="+", help="name=run_dir[,run_dir...] or name=results_file.json")
     args = parser.parse_args()
     table = {}
@@ -84,8 +104,17 @@ def main() -> None:
         name, _, spec = group.partition("=")
         if not spec:
             sys.exit(f"error: {group!r}: expected name=run_dir[,run_dir...]")
-        table[name] = summarise(load_group(spec))
+        runs = load_group(spec)
+        for extra in args.values:
+            target, _, rest = extra.partition(":")
+            key, _, values = rest.partition("=")
+            if target == name:
+                for run, value in zip(runs, values.split(","), strict=True):
+                    run[key] = float(value)
+        table[name] = summarise(runs)
     payload = {"command": args.command, "machine": args.machine, "groups": table}
+    if args.values_source:
+        payload["values_source"] = args.values_source
     Path(args.out).write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
     for name, group in table.items():
         row = {k: round(v["mean"], 4) for k, v in group["summary"].items() if "ndcg@5" in k and "_se" not in k}
