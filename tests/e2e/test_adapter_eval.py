@@ -83,3 +83,15 @@ def test_adapter_tests_on_other_lists_and_refuses_other_prompts(tmp_path: Path, 
                       f"hydra.run.dir={tmp_path / 'short'}")
     assert proc.returncode == 2, explain(proc)
     assert "task.title_max_chars: adapter 40, config 12" in proc.stderr
+
+
+def test_the_tested_weights_are_the_ones_validation_selected(tmp_path: Path, candidate_run):
+    """Selection, proven: best_val is the best point of the run's validation curve after step 0, and testing
+    `best.ckpt` again (`mode=eval ckpt_path=`) gives the run's own test metrics, as its saved adapter does."""
+    trained, adapter = candidate_run
+    curve = {int(k.rsplit("_", 1)[1]): v for k, v in trained.items() if k.startswith("val_curve/step_")}
+    assert len(curve) >= 3 and len(set(curve.values())) > 1, f"training left validation flat: {curve}"
+    assert trained["best_val/ndcg@5"] == pytest.approx(max(v for step, v in curve.items() if step > 0))
+    best = adapter.parent / "checkpoints" / "best.ckpt"
+    again = _run(tmp_path, "best", *CANDIDATE, "mode=eval", f"ckpt_path={best}")
+    assert _tested(again) == pytest.approx(_tested(trained), abs=1e-9)
