@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,8 @@ import numpy as np
 
 from rankexp.conf_dir import CONF_DIR
 from rankexp.data.examples import ListwiseExample
-from rankexp.data.requests import Request, checked_hints, parse_request
-from rankexp.errors import ConfigError, RequestError
+from rankexp.data.requests import Request, checked_hints, parse_request, request_of  # noqa: F401 - parse_request: re-exported
+from rankexp.errors import ConfigError, RequestError, out_of_memory
 from rankexp.io.quiet import quiet_loading
 from rankexp.models.manifest import manifest_from_config, read_manifest
 
@@ -92,15 +93,16 @@ class Ranker:
 
             from rankexp.models import candidate_ranker, ranker  # noqa: F401
 
-            base, tokenizer = spec.load()
-            if path is not None:
-                from rankexp.models.adapters import load_adapter
+            with oom_hint(f"Ranker.from_pretrained loading {spec.name_or_path} ({source})"):
+                base, tokenizer = spec.load()
+                if path is not None:
+                    from rankexp.models.adapters import load_adapter
 
-                base = load_adapter(base, path)
-                if (path / "tokenizer_config.json").is_file():
-                    from rankexp.models.loading import load_tokenizer
+                    base = load_adapter(base, path)
+                    if (path / "tokenizer_config.json").is_file():
+                        from rankexp.models.loading import load_tokenizer
 
-                    tokenizer = load_tokenizer(str(path))  # the one pad-token / padding-side setup
+                        tokenizer = load_tokenizer(str(path))  # the one pad-token / padding-side setup
         ranker = cls(base, tokenizer, manifest, source)
         return ranker.with_hints_from(data) if data is not None else ranker
 
@@ -144,8 +146,7 @@ class Ranker:
         built = []
         for i, item in enumerate(requests):
             where = f"requests[{i}]" if len(requests) > 1 else "request"
-            request = parse_request(list(item.get("history", [])), list(item.get("candidates", [])),
-                                    self.max_candidates, tuple(self.manifest["rating_scale"]), where=where)
+            request = request_of(item, self.max_candidates, tuple(self.manifest["rating_scale"]), where)
             built.append((request, *self._example(request, item.get("hints"), item.get("user"), where)))
         out: list[list[Ranked] | None] = [None] * len(built)
         groups: dict[tuple[int, bool], list[int]] = {}
@@ -154,7 +155,9 @@ class Ranker:
         for (m, with_hints), members in groups.items():
             titles, examples = _one_title_table([(built[i][1], built[i][2]) for i in members])
             encoder, ranker, labels = self._scorer(titles, m, with_hints=with_hints)
-            scores = make_score_fn(ranker, encoder, batch_size=batch_size)(examples)
+            with oom_hint(f"Ranker.rank_batch scoring {len(examples)} request(s) of {m} candidates at "
+                          f"batch_size={batch_size} (pass a smaller batch_size)"):
+                scores = make_score_fn(ranker, encoder, batch_size=batch_size)(examples)
             if encoder.truncations:
                 log.warning("%d prompt(s) were over %d tokens: the oldest history items were dropped",
                             encoder.truncations, self.manifest["max_length"])
@@ -222,6 +225,18 @@ class Ranker:
         encoder = ListwiseEncoder(self.tokenizer, shown, labels, style, man["max_length"], man["chat_template"],
                                   template)
         return encoder, ListwiseRanker(self.model, encoder.label_ids, nn.ModuleDict()), labels
+
+
+@contextmanager
+def oom_hint(stage: str):
+    """An accelerator out-of-memory error inside becomes `rankexp.errors.out_of_memory`'s message (what ran
+    out, `rankexp.plan`, batch size, gradient checkpointing, 4-bit), as a run's stage does."""
+    import torch
+
+    try:
+        yield
+    except torch.OutOfMemoryError as err:
+        raise out_of_memory(err, stage) from err
 
 
 def _one_title_table(pairs: list[tuple[ListwiseExample, np.ndarray]]) -> tuple[np.ndarray, list[ListwiseExample]]:

@@ -30,13 +30,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rankexp.api import Ranked, Ranker, RequestError
+from rankexp.data.requests import is_finite_number
 from rankexp.errors import exit_on_user_error
 
 REQUEST_KEYS = ("history", "candidates", "hints", "user")
@@ -57,7 +57,7 @@ def check_request(data: Any, where: str = "request") -> dict[str, Any]:
                               or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in hints.values())):
         raise RequestError(f"{where}: `hints` must be an object of title -> number, got {hints!r}")
     for title, value in (hints or {}).items():
-        if not math.isfinite(value):  # JSON's NaN / Infinity, which Python's json module accepts
+        if not is_finite_number(value):  # JSON's NaN / Infinity (Python's json accepts them), a number past float
             raise RequestError(f"{where}: `hints[{title!r}]` must be a finite number, got {value!r}")
     user = data.get("user")
     if user is not None and (isinstance(user, bool) or not isinstance(user, (str, int))):
@@ -71,11 +71,18 @@ def load_request(path: str) -> dict[str, Any]:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise RequestError(f"cannot read request file {path}: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        line = error.object.count(b"\n", 0, error.start) + 1
+        raise RequestError(f"{path} line {line}: byte 0x{error.object[error.start]:02x} is not UTF-8; a JSON "
+                           "request is UTF-8 text (save it as UTF-8)") from error
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise RequestError(f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}") \
             from error
+    except ValueError as error:  # an integer past Python's 4300-digit limit
+        raise RequestError(f"{path}: a number with over 4300 digits, which no request field takes "
+                           f"({str(error)[:60]})") from error
     return check_request(data, where=str(path))
 
 

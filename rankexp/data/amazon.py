@@ -44,8 +44,9 @@ def _json_lines(path: Path):
                     continue
                 try:
                     yield number, json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise DataError(f"{path} line {number}: not a JSON object ({err.msg})") from None
+                except ValueError as err:  # JSONDecodeError, or an integer past Python's 4300-digit limit
+                    raise DataError(f"{path} line {number}: not a JSON object "
+                                    f"({getattr(err, 'msg', str(err)[:80])})") from None
     except (OSError, EOFError) as err:
         raise DataError(f"{path}: cannot read ({err}); a truncated .gz?") from None
 
@@ -57,7 +58,7 @@ def load_amazon_ratings(folder: Path, category: str) -> pd.DataFrame:
         try:
             user, item = str(record["reviewerID"]), str(record["asin"])
             rating, stamp = float(record["overall"]), int(record["unixReviewTime"])
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, OverflowError) as err:  # OverflowError: int(1e400)
             raise DataError(
                 f"{path} line {number}: expected reviewerID, asin, numeric overall and unixReviewTime ({err!r})"
             ) from None
@@ -78,9 +79,11 @@ def load_amazon_items(folder: Path, category: str) -> pd.DataFrame:
     path = _find(folder, f"meta_{category}", category)
     records = []
     for number, record in _json_lines(path):
-        if "asin" not in record:
-            raise DataError(f"{path} line {number}: metadata record without `asin`")
+        if not isinstance(record, dict) or "asin" not in record:
+            raise DataError(f"{path} line {number}: expected a JSON object with `asin`, got {str(record)[:80]!r}")
         categories = record.get("category") or []
+        if not isinstance(categories, list):
+            raise DataError(f"{path} line {number}: `category` must be a list of strings, got {categories!r}")
         records.append(
             {
                 "item_id": str(record["asin"]),

@@ -98,6 +98,8 @@ def read_header(path: Path, number: int, line: str) -> list[tuple[str, str]]:
         if kind not in TYPES:
             raise DataError(f"{path} line {number}: header field {column!r} has unknown type {kind!r}; "
                             f"RecBole types are {', '.join(TYPES)}")
+        if name in dict(header):
+            raise DataError(f"{path} line {number}: the header names column {name!r} twice; each column once")
         header.append((name, kind))
     return header
 

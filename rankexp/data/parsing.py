@@ -8,6 +8,8 @@ Parsing stays in plain Python: ML-1M (1M lines) parses in about two seconds.
 from __future__ import annotations
 
 import logging
+import math
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,8 @@ from rankexp.errors import DataError
 
 log = logging.getLogger(__name__)
 FUTURE_SLACK_S = 86_400  # a timestamp later than now + one day cannot be right (clock skew, time zones aside)
+MAX_STAMP = 2.0**63  # timestamps are stored as int64
+MAX_FLOAT = sys.float_info.max
 
 
 def require_file(path: Path, how_to_get: str) -> Path:
@@ -78,17 +82,20 @@ def parse_rating_lines(path: Path, sep: str, legacy: str | None, scale: tuple[fl
 def check_timestamps(path: Path, stamps: np.ndarray, lines: np.ndarray) -> None:
     """docs/protocols.md's timestamp rule: Unix seconds that cannot be right.
 
-    Negative, or not a finite number: a DataError naming the first such line (no dataset here
-    predates 1970). Later than now + 1 day: a warning naming the first line and the count, not an
-    error: only the order of a user's timestamps is used, a consistent other unit (milliseconds)
+    Negative, not a finite number, or past 2^63 (the int64 column they are stored in): a DataError
+    naming the first such line (no dataset here predates 1970). Later than now + 1 day: a warning
+    naming the first line and the count, not an error: only the order of a user's timestamps is used, a consistent other unit (milliseconds)
     still orders correctly, and whether a file loads must not depend on the day it is loaded.
     """
-    stamps = np.asarray(stamps, dtype=np.float64)
-    bad = ~np.isfinite(stamps) | (stamps < 0)
+    try:
+        stamps = np.asarray(stamps, dtype=np.float64)
+    except OverflowError:  # an integer past the float range, as far out as infinity
+        stamps = np.array([math.copysign(math.inf, s) if abs(s) > MAX_FLOAT else float(s) for s in stamps])
+    bad = ~np.isfinite(stamps) | (stamps < 0) | (stamps >= MAX_STAMP)
     if bad.any():
         at = int(np.argmax(bad))
-        raise DataError(f"{path} line {int(lines[at])}: timestamp {stamps[at]:g} is negative or not finite; "
-                        "timestamps are Unix seconds (>= 0); fix or drop that line")
+        raise DataError(f"{path} line {int(lines[at])}: timestamp {stamps[at]:g} is negative, not finite or past "
+                        "2^63 (the int64 range); timestamps are Unix seconds (>= 0); fix or drop that line")
     future = stamps > time.time() + FUTURE_SLACK_S
     if future.any():
         at = int(np.argmax(future))

@@ -7,7 +7,7 @@ naming the field (and the title), never a prompt that says "avg nan".
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,16 @@ class Request:
     history_titles: list[str]
     history_ratings: list[float]
     candidates: list[str]
+
+
+def is_finite_number(value: Any) -> bool:
+    """A number (not a bool) that is a finite float: NaN, infinities and integers past the float range are not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer past the float range (JSON allows any number of digits)
+        return False
 
 
 def parse_request(history: Sequence[Any], candidates: Sequence[Any], max_candidates: int | None,
@@ -43,7 +53,7 @@ def parse_request(history: Sequence[Any], candidates: Sequence[Any], max_candida
                                f"{{\"title\": \"...\", \"rating\": 5}}, got {entry!r}")
         if not isinstance(title, str) or not title.strip():
             raise RequestError(f"{where}: `history[{i}].title` must be a non-empty string, got {title!r}")
-        if isinstance(rating, bool) or not isinstance(rating, (int, float)) or not math.isfinite(rating):
+        if not is_finite_number(rating):
             raise RequestError(f"{where}: `history[{i}].rating` must be a number, got {rating!r}")
         if not low <= rating <= high:
             raise RequestError(f"{where}: `history[{i}].rating`={rating} is outside the rating scale {low:g}-{high:g}")
@@ -64,6 +74,22 @@ def parse_request(history: Sequence[Any], candidates: Sequence[Any], max_candida
     return Request(titles, ratings, stripped)
 
 
+def request_of(item: Any, max_candidates: int | None, rating_scale: tuple[float, float], where: str) -> Request:
+    """One request of `Ranker.rank_batch` ({"history", "candidates", ...}) checked by `parse_request`.
+
+    Any other iterable (a tuple, an array, a generator) is read as a list; a string or a mapping is not
+    (a string's characters are no list of titles), so `parse_request` names it."""
+    if not isinstance(item, Mapping):
+        raise RequestError(f"{where}: a request is a mapping with `history` and `candidates`, got {type(item).__name__}")
+
+    def listed(value: Any) -> Any:
+        return value if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable) else list(value)
+
+    fields = {"history": [], "candidates": [], **item}  # a request's own optional fields, not config defaults
+    return parse_request(listed(fields["history"]), listed(fields["candidates"]), max_candidates, rating_scale,
+                         where=where)
+
+
 def checked_hints(hints: Any, titles: list[str], where: str) -> np.ndarray:
     """The hint of each title as a float array; a missing, non-numeric or non-finite value is a RequestError."""
     if not isinstance(hints, Mapping):
@@ -74,6 +100,6 @@ def checked_hints(hints: Any, titles: list[str], where: str) -> np.ndarray:
                            "give one for every history and candidate title")
     for title in titles:
         value = hints[title]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not is_finite_number(value):
             raise RequestError(f"{where}: `hints[{title!r}]` must be a finite number, got {value!r}")
     return np.array([float(hints[t]) for t in titles])

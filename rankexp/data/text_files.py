@@ -34,7 +34,10 @@ log = logging.getLogger(__name__)
 WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 # A well-formed UTF-8 multi-byte character; in real latin-1 text such byte pairs ('Ã©') are mojibake themselves.
-UTF8_CHARACTER = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+# Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 (and do not decode): excluded.
+UTF8_CHARACTER = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+                            rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+                            rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}")
 SEPARATORS = (("\t", "tabs"), ("::", "'::'"), ("|", "'|'"), (";", "';'"), (",", "commas"), (" ", "spaces"))
 NAMES = {"\t": "tab", " ": "space"}
 
