@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rankexp.data.parsing import check_timestamps
+from rankexp.data.parsing import check_rating, check_timestamps
 from rankexp.data.text_files import read_lines, separator_hint
 from rankexp.errors import DataError
 
@@ -137,19 +137,27 @@ def read_atomic(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
 
 def _floats(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
     values = pd.to_numeric(frame[column], errors="coerce")
-    bad = values.isna()
-    if bad.any():
-        row = frame[bad].iloc[0]
-        raise DataError(f"{path} line {int(row['line'])}: `{column}` must be a number, got {row[column]!r}")
+    for bad, what in ((values.isna(), "a number"), (~np.isfinite(values.fillna(0.0)), "a finite number")):
+        if bad.any():
+            row = frame[bad].iloc[0]
+            raise DataError(f"{path} line {int(row['line'])}: `{column}` must be {what}, got {row[column]!r}")
     return values.to_numpy(dtype=np.float64)
 
 
-def load_atomic_ratings(path: Path, implicit_rating: float) -> pd.DataFrame:
-    """Raw ratings [user_id, item_id, rating, timestamp, line] of a `.inter` file."""
+def load_atomic_ratings(path: Path, implicit_rating: float, scale: tuple[float, float]) -> pd.DataFrame:
+    """Raw ratings [user_id, item_id, rating, timestamp, line] of a `.inter` file; a rating column's values
+    must be finite and on `data.rating_scale`, as every other loader checks."""
     frame = read_atomic(path, ("user_id", "item_id"))
     out = pd.DataFrame({"user_id": frame["user_id"].astype(str), "item_id": frame["item_id"].astype(str)})
+    for column in ("user_id", "item_id"):
+        empty = out[column].str.strip() == ""
+        if empty.any():
+            raise DataError(f"{path} line {int(frame['line'][empty].iloc[0])}: `{column}` is empty")
     if "rating" in frame:
         out["rating"] = _floats(frame, "rating", path)
+        outside = ~out["rating"].between(*scale)
+        if outside.any():
+            check_rating(path, int(frame["line"][outside].iloc[0]), float(out["rating"][outside].iloc[0]), *scale)
     else:
         log.info("%s has no rating column: implicit feedback, every interaction rated %g", path, implicit_rating)
         out["rating"] = float(implicit_rating)
@@ -218,7 +226,7 @@ def load_atomic_dataset(name: str, path: str | None = None, *, title_field: str 
     if inter is None:
         raise DataError(f"no {name}.inter under {Path(path).expanduser()} (looked for {name}/{name}.inter and "
                         f"{name}.inter); set `data.path` and `data.name` to a RecBole atomic dataset")
-    ratings = load_atomic_ratings(inter, implicit_rating)
+    ratings = load_atomic_ratings(inter, implicit_rating, tuple(rating_scale))
     item_file = atomic_file(path, name, "item")
     if item_file is not None:
         items = load_atomic_items(item_file, title_field, genre_field)

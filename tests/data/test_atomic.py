@@ -69,6 +69,9 @@ def test_implicit_feedback_and_no_timestamp_use_defaults_and_line_order(tmp_path
     ([INTER_HEADER, "1\t10\t4\t100", "1\t11\t2"], r"toy.inter line 3: 3 tab-separated fields, expected 4 \(user_id"),
     ([INTER_HEADER, "1\t10\tfour\t100"], r"toy.inter line 2: `rating` must be a number, got 'four'"),
     ([INTER_HEADER, '1\t"10\t4'], r"toy.inter line 2: 3 tab-separated fields, expected 4"),
+    ([INTER_HEADER, "1\t10\t4\t100", "1\t11\tinf\t101"], r"toy.inter line 3: `rating` must be a finite number, got 'inf'"),
+    ([INTER_HEADER, "1\t10\t4\t100", "1\t11\t9\t101"], r"toy.inter line 3: rating 9.0 is outside the scale"),
+    ([INTER_HEADER, "1\t10\t4\t100", " \t11\t3\t101"], r"toy.inter line 3: `user_id` is empty"),
 ])
 def test_bad_inter_files_name_file_line_and_expected_header(tmp_path, inter, message):
     toy(tmp_path)

@@ -217,6 +217,10 @@ def atomic(inter: bytes, item: bytes, originals: tuple[bytes, bytes]):
                     return value
                 if column == "timestamp" and not _stamp_ok(value):
                     return INVALID
+                if column == "rating" and not 1.0 <= value <= 5.0:  # the loader's default data.rating_scale
+                    return INVALID
+        if not fields["user_id"].strip() or not fields["item_id"].strip():
+            return INVALID
         pairs.append((fields["user_id"], fields["item_id"]))
     known = {dict(zip(items[0], row))["item_id"] for row in items[1]}
     return counts(pairs) if all(i in known for _, i in pairs) else INVALID
