@@ -409,7 +409,7 @@ def hint_sources(name: str, d: dict) -> str:
     title = name.removeprefix("hint_sources_").removesuffix(".json")
     parts = [
         f"## Hint sources: `{title}`",
-        facts(name, command=f"`{d['command']}`", machine=d["machine"]),
+        facts(name, command=f"`{d['command']}`", machine=d["machine"], other_figures=d.get("values_source")),
         ("Test NDCG@5 per seed and best validation NDCG@5; the paired s.e. of \"minus LightGCN\" is "
          f"{f3(min(ses))}-{f3(max(ses))}." if ses else "Test NDCG@5 per seed and best validation NDCG@5."),
         table(["hint source", "seeds", *(c for c, _ in cols)], rows)]
