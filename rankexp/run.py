@@ -50,12 +50,16 @@ def show_config(cfg: DictConfig) -> None:
         _print_tree(cfg)
         return
     from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
 
     try:
         hydra_cfg = HydraConfig.get()
     except ValueError:  # composed outside a Hydra app (tests): nothing was saved
         return
-    saved = (f"{Path(hydra_cfg.runtime.output_dir) / hydra_cfg.output_subdir / 'config.yaml'}"
+    output_dir = OmegaConf.select(hydra_cfg, "runtime.output_dir")  # None when composed by the compose API
+    if output_dir is None:
+        return
+    saved = (f"{Path(output_dir) / hydra_cfg.output_subdir / 'config.yaml'}"
              if hydra_cfg.output_subdir is not None else "not saved (hydra.output_subdir=null)")
     log.info("config: %s (print it with `--cfg job`, or before the run with print_config=true)", saved)
 
