@@ -272,7 +272,7 @@ def write_per_list(path: Path, lists, metric: str, columns: dict[str, torch.Tens
 
 
 def learning_curve(cfg: DictConfig, trainer: L.Trainer, lists: RankingLists) -> dict[str, float]:
-    """`val_curve/step_N` for results.json, and media/learning_curve.png with the val baselines on it."""
+    """media/learning_curve.png with the val baselines on it (`fit_select_test` writes `val_curve/step_N`)."""
     from rankexp.recipes.callbacks import ValCurve
     from rankexp.report import media
 
@@ -286,6 +286,6 @@ def learning_curve(cfg: DictConfig, trainer: L.Trainer, lists: RankingLists) -> 
     out = Path(cfg.paths.output_dir)
     plot = media.save_learning_curve(found[0].curve, out / "media" / "learning_curve.png", metric, references)
     media.log_media(trainer.loggers, out, plots={"learning_curve": plot})
-    return found[0].metrics()
+    return {}
 
 

@@ -71,6 +71,14 @@ def best_score(trainer: L.Trainer) -> dict[str, float]:
     return {f"best_{callback.monitor}": float(score)} if score is not None else {}
 
 
+def validation_curve(trainer: L.Trainer) -> dict[str, float]:
+    """`val_curve/step_N` from the ValCurve callback: every recipe's results.json shows what selection chose from."""
+    from rankexp.recipes.callbacks import ValCurve
+
+    found = [c for c in trainer.callbacks if isinstance(c, ValCurve)]
+    return found[0].metrics() if found else {}
+
+
 def fit_select_test(cfg: DictConfig, trainer: L.Trainer, module: L.LightningModule, datamodule,
                     after_fit: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Zero-shot validation, fit, test with the selected checkpoint; returns the logged metrics."""
@@ -86,6 +94,7 @@ def fit_select_test(cfg: DictConfig, trainer: L.Trainer, module: L.LightningModu
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     best = best_checkpoint(trainer)
     metrics.update(best_score(trainer))
+    metrics.update(validation_curve(trainer))
     if after_fit is not None:
         metrics.update(after_fit())
     metrics.update(trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
