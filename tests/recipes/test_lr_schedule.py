@@ -48,6 +48,10 @@ def test_edge_cases_by_hand():
     # no step budget (max_steps <= 0 gives total 0) or a budget inside warmup: warmup, then constant
     assert [lr_factor("linear", 3, 0, 0.1)(s) for s in (0, 2, 3, 50)] == pytest.approx([0.25, 0.75, 1.0, 1.0])
     assert [lr_factor("cosine", 3, 2, 0.1)(s) for s in (2, 3, 50)] == pytest.approx([0.75, 1.0, 1.0])
+    # a budget that ends exactly at warmup's end: constant after it, never a decay over zero steps
+    assert [lr_factor("linear", 3, 3, 0.1)(s) for s in (3, 4, 50)] == pytest.approx([1.0, 1.0, 1.0])
+    # one decay step: full LR at its start, min_ratio one step later
+    assert [lr_factor("linear", 2, 3, 0.0)(s) for s in (2, 3)] == pytest.approx([1.0, 0.0])
     # every factor is in (0, 1] with min_ratio > 0, and decay never goes up
     for schedule in ("linear", "cosine"):
         values = [lr_factor(schedule, W, T, MIN)(s) for s in range(W, 40)]

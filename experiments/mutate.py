@@ -1,0 +1,277 @@
+"""Mutation testing of the numerical core: would the fast tests notice if this line were wrong?
+
+`make mutate` (or `python experiments/mutate.py`) changes one operator or constant at a time in the
+losses, the ranking metrics, the split, the prompt core and the LR schedule, runs that module's fast
+tests against the changed code, and writes experiments/results/mutation.json: per module the
+mutants, how many the tests killed (a test failed or the run timed out) and every survivor with
+its line and change. Not part of CI (minutes, not seconds).
+
+Why a small AST mutator and not mutmut: mutmut 3 runs pytest from its own copy of the tree, where
+`tests.helpers` resolves to an unrelated `tests` package in site-packages, so it cannot collect
+this suite. This one needs no copy of the tree: torch and the other heavy libraries are imported
+once, then every mutant runs in a forked child whose import system serves the mutated source
+under the real file name, and nothing on
+disk changes.
+
+Mutations: arithmetic (+ -, * /, // /, ** *), comparisons (< <=, > >=, == !=, is / is not,
+in / not in), and/or, dropping `not` and unary minus, True/False, and numbers n -> n + 1.
+Not mutated: docstrings, strings, annotations, the text of `raise` and logging calls
+(a message that changes is not a wrong result).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.abc
+import importlib.util
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "experiments" / "results" / "mutation.json"
+# module file -> (the fast tests that guard it, the functions to mutate; None = the whole file)
+TARGETS: dict[str, tuple[list[str], list[str] | None]] = {
+    "rankexp/losses/soft_lambda.py": (["tests/losses/test_soft_lambda.py", "tests/losses"], None),
+    "rankexp/losses/perm_kl.py": (["tests/losses/test_perm_kl.py", "tests/losses"], None),
+    "rankexp/losses/rating_ce.py": (["tests/losses/test_rating_ce.py", "tests/losses"], None),
+    "rankexp/losses/sft.py": (["tests/losses/test_sft.py", "tests/losses"], None),
+    "rankexp/losses/__init__.py": (["tests/losses"], None),
+    "rankexp/evaluation/metrics.py": (["tests/evaluation/test_metrics.py", "tests/evaluation/test_baselines.py"], None),
+    "rankexp/data/splits.py": (["tests/data/test_splits.py", "tests/data/test_bad_data.py"], None),
+    "rankexp/prompts/core.py": (["tests/prompts"], None),
+    "rankexp/models/ranker.py": (["tests/recipes/test_lr_schedule.py"], ["lr_factor"]),
+}
+SWAPS = {
+    ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.FloorDiv: ast.Div,
+    ast.Pow: ast.Mult, ast.Mod: ast.FloorDiv,
+    ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,
+    ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In,
+    ast.And: ast.Or, ast.Or: ast.And,
+}
+QUIET_CALLS = {"info", "debug", "warning", "warn", "error", "exception"}
+
+
+@dataclass
+class Mutant:
+    module: str
+    index: int
+    line: int
+    change: str
+    source_line: str
+    outcome: str = ""
+
+
+def _skipped_nodes(tree: ast.AST) -> set[int]:
+    """ids of nodes whose mutation could not change a result: docstrings, annotations, messages."""
+    skip: set[int] = set()
+
+    def mark(node: ast.AST | None) -> None:
+        if node is not None:
+            skip.update(id(n) for n in ast.walk(node))
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            mark(node.returns)
+            for arg in [*node.args.args, *node.args.kwonlyargs, *node.args.posonlyargs,
+                        node.args.vararg, node.args.kwarg]:
+                if arg is not None:
+                    mark(arg.annotation)
+        if isinstance(node, ast.AnnAssign):
+            mark(node.annotation)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                mark(first)
+        if isinstance(node, ast.Raise):
+            mark(node.exc)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in QUIET_CALLS:
+            mark(node)
+        if isinstance(node, ast.JoinedStr):
+            mark(node)
+    return skip
+
+
+def _in_functions(tree: ast.AST, names: list[str] | None) -> set[int] | None:
+    if names is None:
+        return None
+    keep: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in names:
+            keep.update(id(n) for n in ast.walk(node))
+    return keep
+
+
+def mutation_points(tree: ast.AST, functions: list[str] | None) -> list[tuple[ast.AST, str, object]]:
+    """(node, description, how) for every mutation of `tree`; `how` is what `apply` does."""
+    skip, keep = _skipped_nodes(tree), _in_functions(tree, functions)
+    points: list[tuple[ast.AST, str, object]] = []
+    for node in ast.walk(tree):
+        if id(node) in skip or (keep is not None and id(node) not in keep):
+            continue
+        if isinstance(node, (ast.BinOp, ast.AugAssign)) and type(node.op) in SWAPS:
+            points.append((node, f"{type(node.op).__name__} -> {SWAPS[type(node.op)].__name__}", "op"))
+        elif isinstance(node, ast.BoolOp) and type(node.op) in SWAPS:
+            points.append((node, f"{type(node.op).__name__} -> {SWAPS[type(node.op)].__name__}", "op"))
+        elif isinstance(node, ast.Compare):
+            for i, op in enumerate(node.ops):
+                if type(op) in SWAPS:
+                    points.append((node, f"{type(op).__name__} -> {SWAPS[type(op)].__name__}", ("cmp", i)))
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub)):
+            points.append((node, f"drop {type(node.op).__name__}", "unary"))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
+            points.append((node, f"{node.value} -> {not node.value}", "bool"))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            points.append((node, f"{node.value!r} -> {node.value + 1!r}", "plus_one"))
+    return points
+
+
+def mutated_source(source: str, functions: list[str] | None, index: int) -> str:
+    tree = ast.parse(source)
+    node, _, how = mutation_points(tree, functions)[index]
+    if how == "op":
+        node.op = SWAPS[type(node.op)]()
+    elif isinstance(how, tuple):
+        node.ops[how[1]] = SWAPS[type(node.ops[how[1]])]()
+    elif how == "unary":
+        replacement = node.operand
+        for parent in ast.walk(tree):
+            for field, value in ast.iter_fields(parent):
+                if value is node:
+                    setattr(parent, field, replacement)
+                elif isinstance(value, list):
+                    value[:] = [replacement if v is node else v for v in value]
+    elif how == "bool":
+        node.value = not node.value
+    elif how == "plus_one":
+        node.value = node.value + 1
+    return ast.unparse(ast.fix_missing_locations(tree))
+
+
+def list_mutants(path: str) -> list[Mutant]:
+    source = (REPO / path).read_text()
+    lines = source.splitlines()
+    functions = TARGETS[path][1]
+    return [Mutant(path, i, node.lineno, change, lines[node.lineno - 1].strip())
+            for i, (node, change, _) in enumerate(mutation_points(ast.parse(source), functions))]
+
+
+class _MutatedModule(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serves `name` from `source` (compiled under the real file name) instead of the file on disk."""
+
+    def __init__(self, name: str, filename: str, source: str) -> None:
+        self.name, self.filename, self.source = name, filename, source
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.name:
+            return None
+        is_package = self.filename.endswith("__init__.py")
+        return importlib.util.spec_from_file_location(
+            fullname, self.filename, loader=self,
+            submodule_search_locations=[str(Path(self.filename).parent)] if is_package else None)
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module) -> None:
+        exec(compile(self.source, self.filename, "exec"), module.__dict__)
+
+
+def _module_name(path: str) -> str:
+    return path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+
+
+def run_tests_in_child(path: str, source: str | None, tests: list[str]) -> int:
+    """Fork; the child imports rankexp fresh (mutated where `source` is given) and runs `tests`."""
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        if source is not None:
+            sys.meta_path.insert(0, _MutatedModule(_module_name(path), str(REPO / path), source))
+        import pytest
+
+        code = pytest.main(["-x", "-q", "-m", "not slow", "-p", "no:cacheprovider", "-p", "no:randomly",
+                            "--rootdir", str(REPO), *tests])
+        os._exit(int(code))
+    except BaseException:  # noqa: BLE001 - a mutant that breaks the import is killed
+        os._exit(3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (one CPU thread each)")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds before a mutant counts as killed")
+    parser.add_argument("--only", nargs="*", default=None, help="module files to mutate (default: all targets)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    os.chdir(REPO)
+    sys.path.insert(0, str(REPO))
+    # the heavy libraries once, before any fork; rankexp itself is imported by each child
+    import lightning  # noqa: F401
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+    import pytest  # noqa: F401
+    import scipy.stats  # noqa: F401
+    import torch
+    import transformers  # noqa: F401
+
+    torch.set_num_threads(1)
+    for name in [m for m in sys.modules if m == "rankexp" or m.startswith("rankexp.") or m.startswith("tests")]:
+        del sys.modules[name]
+    paths = args.only or list(TARGETS)
+    started = time.perf_counter()
+    report: dict = {"command": "python experiments/mutate.py " + " ".join(sys.argv[1:]), "modules": {}}
+    for path in paths:
+        tests = TARGETS[path][0]
+        pid = run_tests_in_child(path, None, tests)
+        if os.waitpid(pid, 0)[1] != 0:
+            sys.exit(f"error: the unmutated {path} fails its tests {tests}; fix them before mutating")
+        mutants = list_mutants(path)
+        source = (REPO / path).read_text()
+        running: dict[int, tuple[Mutant, float]] = {}
+        queue = list(mutants)
+        while queue or running:
+            while queue and len(running) < args.jobs:
+                mutant = queue.pop(0)
+                child = run_tests_in_child(path, mutated_source(source, TARGETS[path][1], mutant.index), tests)
+                running[child] = (mutant, time.perf_counter())
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                for child, (mutant, start) in list(running.items()):
+                    if time.perf_counter() - start > args.timeout:
+                        os.kill(child, signal.SIGKILL)
+                        os.waitpid(child, 0)
+                        mutant.outcome = "timeout"
+                        del running[child]
+                time.sleep(0.05)
+                continue
+            mutant, _ = running.pop(pid)
+            mutant.outcome = "survived" if os.waitstatus_to_exitcode(status) == 0 else "killed"
+        killed = sum(m.outcome in ("killed", "timeout") for m in mutants)
+        survivors = [asdict(m) for m in mutants if m.outcome == "survived"]
+        report["modules"][path] = {"tests": tests, "mutants": len(mutants), "killed": killed,
+                                   "survived": len(survivors), "killed_share": round(killed / max(1, len(mutants)), 4),
+                                   "survivors": [{k: s[k] for k in ("line", "change", "source_line")} for s in survivors]}
+        print(f"{path}: {killed}/{len(mutants)} killed, {len(survivors)} survived", flush=True)
+    total = sum(m["mutants"] for m in report["modules"].values())
+    killed = sum(m["killed"] for m in report["modules"].values())
+    report |= {"mutants": total, "killed": killed, "survived": total - killed,
+               "killed_share": round(killed / max(1, total), 4), "wall_time_s": round(time.perf_counter() - started, 1)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=1) + "\n")
+    tmp.replace(args.out)
+    print(f"{killed}/{total} mutants killed ({report['killed_share']:.1%}); {args.out}")
+
+
+if __name__ == "__main__":
+    main()
