@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 export RANKEXP_DATA_DIR ?= $(if $(wildcard ../shared/data/ml-100k),$(abspath ../shared/data),)
 export WANDB_MODE ?= offline
 
-.PHONY: install run test test-fast bench lint clean
+.PHONY: install run test test-fast bench mutate lint clean
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ test-fast: install
 
 bench: install
 	for script in experiments/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+# Mutation testing of the losses, metrics, split, prompt core and LR schedule (minutes; not in CI):
+# writes experiments/results/mutation.json.
+mutate: install
+	OMP_NUM_THREADS=1 $(BIN)/python experiments/mutate.py
 
 lint: install
 	$(BIN)/ruff check rankexp tests experiments hydra_plugins
