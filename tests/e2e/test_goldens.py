@@ -16,7 +16,6 @@ import pytest
 
 from tests.helpers.runs import TINY, TINY_PROTOCOL, explain, run_module
 
-
 GOLDEN_DIR = Path(__file__).parent / "goldens"
 STEPS = ["trainer.max_steps=2", "trainer.val_check_interval=1", "seed=0"]
 RUNS = {

@@ -25,7 +25,6 @@ import numpy as np
 import pytest
 import torch
 
-from rankexp.data.examples import permuted_copy
 from rankexp.losses.soft_lambda import expected_positions
 from rankexp.models.decoding import constrained_greedy
 from rankexp.prompts.datamodule import RankingDataModule
