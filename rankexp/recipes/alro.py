@@ -23,7 +23,7 @@ from rankexp.prompts.datamodule import RankingDataModule
 from rankexp.prompts.listwise import ListwiseEncoder
 from rankexp.prompts.style import PromptStyle, labels_for, strip_years
 from rankexp.recipes.lists import RankingLists
-from rankexp.recipes.loop import build_trainer, fit_select_test, save_adapter_of
+from rankexp.recipes.loop import build_trainer, fit_select_test, save_adapter_of, val_curve_callback
 
 log = logging.getLogger(__name__)
 
@@ -273,18 +273,17 @@ def write_per_list(path: Path, lists, metric: str, columns: dict[str, torch.Tens
 
 def learning_curve(cfg: DictConfig, trainer: L.Trainer, lists: RankingLists) -> dict[str, float]:
     """media/learning_curve.png with the val baselines on it (`fit_select_test` writes `val_curve/step_N`)."""
-    from rankexp.recipes.callbacks import ValCurve
     from rankexp.report import media
 
-    found = [c for c in trainer.callbacks if isinstance(c, ValCurve)]
-    if not found or not found[0].curve or not trainer.is_global_zero:
+    callback = val_curve_callback(trainer)
+    if callback is None or not callback.curve or not trainer.is_global_zero:
         return {}
     metric = cfg.eval.selection_metric
     names = {"item mean": "item_mean", "random": "random", "retriever": "retriever"}
     references = {label: lists.metrics[f"baseline_val/{key}/{metric}"] for label, key in names.items()
                   if f"baseline_val/{key}/{metric}" in lists.metrics}
     out = Path(cfg.paths.output_dir)
-    plot = media.save_learning_curve(found[0].curve, out / "media" / "learning_curve.png", metric, references)
+    plot = media.save_learning_curve(callback.curve, out / "media" / "learning_curve.png", metric, references)
     media.log_media(trainer.loggers, out, plots={"learning_curve": plot})
     return {}
 

@@ -71,12 +71,17 @@ def best_score(trainer: L.Trainer) -> dict[str, float]:
     return {f"best_{callback.monitor}": float(score)} if score is not None else {}
 
 
-def validation_curve(trainer: L.Trainer) -> dict[str, float]:
-    """`val_curve/step_N` from the ValCurve callback: every recipe's results.json shows what selection chose from."""
+def val_curve_callback(trainer: L.Trainer):
+    """The trainer's ValCurve callback (conf/callbacks), or None."""
     from rankexp.recipes.callbacks import ValCurve
 
-    found = [c for c in trainer.callbacks if isinstance(c, ValCurve)]
-    return found[0].metrics() if found else {}
+    return next((c for c in trainer.callbacks if isinstance(c, ValCurve)), None)
+
+
+def validation_curve(trainer: L.Trainer) -> dict[str, float]:
+    """`val_curve/step_N`: every recipe's results.json shows the points selection chose from."""
+    callback = val_curve_callback(trainer)
+    return callback.metrics() if callback is not None else {}
 
 
 def fit_select_test(cfg: DictConfig, trainer: L.Trainer, module: L.LightningModule, datamodule,

@@ -85,25 +85,25 @@ def _one_batch(readout: str, loss: str, fit_model, synthetic):
     return ranker, encoder, module._collate_train(rows), examples, module.pad_id
 
 
-def _train(ranker, batch, steps: int) -> tuple[float, float]:
-    ranker.model.train()
-    params = [p for p in ranker.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=LR)
+def _train(module, loss_of, steps: int) -> tuple[float, float]:
+    """`steps` AdamW steps on `loss_of()` over the module's trainable weights: (first loss, last loss)."""
+    module.model.train()
+    optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=LR)
     losses = []
     for _ in range(steps):
         optimizer.zero_grad()
-        total = sum(ranker.loss_terms(batch).values())
-        total.backward()
+        loss = loss_of()
+        loss.backward()
         optimizer.step()
-        losses.append(float(total.detach()))
-    ranker.model.eval()
+        losses.append(float(loss.detach()))
+    module.model.eval()
     return losses[0], losses[-1]
 
 
 @pytest.mark.parametrize(("readout", "loss"), sorted(COMBOS))
 def test_overfits_one_batch(readout: str, loss: str, fit_model, synthetic):
     ranker, encoder, batch, examples, pad_id = _one_batch(readout, loss, fit_model, synthetic)
-    first, last = _train(ranker, batch, STEPS_OF.get((readout, loss), STEPS))
+    first, last = _train(ranker, lambda: sum(ranker.loss_terms(batch).values()), STEPS_OF.get((readout, loss), STEPS))
     assert last * COMBOS[readout, loss] <= first, f"loss {first:.4f} -> {last:.4f}: not cut {COMBOS[readout, loss]}x"
     assert len({len(e.candidates) for e in examples}) == 1 and all(np.ptp(e.gains) > 0 for e in examples)
     with torch.no_grad():
@@ -164,17 +164,8 @@ def test_instruction_readout_overfits_one_batch(fit_model, rerank, synthetic):
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     batch = collate_sft(rows, pad_id=pad_id)
     ranker = InstructionRanker(model, HybridEvaluator(encoder, HybridOptions()))
-    ranker.model.train()
-    optimizer = torch.optim.AdamW([p for p in ranker.parameters() if p.requires_grad], lr=LR)
-    losses = []
-    for _ in range(STEPS):
-        optimizer.zero_grad()
-        loss = ranker.sft_loss(batch)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-    assert losses[-1] * 5.0 <= losses[0], f"loss {losses[0]:.4f} -> {losses[-1]:.4f}: not cut 5x"
-    ranker.model.eval()
+    first, last = _train(ranker, lambda: ranker.sft_loss(batch), STEPS)
+    assert last * 5.0 <= first, f"loss {first:.4f} -> {last:.4f}: not cut 5x"
     with torch.no_grad():
         logits = ranker.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     labels = batch["sft_labels"]
