@@ -32,11 +32,12 @@ def _ordered(ratings: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(ORDER, kind="mergesort").reset_index(drop=True)
 
 
-def leave_one_out(ratings: pd.DataFrame, like_threshold: float = 4) -> Split:
+def leave_one_out(ratings: pd.DataFrame, like_threshold: float) -> Split:
     """Last liked = test, second-last liked = val, the rest = train.
 
     Users with fewer than 3 liked interactions stay train-only, so every
-    evaluated user keeps at least one liked item to learn from.
+    evaluated user keeps at least one liked item to learn from. `like_threshold` has no
+    default: it is the dataset's (`data.like_threshold`), one decision in the data config.
     """
     frame = _ordered(ratings)
     liked = frame["rating"] >= like_threshold
