@@ -6,6 +6,10 @@ tests against the changed code, and writes experiments/results/mutation.json: pe
 mutants, how many the tests killed (a test failed or the run timed out) and every survivor with
 its line and change. Not part of CI (minutes, not seconds).
 
+A survivor that cannot change any result (an equivalent mutant, e.g. dim=1 for dim=-1 on a 2-D
+tensor) is listed in EQUIVALENT with its reason; those are reported apart and left out of the
+killed share, which is killed / (mutants - equivalent).
+
 Why a small AST mutator and not mutmut: mutmut 3 runs pytest from its own copy of the tree, where
 `tests.helpers` resolves to an unrelated `tests` package in site-packages, so it cannot collect
 this suite. This one needs no copy of the tree: torch and the other heavy libraries are imported
@@ -27,6 +31,7 @@ import importlib.abc
 import importlib.util
 import json
 import os
+import platform
 import signal
 import sys
 import time
@@ -42,10 +47,97 @@ TARGETS: dict[str, tuple[list[str], list[str] | None]] = {
     "rankexp/losses/rating_ce.py": (["tests/losses/test_rating_ce.py", "tests/losses"], None),
     "rankexp/losses/sft.py": (["tests/losses/test_sft.py", "tests/losses"], None),
     "rankexp/losses/__init__.py": (["tests/losses"], None),
-    "rankexp/evaluation/metrics.py": (["tests/evaluation/test_metrics.py", "tests/evaluation/test_baselines.py"], None),
-    "rankexp/data/splits.py": (["tests/data/test_splits.py", "tests/data/test_bad_data.py"], None),
+    "rankexp/evaluation/metrics.py": (["tests/evaluation/test_metrics.py", "tests/evaluation/test_metrics_edges.py",
+                                       "tests/evaluation/test_baselines.py"], None),
+    "rankexp/data/splits.py": (["tests/data/test_splits.py", "tests/data/test_splits_edges.py",
+                                "tests/data/test_bad_data.py"], None),
     "rankexp/prompts/core.py": (["tests/prompts"], None),
     "rankexp/models/ranker.py": (["tests/recipes/test_lr_schedule.py"], ["lr_factor"]),
+}
+TWO_D = "the tensor is 2-D here, so dim 1 is dim -1"
+# Survivors that cannot change what the code computes, each with its reason. Keyed by module, the
+# mutated line's text, the change and its column: editing that line drops the entry, and the mutant
+# counts as a survivor again instead of being excused unread. They leave the killed share's
+# denominator and are listed apart in the JSON.
+EQUIVALENT: dict[tuple[str, str, str, int], str] = {
+    ("rankexp/losses/soft_lambda.py", "m = y.shape[-1]", "drop USub", 16):
+        "y is [B, m, m] (checked on the line before): shape[1] == shape[-1]",
+    ("rankexp/losses/soft_lambda.py", "m = y.shape[-1]", "1 -> 2", 17):
+        "y is [B, m, m] (checked on the line before): shape[-2] == shape[-1]",
+    ("rankexp/losses/soft_lambda.py", "return ranks.scatter_(-1, order, positions)", "drop USub", 26): TWO_D,
+    ("rankexp/losses/soft_lambda.py",
+     "order = torch.sort(keys, dim=-1, descending=descending, stable=True).indices", "drop USub", 33): TWO_D,
+    ("rankexp/losses/soft_lambda.py",
+     "positions = torch.arange(1, keys.shape[-1] + 1, device=keys.device).expand_as(order)", "drop USub", 43): TWO_D,
+    ("rankexp/losses/soft_lambda.py",
+     "n_valid = mask.sum(-1, keepdim=True).clamp_min(1)  # an empty list keeps one slot: no NaN", "drop USub", 27):
+        TWO_D,
+    ("rankexp/losses/perm_kl.py", "return log_p.masked_fill(~item_ok, 0.0)", "0.0 -> 1.0", 39):
+        "padded items' log-probabilities are never read: _kl zeroes their terms with the same item_ok",
+    ("rankexp/losses/perm_kl.py",
+     "slot_ok = torch.arange(slots, device=y_orig.device)[None, :] < mask.sum(-1, keepdim=True)", "drop USub", 80):
+        TWO_D,
+    ("rankexp/losses/perm_kl.py", "return kl.sum() / slot_ok.sum().clamp_min(1).to(kl.dtype)", "1 -> 2", 46):
+        "fewer than 2 valid slots in a whole batch means one list of one item, whose KL is 0: 0/1 = 0/2",
+    ("rankexp/losses/perm_kl.py", ("return self.forward(torch.softmax(scores_orig.float(), -1)[:, None], "
+     "torch.softmax(scores_perm.float(), -1)[:, None])"), "drop USub", 63): TWO_D,
+    ("rankexp/losses/perm_kl.py", ("return self.forward(torch.softmax(scores_orig.float(), -1)[:, None], "
+     "torch.softmax(scores_perm.float(), -1)[:, None])"), "drop USub", 112): TWO_D,
+    ("rankexp/losses/__init__.py", 'if isinstance(cfg, Mapping) or hasattr(cfg, "items"):', "Or -> And", 7):
+        "every mapping build_losses is given (dict, DictConfig) is a Mapping with items(): both tests agree",
+    ("rankexp/losses/__init__.py", "return dict(OmegaConf.to_container(OmegaConf.load(path), resolve=True))",
+     "True -> False", 69): "the shipped conf/loss/*.yaml hold no interpolation to resolve",
+    ("rankexp/evaluation/metrics.py", "full_state_update = False", "False -> True", 24):
+        "a torchmetrics speed hint: forward() gives the same values either way",
+    ("rankexp/evaluation/metrics.py", "higher_is_better = True", "True -> False", 23):
+        "metadata for torchmetrics' plots and trackers; rankexp takes the monitor's mode from its config",
+    ("rankexp/evaluation/metrics.py", ("disc = 1.0 / torch.log2(torch.arange(2, k + 2, device=ranked.device, "
+     "dtype=torch.float32))"), "1.0 -> 2.0", 11): "scales DCG and the ideal DCG alike; NDCG is their ratio",
+    ("rankexp/evaluation/metrics.py", "dcg = (ranked[:, :k] * disc).sum(-1)", "drop USub", 37): TWO_D,
+    ("rankexp/evaluation/metrics.py", "idcg = (ideal[:, :k] * disc).sum(-1)", "drop USub", 37): TWO_D,
+    ("rankexp/evaluation/metrics.py", ("return torch.where(idcg > 0, dcg / idcg.clamp_min(torch.finfo(idcg.dtype)"
+     ".tiny), torch.zeros_like(dcg))"), "Gt -> GtE", 23):
+        "gains are >= 0, so the ideal DCG is 0 only when every gain is 0, and then DCG / tiny = 0 as well",
+    ("rankexp/evaluation/metrics.py",
+     "first = hit.float().argmax(-1)  # index of the first True (argmax returns the first maximum)",
+     "drop USub", 31): TWO_D,
+    ("rankexp/evaluation/metrics.py", ("return torch.where(hit.any(-1), 1.0 / (first + 1).float(), "
+     "torch.zeros(hit.shape[0], device=hit.device))"), "drop USub", 31): TWO_D,
+    ("rankexp/evaluation/metrics.py", ("return gains.gather(-1, order), torch.sort(gains, dim=-1, "
+     "descending=True).values"), "drop USub", 24): TWO_D,
+    ("rankexp/evaluation/metrics.py", ("return gains.gather(-1, order), torch.sort(gains, dim=-1, "
+     "descending=True).values"), "drop USub", 58): TWO_D,
+    ("rankexp/evaluation/metrics.py", "k = _check_k(k, ranked.shape[-1])", "drop USub", 33): TWO_D,
+    ("rankexp/evaluation/metrics.py", "return (ranked[:, : _check_k(k, ranked.shape[-1])] > 0).any(-1).float()",
+     "drop USub", 49): TWO_D,
+    ("rankexp/evaluation/metrics.py", "return (ranked[:, : _check_k(k, ranked.shape[-1])] > 0).any(-1).float()",
+     "drop USub", 64): TWO_D,
+    ("rankexp/evaluation/metrics.py", "hit = ranked[:, : _check_k(k, ranked.shape[-1])] > 0", "drop USub", 47):
+        TWO_D,
+    ("rankexp/evaluation/metrics.py", "order = torch.sort(keys, dim=-1, descending=True, stable=True).indices",
+     "drop USub", 33): TWO_D,
+    ("rankexp/evaluation/metrics.py", ("stacked = torch.stack([values[key] for key in self.keys], dim=-1).double()"
+     "  # [B, n]"), "drop USub", 70): "stacking 1-D tensors: the new axis -1 is axis 1",
+    ("rankexp/evaluation/metrics.py", ("return {key: (var[i] / count.clamp_min(1)).sqrt().float() for i, key in "
+     "enumerate(self.keys)}"), "1 -> 2", 47): "count is 0 or >= 1, and with 0 or 1 list the variance is 0",
+    ("rankexp/data/splits.py", "@dataclass(frozen=True)", "True -> False", 18):
+        "nothing assigns to a split's fields; frozen only makes such code fail",
+    ("rankexp/data/splits.py", "n = int(users.max()) + 2 if len(frame) else 1", "1 -> 2", 52):
+        "an empty table: every user's history is empty with one or two zero offsets",
+    ("rankexp/data/splits.py", "n = int(users.max()) + 2 if len(frame) else 1", "2 -> 3", 31):
+        "one more offset past the last user, equal to the row count: that user's history is empty as before",
+    ("rankexp/data/splits.py",
+     'from_end = liked[::-1].groupby(frame["user"][::-1]).cumsum()[::-1] - 1', "drop USub", 51):
+        "groupby aligns the keys on the index, whatever their order",
+    ("rankexp/data/splits.py",
+     'from_end = liked[::-1].groupby(frame["user"][::-1]).cumsum()[::-1] - 1', "drop USub", 67):
+        "the Series is combined with others by index, whatever its order",
+    ("rankexp/data/splits.py", ("earlier = (times < timestamp) | ((times == timestamp) & (items < (item if item "
+     "is not None else -1)))"), "1 -> 2", 109): "item ids are >= 0: none is below -1 or -2",
+    ("rankexp/prompts/core.py", 'newline = ids[1] if len(ids) > 1 else encode(tokenizer, "\\n")[-1]', "1 -> 2", 35):
+        "label-line ids have odd length 2n - 1 (checked above): more than 1 is more than 2",
+    ("rankexp/models/ranker.py", "if step < warmup:", "Lt -> LtE", 11):
+        "at step == warmup both branches give 1.0: (warmup + 1) / (warmup + 1), and decay progress 0",
 }
 SWAPS = {
     ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.FloorDiv: ast.Div,
@@ -62,6 +154,7 @@ class Mutant:
     module: str
     index: int
     line: int
+    col: int
     change: str
     source_line: str
     outcome: str = ""
@@ -155,7 +248,7 @@ def list_mutants(path: str) -> list[Mutant]:
     source = (REPO / path).read_text()
     lines = source.splitlines()
     functions = TARGETS[path][1]
-    return [Mutant(path, i, node.lineno, change, lines[node.lineno - 1].strip())
+    return [Mutant(path, i, node.lineno, node.col_offset, change, lines[node.lineno - 1].strip())
             for i, (node, change, _) in enumerate(mutation_points(ast.parse(source), functions))]
 
 
@@ -204,6 +297,38 @@ def run_tests_in_child(path: str, source: str | None, tests: list[str]) -> int:
         os._exit(3)
 
 
+def _isa() -> str:
+    """As rankexp.models.loading.cpu_bf16_is_fast, without importing rankexp before the forks."""
+    import torch
+
+    return "native bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "no native bf16"
+
+
+def _key(mutant: Mutant) -> tuple[str, str, str, int]:
+    return (mutant.module, mutant.source_line, mutant.change, mutant.col)
+
+
+def check_equivalents(paths: list[str]) -> None:
+    """Every EQUIVALENT entry must name a mutant that exists: a stale one would excuse nothing, silently."""
+    keys = {_key(m) for path in paths for m in list_mutants(path)}
+    stale = [key for key in EQUIVALENT if key[0] in paths and key not in keys]
+    if stale:
+        sys.exit("error: EQUIVALENT entries that match no mutant (the line changed?): "
+                 + "; ".join(f"{k[0]}: {k[2]} at col {k[3]} of {k[1]!r}" for k in stale))
+
+
+def module_report(tests: list[str], mutants: list[Mutant]) -> dict:
+    """Counts, the share killed among the mutants that can change a result, survivors and equivalents."""
+    killed = sum(m.outcome in ("killed", "timeout") for m in mutants)
+    equivalent = [m for m in mutants if m.outcome == "equivalent"]
+    survivors = [m for m in mutants if m.outcome == "survived"]
+    fields = ("line", "col", "change", "source_line")
+    return {"tests": tests, "mutants": len(mutants), "equivalent": len(equivalent), "killed": killed,
+            "survived": len(survivors), "killed_share": round(killed / max(1, len(mutants) - len(equivalent)), 4),
+            "survivors": [{k: asdict(m)[k] for k in fields} for m in survivors],
+            "equivalents": [{k: asdict(m)[k] for k in fields} | {"why": EQUIVALENT[_key(m)]} for m in equivalent]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (one CPU thread each)")
@@ -226,8 +351,12 @@ def main() -> None:
     for name in [m for m in sys.modules if m == "rankexp" or m.startswith(("rankexp.", "tests"))]:
         del sys.modules[name]
     paths = args.only or list(TARGETS)
+    check_equivalents(paths)
     started = time.perf_counter()
-    report: dict = {"command": "python experiments/mutate.py " + " ".join(sys.argv[1:]), "modules": {}}
+    report: dict = {"command": "python experiments/mutate.py " + " ".join(sys.argv[1:]),
+                    "machine": f"{platform.machine()}, {os.cpu_count()} CPUs ({_isa()}), {args.jobs} mutants at a time, "
+                               "1 thread each",
+                    "modules": {}}
     for path in paths:
         tests = TARGETS[path][0]
         pid = run_tests_in_child(path, None, tests)
@@ -254,21 +383,24 @@ def main() -> None:
                 continue
             mutant, _ = running.pop(pid)
             mutant.outcome = "survived" if os.waitstatus_to_exitcode(status) == 0 else "killed"
-        killed = sum(m.outcome in ("killed", "timeout") for m in mutants)
-        survivors = [asdict(m) for m in mutants if m.outcome == "survived"]
-        report["modules"][path] = {"tests": tests, "mutants": len(mutants), "killed": killed,
-                                   "survived": len(survivors), "killed_share": round(killed / max(1, len(mutants)), 4),
-                                   "survivors": [{k: s[k] for k in ("line", "change", "source_line")} for s in survivors]}
-        print(f"{path}: {killed}/{len(mutants)} killed, {len(survivors)} survived", flush=True)
-    total = sum(m["mutants"] for m in report["modules"].values())
-    killed = sum(m["killed"] for m in report["modules"].values())
-    report |= {"mutants": total, "killed": killed, "survived": total - killed,
-               "killed_share": round(killed / max(1, total), 4), "wall_time_s": round(time.perf_counter() - started, 1)}
+        for mutant in mutants:
+            if mutant.outcome == "survived" and _key(mutant) in EQUIVALENT:
+                mutant.outcome = "equivalent"
+        report["modules"][path] = module_report(tests, mutants)
+        row = report["modules"][path]
+        print(f"{path}: {row['killed']}/{row['mutants'] - row['equivalent']} killed, {row['survived']} survived, "
+              f"{row['equivalent']} equivalent", flush=True)
+    rows = report["modules"].values()
+    total, killed, equivalent = (sum(m[key] for m in rows) for key in ("mutants", "killed", "equivalent"))
+    report |= {"mutants": total, "equivalent": equivalent, "killed": killed, "survived": total - equivalent - killed,
+               "killed_share": round(killed / max(1, total - equivalent), 4),
+               "wall_time_s": round(time.perf_counter() - started, 1)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(report, indent=1) + "\n")
     tmp.replace(args.out)
-    print(f"{killed}/{total} mutants killed ({report['killed_share']:.1%}); {args.out}")
+    print(f"{killed}/{total - equivalent} mutants killed ({report['killed_share']:.1%}), {equivalent} equivalent "
+          f"left out; {args.out}")
 
 
 if __name__ == "__main__":

@@ -499,14 +499,20 @@ def probe_calibration(d: dict) -> str:
 
 
 def mutation(d: dict) -> str:
-    rows = [[f"`{path}`", str(v["mutants"]), str(v["killed"]), str(v["survived"]), f"{v['killed_share']:.1%}"]
-            for path, v in d["modules"].items()]
-    rows.append(["all", str(d["mutants"]), str(d["killed"]), str(d["survived"]), f"{d['killed_share']:.1%}"])
+    def row(name: str, v: dict) -> list[str]:
+        return [name, str(v["mutants"]), str(v["equivalent"]), str(v["killed"]), str(v["survived"]),
+                f"{v['killed_share']:.1%}"]
+
+    rows = [row(f"`{path}`", v) for path, v in d["modules"].items()] + [row("all", d)]
     return "\n\n".join([
         "## Mutation testing of the numerical core",
-        facts("mutation.json", command="`make mutate`", wall_time=f"{d['wall_time_s']:.0f} s"),
-        "One operator or constant changed at a time; killed = a fast test failed. Survivors are listed in the JSON.",
-        table(["module", "mutants", "killed", "survived", "killed share"], rows)])
+        facts("mutation.json", command="`make mutate`", machine=d["machine"],
+              wall_time=f"{d['wall_time_s']:.0f} s"),
+        ("One operator or constant changed at a time; killed = a fast test failed. Equivalent = a change that "
+         "cannot alter any result (e.g. `dim=1` for `dim=-1` on a 2-D tensor), each listed with its reason in "
+         "the JSON and in `experiments/mutate.py`; the killed share leaves them out. Survivors are listed in the "
+         "JSON."),
+        table(["module", "mutants", "equivalent", "killed", "survived", "killed share"], rows)])
 
 
 # ---------------------------------------------------------------- assembly
