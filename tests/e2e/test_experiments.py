@@ -1,4 +1,5 @@
 """End to end through `python -m rankexp.run` (subprocesses, tiny model): every experiment, sweeps, report.
+Every experiment's metrics are recomputed by hand from what the run scored (`check_by_hand`).
 
 All `slow`: each run is ~20-40 s on 2 CPU cores (import + tiny model + 4 steps + 8 lists).
 """
@@ -41,7 +42,8 @@ def test_experiment_runs_two_steps(experiment: str, tmp_path: Path):
         # LightGCN's top-10 holds the target for ~1 in 7 users on the corrected split: the first 8 test users
         # can all be misses, and `test_subset/*` needs a hit. 40 users hold several (tiny model: seconds).
         overrides.append("train.max_test_lists=40")
-    proc = run_module("rankexp.run", *overrides, timeout=600)
+    # the real run, recording what it scored (tests/evaluation/recorded_run.py) for the hand recomputation
+    proc = run_module("tests.evaluation.recorded_run", *overrides, timeout=600)
     assert proc.returncode == 0, explain(proc)
     output = proc.stdout + proc.stderr
     assert "litlogger" not in output and "FutureWarning" not in output and "DeprecationWarning" not in output
@@ -62,6 +64,52 @@ def test_experiment_runs_two_steps(experiment: str, tmp_path: Path):
             assert "baseline_test/retriever/ndcg@5" in results
         assert (tmp_path / "adapter" / "adapter_config.json").is_file()
         assert "test metrics on" in proc.stderr and f"results: {tmp_path / 'results.json'}" in proc.stderr
+    check_by_hand(cfg, results, tmp_path)
+
+
+def _mean(values: list[float]):
+    assert values
+    return pytest.approx(sum(values) / len(values), abs=1e-5)
+
+
+def check_by_hand(cfg, results: dict, out: Path) -> None:
+    """The run's reported metrics against a plain-Python recomputation on the lists it wrote down: each baseline
+    from the train rows, the LLM's from its own scores (which must tell the candidates apart), and the per-list
+    file row by row. A metric that is mis-aggregated, scored on other lists or on constant scores fails here."""
+    from tests.evaluation.recorded_run import hand_item_mean, hand_ndcg, hand_popularity, hand_random_ndcg
+
+    recorded = json.loads((out / "recorded_lists.json").read_text())
+    test, train = recorded["test"], recorded["train"]
+    expected = {"item_mean": [hand_ndcg(hand_item_mean(train, t["candidates"]), t["gains"]) for t in test],
+                "popularity": [hand_ndcg(hand_popularity(train, t["candidates"]), t["gains"]) for t in test],
+                "random": [hand_random_ndcg(t["gains"]) for t in test]}
+    if test[0]["prior"] is not None:
+        expected["retriever"] = [hand_ndcg(t["prior"], t["gains"]) for t in test]
+    for name, values in expected.items():
+        assert results[f"baseline_test/{name}/ndcg@5"] == _mean(values), name
+    if cfg.mode != "train":
+        return
+    if (out / "recorded_recranker.json").is_file():  # RecRanker: every method's scores per test user
+        rows = json.loads((out / "recorded_recranker.json").read_text())
+        assert [r["gains"] for r in rows] == [t["gains"] for t in test]
+        for method in rows[0]["scores"]:
+            assert results[f"test/{method}/ndcg@5"] == _mean([hand_ndcg(r["scores"][method], r["gains"]) for r in rows])
+        assert results["test/ndcg@5"] == results["test/hybrid/ndcg@5"]
+        scored = [r for r in rows if r["scored"]]
+        assert scored and all(len(set(r["scores"]["hybrid"])) > 1 for r in scored)
+        return
+    record = json.loads((out / "recorded.json").read_text())  # ALRO: the LLM's test scores per list
+    assert [t["candidates"] for t in record["test"]] == [t["candidates"] for t in test]
+    llm = record["test_llm"]
+    assert all(len(set(scores)) > 1 for scores in llm), "the LLM gave a list one score for every candidate"
+    per_list = [hand_ndcg(scores, t["gains"]) for scores, t in zip(llm, test, strict=True)]
+    assert results["test/ndcg@5"] == _mean(per_list)
+    lines = (out / "test_per_list.csv").read_text().splitlines()
+    rows = [dict(zip(lines[0].split(","), line.split(","))) for line in lines[1:]]
+    assert [int(r["user"]) for r in rows] == [t["user"] for t in test]
+    for row, llm_value, item_mean_value in zip(rows, per_list, expected["item_mean"], strict=True):
+        assert float(row["llm_ndcg@5"]) == pytest.approx(llm_value, abs=2e-6)
+        assert float(row["item_mean_ndcg@5"]) == pytest.approx(item_mean_value, abs=2e-6)
 
 
 def test_grid_sweep_then_report(tmp_path: Path):

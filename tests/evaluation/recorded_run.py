@@ -1,6 +1,8 @@
-"""`python -m tests.evaluation.recorded_run <rankexp.run overrides>`: the real run, plus a record of what
-`compare_on_test` was given and every list the real model scored inside it, written to
-`<output_dir>/recorded.json` for the fusion / order-averaging tests to recompute by hand.
+"""`python -m tests.evaluation.recorded_run <rankexp.run overrides>`: the real run, plus a record of what it
+scored, for tests that recompute its results by hand:
+- `recorded.json`: what ALRO's `compare_on_test` was given and every list the real model scored inside it;
+- `recorded_lists.json`: the train rows and test lists the baselines were computed on (every run with lists);
+- `recorded_recranker.json`: RecRanker's per-user test scores of every method.
 
 Nothing is replaced: the wrappers only copy the inputs and outputs and call the real functions.
 """
@@ -14,13 +16,36 @@ from pathlib import Path
 
 
 def _lists(examples) -> list[dict]:
-    return [{"user": int(e.user), "candidates": [int(c) for c in e.candidates], "gains": [float(g) for g in e.gains]}
-            for e in examples]
+    return [{"user": int(e.user), "candidates": [int(c) for c in e.candidates], "gains": [float(g) for g in e.gains],
+             "prior": None if e.prior_scores is None else [float(v) for v in e.prior_scores]} for e in examples]
+
+
+def _write(directory, name: str, payload) -> None:
+    Path(directory, name).write_text(json.dumps(payload))
 
 
 def install() -> None:
+    from hydra.core.hydra_config import HydraConfig
+
     from rankexp.models import list_scores
-    from rankexp.recipes import alro
+    from rankexp.recipes import alro, experiment, recranker
+
+    real_baselines, real_paired = experiment.list_baselines, recranker.paired_to_retriever
+
+    def list_baselines(cfg, lists):
+        """Every run with lists: the train rows and test lists the baselines are computed on."""
+        train = {k: [float(v) for v in lists.train[k]] for k in ("user", "item", "rating")}
+        _write(cfg.paths.output_dir, "recorded_lists.json", {"test": _lists(lists.test), "train": train})
+        return real_baselines(cfg, lists)
+
+    def paired_to_retriever(results, metric):
+        """RecRanker: every test user's scores per method, as the run scored them."""
+        rows = [{"gains": [float(g) for g in r.gains], "scored": bool(r.scored),
+                 "scores": {m: [float(v) for v in s] for m, s in r.scores.items()}} for r in results]
+        _write(HydraConfig.get().runtime.output_dir, "recorded_recranker.json", rows)
+        return real_paired(results, metric)
+
+    experiment.list_baselines, recranker.paired_to_retriever = list_baselines, paired_to_retriever
 
     calls: list[dict] | None = None
     real_make, real_compare = list_scores.make_score_fn, alro.compare_on_test
@@ -81,6 +106,22 @@ def hand_item_mean(train: dict, candidates: list[int], shrinkage: float = 5.0) -
         sums[int(item)] = sums.get(int(item), 0.0) + rating
         counts[int(item)] = counts.get(int(item), 0) + 1
     return [(sums[c] + shrinkage * mu) / (counts[c] + shrinkage) if c in counts else mu for c in candidates]
+
+
+def hand_popularity(train: dict, candidates: list[int]) -> list[float]:
+    """Train interactions of each candidate."""
+    counts: dict[int, int] = {}
+    for item in train["item"]:
+        counts[int(item)] = counts.get(int(item), 0) + 1
+    return [float(counts.get(c, 0)) for c in candidates]
+
+
+def hand_random_ndcg(ratings: list[float], k: int = 5) -> float:
+    """Expected NDCG@k of a uniformly random order: every slot holds the mean gain on average."""
+    gains = [2 ** r - 1 for r in ratings]
+    disc = [1 / math.log2(r + 2) for r in range(min(k, len(gains)))]
+    ideal = sum(d * g for d, g in zip(disc, sorted(gains, reverse=True)))
+    return sum(gains) / len(gains) * sum(disc) / ideal if ideal > 0 else 0.0
 
 
 def hand_z(values: list[float]) -> list[float]:
