@@ -59,85 +59,79 @@ TWO_D = "the tensor is 2-D here, so dim 1 is dim -1"
 # mutated line's text, the change and its column: editing that line drops the entry, and the mutant
 # counts as a survivor again instead of being excused unread. They leave the killed share's
 # denominator and are listed apart in the JSON.
-EQUIVALENT: dict[tuple[str, str, str, int], str] = {
-    ("rankexp/losses/soft_lambda.py", "m = y.shape[-1]", "drop USub", 16):
-        "y is [B, m, m] (checked on the line before): shape[1] == shape[-1]",
-    ("rankexp/losses/soft_lambda.py", "m = y.shape[-1]", "1 -> 2", 17):
-        "y is [B, m, m] (checked on the line before): shape[-2] == shape[-1]",
-    ("rankexp/losses/soft_lambda.py", "return ranks.scatter_(-1, order, positions)", "drop USub", 26): TWO_D,
-    ("rankexp/losses/soft_lambda.py",
-     "order = torch.sort(keys, dim=-1, descending=descending, stable=True).indices", "drop USub", 33): TWO_D,
-    ("rankexp/losses/soft_lambda.py",
-     "positions = torch.arange(1, keys.shape[-1] + 1, device=keys.device).expand_as(order)", "drop USub", 43): TWO_D,
-    ("rankexp/losses/soft_lambda.py",
-     "n_valid = mask.sum(-1, keepdim=True).clamp_min(1)  # an empty list keeps one slot: no NaN", "drop USub", 27):
+EQUIVALENT: dict[tuple[str, str, str, str, int], str] = {
+    ('rankexp/losses/soft_lambda.py', 'expected_positions', 'm = y.shape[-1]', 'drop USub', 16):
+        'y is [B, m, m] (checked on the line before): shape[1] == shape[-1]',
+    ('rankexp/losses/soft_lambda.py', 'expected_positions', 'm = y.shape[-1]', '1 -> 2', 17):
+        'y is [B, m, m] (checked on the line before): shape[-2] == shape[-1]',
+    ('rankexp/losses/soft_lambda.py', '_ranks', 'return ranks.scatter_(-1, order, positions)', 'drop USub', 26):
         TWO_D,
-    ("rankexp/losses/perm_kl.py", "return log_p.masked_fill(~item_ok, 0.0)", "0.0 -> 1.0", 39):
+    ('rankexp/losses/soft_lambda.py', '_ranks', 'order = torch.sort(keys, dim=-1, descending=descending, stable=True).indices', 'drop USub', 33):
+        TWO_D,
+    ('rankexp/losses/soft_lambda.py', '_ranks', 'positions = torch.arange(1, keys.shape[-1] + 1, device=keys.device).expand_as(order)', 'drop USub', 43):
+        TWO_D,
+    ('rankexp/losses/soft_lambda.py', 'expected_positions', 'n_valid = mask.sum(-1, keepdim=True).clamp_min(1)  # an empty list keeps one slot: no NaN', 'drop USub', 27):
+        TWO_D,
+    ('rankexp/losses/perm_kl.py', '_log_rows', 'return log_p.masked_fill(~item_ok, 0.0)', '0.0 -> 1.0', 39):
         "padded items' log-probabilities are never read: _kl zeroes their terms with the same item_ok",
-    ("rankexp/losses/perm_kl.py",
-     "slot_ok = torch.arange(slots, device=y_orig.device)[None, :] < mask.sum(-1, keepdim=True)", "drop USub", 80):
+    ('rankexp/losses/perm_kl.py', 'permutation_kl', 'slot_ok = torch.arange(slots, device=y_orig.device)[None, :] < mask.sum(-1, keepdim=True)', 'drop USub', 80):
         TWO_D,
-    ("rankexp/losses/perm_kl.py", "return kl.sum() / slot_ok.sum().clamp_min(1).to(kl.dtype)", "1 -> 2", 46):
-        "fewer than 2 valid slots in a whole batch means one list of one item, whose KL is 0: 0/1 = 0/2",
-    ("rankexp/losses/perm_kl.py", ("return self.forward(torch.softmax(scores_orig.float(), -1)[:, None], "
-     "torch.softmax(scores_perm.float(), -1)[:, None])"), "drop USub", 63): TWO_D,
-    ("rankexp/losses/perm_kl.py", ("return self.forward(torch.softmax(scores_orig.float(), -1)[:, None], "
-     "torch.softmax(scores_perm.float(), -1)[:, None])"), "drop USub", 112): TWO_D,
-    ("rankexp/losses/__init__.py", 'if isinstance(cfg, Mapping) or hasattr(cfg, "items"):', "Or -> And", 7):
-        "every mapping build_losses is given (dict, DictConfig) is a Mapping with items(): both tests agree",
-    ("rankexp/losses/__init__.py", "return dict(OmegaConf.to_container(OmegaConf.load(path), resolve=True))",
-     "True -> False", 69): "the shipped conf/loss/*.yaml hold no interpolation to resolve",
-    ("rankexp/evaluation/metrics.py", "full_state_update = False", "False -> True", 24):
-        "a torchmetrics speed hint: forward() gives the same values either way",
-    ("rankexp/evaluation/metrics.py", "higher_is_better = True", "True -> False", 23):
+    ('rankexp/losses/perm_kl.py', 'PermutationKLLoss.on_scores', 'return self.forward(torch.softmax(scores_orig.float(), -1)[:, None], torch.softmax(scores_perm.float(), -1)[:, None])', 'drop USub', 63):
+        TWO_D,
+    ('rankexp/losses/perm_kl.py', 'PermutationKLLoss.on_scores', 'return self.forward(torch.softmax(scores_orig.float(), -1)[:, None], torch.softmax(scores_perm.float(), -1)[:, None])', 'drop USub', 112):
+        TWO_D,
+    ('rankexp/losses/__init__.py', '_shipped_params', 'return dict(OmegaConf.to_container(OmegaConf.load(path), resolve=True))', 'True -> False', 69):
+        'the shipped conf/loss/*.yaml hold no interpolation to resolve',
+    ('rankexp/evaluation/metrics.py', 'RankingMetrics', 'full_state_update = False', 'False -> True', 24):
+        'a torchmetrics speed hint: forward() gives the same values either way',
+    ('rankexp/evaluation/metrics.py', 'RankingMetrics', 'higher_is_better = True', 'True -> False', 23):
         "metadata for torchmetrics' plots and trackers; rankexp takes the monitor's mode from its config",
-    ("rankexp/evaluation/metrics.py", ("disc = 1.0 / torch.log2(torch.arange(2, k + 2, device=ranked.device, "
-     "dtype=torch.float32))"), "1.0 -> 2.0", 11): "scales DCG and the ideal DCG alike; NDCG is their ratio",
-    ("rankexp/evaluation/metrics.py", "dcg = (ranked[:, :k] * disc).sum(-1)", "drop USub", 37): TWO_D,
-    ("rankexp/evaluation/metrics.py", "idcg = (ideal[:, :k] * disc).sum(-1)", "drop USub", 37): TWO_D,
-    ("rankexp/evaluation/metrics.py", ("return torch.where(idcg > 0, dcg / idcg.clamp_min(torch.finfo(idcg.dtype)"
-     ".tiny), torch.zeros_like(dcg))"), "Gt -> GtE", 23):
-        "gains are >= 0, so the ideal DCG is 0 only when every gain is 0, and then DCG / tiny = 0 as well",
-    ("rankexp/evaluation/metrics.py",
-     "first = hit.float().argmax(-1)  # index of the first True (argmax returns the first maximum)",
-     "drop USub", 31): TWO_D,
-    ("rankexp/evaluation/metrics.py", ("return torch.where(hit.any(-1), 1.0 / (first + 1).float(), "
-     "torch.zeros(hit.shape[0], device=hit.device))"), "drop USub", 31): TWO_D,
-    ("rankexp/evaluation/metrics.py", ("return gains.gather(-1, order), torch.sort(gains, dim=-1, "
-     "descending=True).values"), "drop USub", 24): TWO_D,
-    ("rankexp/evaluation/metrics.py", ("return gains.gather(-1, order), torch.sort(gains, dim=-1, "
-     "descending=True).values"), "drop USub", 58): TWO_D,
-    ("rankexp/evaluation/metrics.py", "k = _check_k(k, ranked.shape[-1])", "drop USub", 33): TWO_D,
-    ("rankexp/evaluation/metrics.py", "return (ranked[:, : _check_k(k, ranked.shape[-1])] > 0).any(-1).float()",
-     "drop USub", 49): TWO_D,
-    ("rankexp/evaluation/metrics.py", "return (ranked[:, : _check_k(k, ranked.shape[-1])] > 0).any(-1).float()",
-     "drop USub", 64): TWO_D,
-    ("rankexp/evaluation/metrics.py", "hit = ranked[:, : _check_k(k, ranked.shape[-1])] > 0", "drop USub", 47):
+    ('rankexp/evaluation/metrics.py', '_ndcg', 'disc = 1.0 / torch.log2(torch.arange(2, k + 2, device=ranked.device, dtype=torch.float32))', '1.0 -> 2.0', 11):
+        'scales DCG and the ideal DCG alike; NDCG is their ratio',
+    ('rankexp/evaluation/metrics.py', '_ndcg', 'dcg = (ranked[:, :k] * disc).sum(-1)', 'drop USub', 37):
         TWO_D,
-    ("rankexp/evaluation/metrics.py", "order = torch.sort(keys, dim=-1, descending=True, stable=True).indices",
-     "drop USub", 33): TWO_D,
-    ("rankexp/evaluation/metrics.py", ("stacked = torch.stack([values[key] for key in self.keys], dim=-1).double()"
-     "  # [B, n]"), "drop USub", 70): "stacking 1-D tensors: the new axis -1 is axis 1",
-    ("rankexp/evaluation/metrics.py", ("return {key: (var[i] / count.clamp_min(1)).sqrt().float() for i, key in "
-     "enumerate(self.keys)}"), "1 -> 2", 47): "count is 0 or >= 1, and with 0 or 1 list the variance is 0",
-    ("rankexp/data/splits.py", "@dataclass(frozen=True)", "True -> False", 18):
+    ('rankexp/evaluation/metrics.py', '_ndcg', 'idcg = (ideal[:, :k] * disc).sum(-1)', 'drop USub', 37):
+        TWO_D,
+    ('rankexp/evaluation/metrics.py', '_mrr', 'first = hit.float().argmax(-1)  # index of the first True (argmax returns the first maximum)', 'drop USub', 31):
+        TWO_D,
+    ('rankexp/evaluation/metrics.py', '_mrr', 'return torch.where(hit.any(-1), 1.0 / (first + 1).float(), torch.zeros(hit.shape[0], device=hit.device))', 'drop USub', 31):
+        TWO_D,
+    ('rankexp/evaluation/metrics.py', '_rank', 'return gains.gather(-1, order), torch.sort(gains, dim=-1, descending=True).values', 'drop USub', 24):
+        TWO_D,
+    ('rankexp/evaluation/metrics.py', '_rank', 'return gains.gather(-1, order), torch.sort(gains, dim=-1, descending=True).values', 'drop USub', 58):
+        TWO_D,
+    ('rankexp/evaluation/metrics.py', '_ndcg', 'k = _check_k(k, ranked.shape[-1])', 'drop USub', 33):
+        TWO_D,
+    ('rankexp/evaluation/metrics.py', '_hr', 'return (ranked[:, : _check_k(k, ranked.shape[-1])] > 0).any(-1).float()', 'drop USub', 49):
+        TWO_D,
+    ('rankexp/evaluation/metrics.py', '_hr', 'return (ranked[:, : _check_k(k, ranked.shape[-1])] > 0).any(-1).float()', 'drop USub', 64):
+        TWO_D,
+    ('rankexp/evaluation/metrics.py', '_mrr', 'hit = ranked[:, : _check_k(k, ranked.shape[-1])] > 0', 'drop USub', 47):
+        TWO_D,
+    ('rankexp/evaluation/metrics.py', '_rank', 'order = torch.sort(keys, dim=-1, descending=True, stable=True).indices', 'drop USub', 33):
+        TWO_D,
+    ('rankexp/evaluation/metrics.py', 'RankingMetrics.update', 'stacked = torch.stack([values[key] for key in self.keys], dim=-1).double()  # [B, n]', 'drop USub', 70):
+        'stacking 1-D tensors: the new axis -1 is axis 1',
+    ('rankexp/evaluation/metrics.py', 'RankingMetrics.standard_errors', 'return {key: (var[i] / count.clamp_min(1)).sqrt().float() for i, key in enumerate(self.keys)}', '1 -> 2', 47):
+        'count is 0 or >= 1, and with 0 or 1 list the variance is 0',
+    ('rankexp/data/splits.py', 'Split', '@dataclass(frozen=True)', 'True -> False', 18):
         "nothing assigns to a split's fields; frozen only makes such code fail",
-    ("rankexp/data/splits.py", "n = int(users.max()) + 2 if len(frame) else 1", "1 -> 2", 52):
+    ('rankexp/data/splits.py', 'ListwiseSplit', '@dataclass(frozen=True)', 'True -> False', 18):
+        "nothing assigns to a split's fields; frozen only makes such code fail",
+    ('rankexp/data/splits.py', 'History.__init__', 'n = int(users.max()) + 2 if len(frame) else 1', '1 -> 2', 52):
         "an empty table: every user's history is empty with one or two zero offsets",
-    ("rankexp/data/splits.py", "n = int(users.max()) + 2 if len(frame) else 1", "2 -> 3", 31):
+    ('rankexp/data/splits.py', 'History.__init__', 'n = int(users.max()) + 2 if len(frame) else 1', '2 -> 3', 31):
         "one more offset past the last user, equal to the row count: that user's history is empty as before",
-    ("rankexp/data/splits.py",
-     'from_end = liked[::-1].groupby(frame["user"][::-1]).cumsum()[::-1] - 1', "drop USub", 51):
-        "groupby aligns the keys on the index, whatever their order",
-    ("rankexp/data/splits.py",
-     'from_end = liked[::-1].groupby(frame["user"][::-1]).cumsum()[::-1] - 1', "drop USub", 67):
-        "the Series is combined with others by index, whatever its order",
-    ("rankexp/data/splits.py", ("earlier = (times < timestamp) | ((times == timestamp) & (items < (item if item "
-     "is not None else -1)))"), "1 -> 2", 109): "item ids are >= 0: none is below -1 or -2",
-    ("rankexp/prompts/core.py", 'newline = ids[1] if len(ids) > 1 else encode(tokenizer, "\\n")[-1]', "1 -> 2", 35):
-        "label-line ids have odd length 2n - 1 (checked above): more than 1 is more than 2",
-    ("rankexp/models/ranker.py", "if step < warmup:", "Lt -> LtE", 11):
-        "at step == warmup both branches give 1.0: (warmup + 1) / (warmup + 1), and decay progress 0",
+    ('rankexp/data/splits.py', 'leave_one_out', 'from_end = liked[::-1].groupby(frame["user"][::-1]).cumsum()[::-1] - 1', 'drop USub', 51):
+        'groupby aligns the keys on the index, whatever their order',
+    ('rankexp/data/splits.py', 'leave_one_out', 'from_end = liked[::-1].groupby(frame["user"][::-1]).cumsum()[::-1] - 1', 'drop USub', 67):
+        'the Series is combined with others by index, whatever its order',
+    ('rankexp/data/splits.py', 'History.before', 'earlier = (times < timestamp) | ((times == timestamp) & (items < (item if item is not None else -1)))', '1 -> 2', 109):
+        'item ids are 0..n-1 (RatingData numbers them so): none is below -1 or -2',
+    ('rankexp/prompts/core.py', 'label_lines', 'newline = ids[1] if len(ids) > 1 else encode(tokenizer, "\\n")[-1]', '1 -> 2', 35):
+        'label-line ids have odd length 2n - 1 (checked above): more than 1 is more than 2',
+    ('rankexp/models/ranker.py', 'lr_factor.factor', 'if step < warmup:', 'Lt -> LtE', 11):
+        'at step == warmup both branches give 1.0: (warmup + 1) / (warmup + 1), and decay progress 0',
 }
 SWAPS = {
     ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.FloorDiv: ast.Div,
@@ -153,6 +147,7 @@ QUIET_CALLS = {"info", "debug", "warning", "warn", "error", "exception"}
 class Mutant:
     module: str
     index: int
+    scope: str
     line: int
     col: int
     change: str
@@ -244,12 +239,29 @@ def mutated_source(source: str, functions: list[str] | None, index: int) -> str:
     return ast.unparse(ast.fix_missing_locations(tree))
 
 
+def _scopes(tree: ast.AST) -> dict[int, str]:
+    """id(node) -> the dotted name of the innermost class or function holding it (decorators included)."""
+    scopes: dict[int, str] = {}
+
+    def visit(node: ast.AST, scope: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = (f"{scope}.{child.name}".lstrip(".")
+                     if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else scope)
+            scopes[id(child)] = inner
+            visit(child, inner)
+
+    visit(tree, "")
+    return scopes
+
+
 def list_mutants(path: str) -> list[Mutant]:
     source = (REPO / path).read_text()
     lines = source.splitlines()
-    functions = TARGETS[path][1]
-    return [Mutant(path, i, node.lineno, node.col_offset, change, lines[node.lineno - 1].strip())
-            for i, (node, change, _) in enumerate(mutation_points(ast.parse(source), functions))]
+    tree = ast.parse(source)
+    scopes = _scopes(tree)
+    return [Mutant(path, i, scopes.get(id(node), ""), node.lineno, node.col_offset, change,
+                   lines[node.lineno - 1].strip())
+            for i, (node, change, _) in enumerate(mutation_points(tree, TARGETS[path][1]))]
 
 
 class _MutatedModule(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -297,24 +309,22 @@ def run_tests_in_child(path: str, source: str | None, tests: list[str]) -> int:
         os._exit(3)
 
 
-def _isa() -> str:
-    """As rankexp.models.loading.cpu_bf16_is_fast, without importing rankexp before the forks."""
-    import torch
-
-    return "native bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "no native bf16"
-
-
-def _key(mutant: Mutant) -> tuple[str, str, str, int]:
-    return (mutant.module, mutant.source_line, mutant.change, mutant.col)
+def _key(mutant: Mutant) -> tuple[str, str, str, str, int]:
+    """What an EQUIVALENT entry names: module, enclosing def/class, the line's text, the change, its column."""
+    return (mutant.module, mutant.scope, mutant.source_line, mutant.change, mutant.col)
 
 
 def check_equivalents(paths: list[str]) -> None:
-    """Every EQUIVALENT entry must name a mutant that exists: a stale one would excuse nothing, silently."""
-    keys = {_key(m) for path in paths for m in list_mutants(path)}
-    stale = [key for key in EQUIVALENT if key[0] in paths and key not in keys]
-    if stale:
-        sys.exit("error: EQUIVALENT entries that match no mutant (the line changed?): "
-                 + "; ".join(f"{k[0]}: {k[2]} at col {k[3]} of {k[1]!r}" for k in stale))
+    """Every EQUIVALENT entry names exactly one existing mutant: a stale entry would excuse nothing, and one
+    matching several would excuse a new copy of its line unread."""
+    matches: dict[tuple, int] = {}
+    for path in paths:
+        for mutant in list_mutants(path):
+            matches[_key(mutant)] = matches.get(_key(mutant), 0) + 1
+    wrong = [(key, matches.get(key, 0)) for key in EQUIVALENT if key[0] in paths and matches.get(key, 0) != 1]
+    if wrong:
+        sys.exit("error: EQUIVALENT entries must each match one mutant: "
+                 + "; ".join(f"{k[0]} {k[1]}: {k[3]} at col {k[4]} of {k[2]!r} matches {n}" for k, n in wrong))
 
 
 def module_report(tests: list[str], mutants: list[Mutant]) -> dict:
@@ -322,7 +332,7 @@ def module_report(tests: list[str], mutants: list[Mutant]) -> dict:
     killed = sum(m.outcome in ("killed", "timeout") for m in mutants)
     equivalent = [m for m in mutants if m.outcome == "equivalent"]
     survivors = [m for m in mutants if m.outcome == "survived"]
-    fields = ("line", "col", "change", "source_line")
+    fields = ("scope", "line", "col", "change", "source_line")
     return {"tests": tests, "mutants": len(mutants), "equivalent": len(equivalent), "killed": killed,
             "survived": len(survivors), "killed_share": round(killed / max(1, len(mutants) - len(equivalent)), 4),
             "survivors": [{k: asdict(m)[k] for k in fields} for m in survivors],
@@ -347,14 +357,18 @@ def main() -> None:
     import torch
     import transformers  # noqa: F401
 
+    from rankexp.models.loading import cpu_bf16_is_fast
+
+    isa = "native bf16" if cpu_bf16_is_fast() else "no native bf16"
     torch.set_num_threads(1)
     for name in [m for m in sys.modules if m == "rankexp" or m.startswith(("rankexp.", "tests"))]:
         del sys.modules[name]
     paths = args.only or list(TARGETS)
     check_equivalents(paths)
+    disproved: list[tuple] = []
     started = time.perf_counter()
     report: dict = {"command": "python experiments/mutate.py " + " ".join(sys.argv[1:]),
-                    "machine": f"{platform.machine()}, {os.cpu_count()} CPUs ({_isa()}), {args.jobs} mutants at a time, "
+                    "machine": f"{platform.machine()}, {os.cpu_count()} CPUs ({isa}), {args.jobs} mutants at a time, "
                                "1 thread each",
                     "modules": {}}
     for path in paths:
@@ -386,6 +400,8 @@ def main() -> None:
         for mutant in mutants:
             if mutant.outcome == "survived" and _key(mutant) in EQUIVALENT:
                 mutant.outcome = "equivalent"
+            elif _key(mutant) in EQUIVALENT:
+                disproved.append(_key(mutant))  # a test told it apart: the claim is wrong
         report["modules"][path] = module_report(tests, mutants)
         row = report["modules"][path]
         print(f"{path}: {row['killed']}/{row['mutants'] - row['equivalent']} killed, {row['survived']} survived, "
@@ -393,6 +409,7 @@ def main() -> None:
     rows = report["modules"].values()
     total, killed, equivalent = (sum(m[key] for m in rows) for key in ("mutants", "killed", "equivalent"))
     report |= {"mutants": total, "equivalent": equivalent, "killed": killed, "survived": total - equivalent - killed,
+               "disproved_equivalents": [list(key) for key in disproved],
                "killed_share": round(killed / max(1, total - equivalent), 4),
                "wall_time_s": round(time.perf_counter() - started, 1)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -401,6 +418,9 @@ def main() -> None:
     tmp.replace(args.out)
     print(f"{killed}/{total - equivalent} mutants killed ({report['killed_share']:.1%}), {equivalent} equivalent "
           f"left out; {args.out}")
+    if disproved:
+        sys.exit(f"error: {len(disproved)} EQUIVALENT entries were killed by a test, so they are not equivalent: "
+                 + "; ".join(f"{k[0]} {k[1]}: {k[3]} at col {k[4]}" for k in disproved))
 
 
 if __name__ == "__main__":

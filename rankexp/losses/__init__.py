@@ -110,7 +110,7 @@ def build_losses(cfg: Mapping[str, Any] | Iterable[Any] | None) -> nn.ModuleDict
     """
     if cfg is None:
         return nn.ModuleDict()
-    if isinstance(cfg, Mapping) or hasattr(cfg, "items"):
+    if isinstance(cfg, Mapping):  # a dict or a DictConfig (a MutableMapping)
         items = [(str(name), params) for name, params in cfg.items()]
     else:
         items = []

@@ -51,8 +51,14 @@ def test_train_rows_is_the_split_the_protocol_trains_on():
     ratings = _listwise_ratings()
     explicit = {"name": "explicit_listwise", "m": 2, "min_history": 2, "min_distinct_ratings": 2}
     pd.testing.assert_frame_equal(train_rows(explicit, ratings, 4), explicit_listwise(ratings, 2, 2, 2).train)
-    pd.testing.assert_frame_equal(train_rows({"name": "rerank_topk"}, ratings, 4), leave_one_out(ratings, 4).train)
     assert not train_rows(explicit, ratings, 4).equals(train_rows({"name": "rerank_topk"}, ratings, 4))
+    # leave-one-out at the dataset's threshold: 4 gives user 3 five likes (two held out), 5 gives two (none)
+    liked = pd.concat([ratings, _frame([(3, i, r, i) for i, r in enumerate([5, 4, 4, 5, 4, 2])])], ignore_index=True)
+    for threshold in (4, 5):
+        pd.testing.assert_frame_equal(train_rows({"name": "rerank_topk"}, liked, threshold),
+                                      leave_one_out(liked, threshold).train)
+    assert len(train_rows({"name": "rerank_topk"}, liked, 4)) == len(liked) - 2
+    assert len(train_rows({"name": "rerank_topk"}, liked, 5)) == len(liked)
     with pytest.raises(ConfigError, match="no train split"):
         train_rows({"name": "random"}, ratings, 4)
 

@@ -6,13 +6,16 @@ All `slow`: each run is ~20-40 s on 2 CPU cores (import + tiny model + 4 steps +
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from omegaconf import DictConfig
 
 from tests.helpers.runs import EXPERIMENTS, TINY, TINY_PROTOCOL, compose, data_available, explain, run_module
 
@@ -67,33 +70,46 @@ def test_experiment_runs_two_steps(experiment: str, tmp_path: Path):
     check_by_hand(cfg, results, tmp_path)
 
 
-def _mean(values: list[float]):
+def _mean(values: list[float]) -> object:
     assert values
     return pytest.approx(sum(values) / len(values), abs=1e-5)
 
 
-def check_by_hand(cfg, results: dict, out: Path) -> None:
+def _as_float32(values: list[float]) -> list[float]:
+    """The run scores baselines in float32 and breaks ties by slot: round the same way before ranking."""
+    return [float(np.float32(v)) for v in values]
+
+
+def check_by_hand(cfg: DictConfig, results: dict, out: Path) -> None:
     """The run's reported metrics against a plain-Python recomputation on the lists it wrote down: each baseline
     from the train rows, the LLM's from its own scores (which must tell the candidates apart), and the per-list
-    file row by row. A metric that is mis-aggregated, scored on other lists or on constant scores fails here."""
+    file row by row. A metric that is mis-aggregated, scored on other lists or on constant scores fails here.
+    NDCG@1/3/5 are recomputed; the other metrics share their ranking code (tests/evaluation/test_metrics*.py)."""
+    from rankexp.config_check import uses_recranker_recipe
     from tests.evaluation.recorded_run import hand_item_mean, hand_ndcg, hand_popularity, hand_random_ndcg
 
     recorded = json.loads((out / "recorded_lists.json").read_text())
     test, train = recorded["test"], recorded["train"]
-    expected = {"item_mean": [hand_ndcg(hand_item_mean(train, t["candidates"]), t["gains"]) for t in test],
-                "popularity": [hand_ndcg(hand_popularity(train, t["candidates"]), t["gains"]) for t in test],
-                "random": [hand_random_ndcg(t["gains"]) for t in test]}
-    if test[0]["prior"] is not None:
-        expected["retriever"] = [hand_ndcg(t["prior"], t["gains"]) for t in test]
-    for name, values in expected.items():
-        assert results[f"baseline_test/{name}/ndcg@5"] == _mean(values), name
-    if cfg.mode != "train":
+    ks = [k for k in (1, 3, 5) if f"baseline_test/random/ndcg@{k}" in results]
+    assert 5 in ks or not cfg.eval.baselines, sorted(results)
+    for k in ks:
+        expected = {
+            "item_mean": [hand_ndcg(_as_float32(hand_item_mean(train, t["candidates"])), t["gains"], k) for t in test],
+            "popularity": [hand_ndcg(hand_popularity(train, t["candidates"]), t["gains"], k) for t in test],
+            "random": [hand_random_ndcg(t["gains"], k) for t in test]}
+        if test[0]["prior"] is not None:
+            expected["retriever"] = [hand_ndcg(_as_float32(t["prior"]), t["gains"], k) for t in test]
+        for name, values in expected.items():
+            assert results[f"baseline_test/{name}/ndcg@{k}"] == _mean(values), (name, k)
+    if cfg.mode != "train":  # retrieval mode: lists and baselines only, no LLM
         return
-    if (out / "recorded_recranker.json").is_file():  # RecRanker: every method's scores per test user
+    if uses_recranker_recipe(cfg):  # RecRanker: every method's scores per test user
         rows = json.loads((out / "recorded_recranker.json").read_text())
         assert [r["gains"] for r in rows] == [t["gains"] for t in test]
         for method in rows[0]["scores"]:
-            assert results[f"test/{method}/ndcg@5"] == _mean([hand_ndcg(r["scores"][method], r["gains"]) for r in rows])
+            for k in [k for k in (1, 3, 5) if f"test/{method}/ndcg@{k}" in results] or [5]:
+                hand = [hand_ndcg(r["scores"][method], r["gains"], k) for r in rows]
+                assert results[f"test/{method}/ndcg@{k}"] == _mean(hand), (method, k)
         assert results["test/ndcg@5"] == results["test/hybrid/ndcg@5"]
         scored = [r for r in rows if r["scored"]]
         assert scored and all(len(set(r["scores"]["hybrid"])) > 1 for r in scored)
@@ -102,12 +118,15 @@ def check_by_hand(cfg, results: dict, out: Path) -> None:
     assert [t["candidates"] for t in record["test"]] == [t["candidates"] for t in test]
     llm = record["test_llm"]
     assert all(len(set(scores)) > 1 for scores in llm), "the LLM gave a list one score for every candidate"
+    for k in [k for k in (1, 3, 5) if f"test/ndcg@{k}" in results] or [5]:
+        hand = [hand_ndcg(scores, t["gains"], k) for scores, t in zip(llm, test, strict=True)]
+        assert results[f"test/ndcg@{k}"] == _mean(hand), k
     per_list = [hand_ndcg(scores, t["gains"]) for scores, t in zip(llm, test, strict=True)]
-    assert results["test/ndcg@5"] == _mean(per_list)
-    lines = (out / "test_per_list.csv").read_text().splitlines()
-    rows = [dict(zip(lines[0].split(","), line.split(","))) for line in lines[1:]]
+    item_mean = [hand_ndcg(_as_float32(hand_item_mean(train, t["candidates"])), t["gains"]) for t in test]
+    with (out / "test_per_list.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
     assert [int(r["user"]) for r in rows] == [t["user"] for t in test]
-    for row, llm_value, item_mean_value in zip(rows, per_list, expected["item_mean"], strict=True):
+    for row, llm_value, item_mean_value in zip(rows, per_list, item_mean, strict=True):
         assert float(row["llm_ndcg@5"]) == pytest.approx(llm_value, abs=2e-6)
         assert float(row["item_mean_ndcg@5"]) == pytest.approx(item_mean_value, abs=2e-6)
 

@@ -13,6 +13,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _lists(examples) -> list[dict]:
@@ -20,29 +21,30 @@ def _lists(examples) -> list[dict]:
              "prior": None if e.prior_scores is None else [float(v) for v in e.prior_scores]} for e in examples]
 
 
-def _write(directory, name: str, payload) -> None:
-    Path(directory, name).write_text(json.dumps(payload))
+def _write(name: str, payload: object) -> None:
+    """Into the run's own output dir (the one Hydra made for this run)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    Path(HydraConfig.get().runtime.output_dir, name).write_text(json.dumps(payload))
 
 
 def install() -> None:
-    from hydra.core.hydra_config import HydraConfig
-
     from rankexp.models import list_scores
     from rankexp.recipes import alro, experiment, recranker
 
     real_baselines, real_paired = experiment.list_baselines, recranker.paired_to_retriever
 
-    def list_baselines(cfg, lists):
+    def list_baselines(cfg: Any, lists: Any) -> dict[str, float]:
         """Every run with lists: the train rows and test lists the baselines are computed on."""
         train = {k: [float(v) for v in lists.train[k]] for k in ("user", "item", "rating")}
-        _write(cfg.paths.output_dir, "recorded_lists.json", {"test": _lists(lists.test), "train": train})
+        _write("recorded_lists.json", {"test": _lists(lists.test), "train": train})
         return real_baselines(cfg, lists)
 
-    def paired_to_retriever(results, metric):
+    def paired_to_retriever(results: list, metric: str) -> dict[str, float]:
         """RecRanker: every test user's scores per method, as the run scored them."""
         rows = [{"gains": [float(g) for g in r.gains], "scored": bool(r.scored),
                  "scores": {m: [float(v) for v in s] for m, s in r.scores.items()}} for r in results]
-        _write(HydraConfig.get().runtime.output_dir, "recorded_recranker.json", rows)
+        _write("recorded_recranker.json", rows)
         return real_paired(results, metric)
 
     experiment.list_baselines, recranker.paired_to_retriever = list_baselines, paired_to_retriever
@@ -73,7 +75,7 @@ def install() -> None:
             return real_compare(cfg, ranker, encoder, lists)
         finally:
             record["calls"], calls = calls, None
-            Path(cfg.paths.output_dir, "recorded.json").write_text(json.dumps(record))
+            _write("recorded.json", record)
 
     list_scores.make_score_fn = make_score_fn
     alro.compare_on_test = compare_on_test

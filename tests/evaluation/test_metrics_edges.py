@@ -3,6 +3,7 @@ one- and two-list accumulators, and ties on lists long enough for torch's sort t
 
 from __future__ import annotations
 
+import math
 import statistics
 
 import pytest
@@ -34,6 +35,8 @@ def test_ranked_lists_score_as_scored_candidates():
     for key in expected:
         assert torch.allclose(got[key], expected[key]), key
     assert got["ndcg@3"].tolist() == pytest.approx([0.5, 1.0, 0.0])  # 1 / log2(4) at rank 3
+    assert got["hr@1"].tolist() == [0.0, 1.0, 0.0] and got["hr@3"].tolist() == [1.0, 1.0, 0.0]
+    assert got["mrr@1"].tolist() == [0.0, 1.0, 0.0] and got["mrr@5"].tolist() == pytest.approx([1 / 3, 1.0, 0.0])
 
 
 def test_default_cut_offs_are_1_3_5_10():
@@ -49,13 +52,22 @@ def test_cut_offs_must_be_positive(ks):
 
 
 def test_one_list_mean_is_its_value_and_its_se_zero():
+    # by score: item 1 (rating gain 0), item 2 (gain 2^2 - 1 = 3), item 0 (gain 1); ideal: 3, 1, 0
     metric = RankingMetrics(ks=(1, 3))
     metric.update(torch.tensor([[0.1, 0.9, 0.5]]), torch.tensor([[1.0, 0.0, 3.0]]))
-    direct = ranking_metrics(torch.tensor([[0.1, 0.9, 0.5]]), torch.tensor([[1.0, 0.0, 3.0]]), (1, 3))
+    ndcg3 = (3 / math.log2(3) + 1 / 2) / (3 + 1 / math.log2(3))
+    hand = {"ndcg@1": 0.0, "hr@1": 0.0, "mrr@1": 0.0, "ndcg@3": ndcg3, "hr@3": 1.0, "mrr@3": 0.5}
     result, se = metric.compute(), metric.standard_errors()
-    for key, value in direct.items():
-        assert result[key].item() == pytest.approx(value.item())
+    assert set(result) == set(hand)
+    for key, value in hand.items():
+        assert result[key].item() == pytest.approx(value, rel=1e-6), key
         assert se[key].item() == 0.0
+
+
+def test_a_list_without_a_positive_gain_scores_zero():
+    # the docstring's rule, also when a caller passes negative gains
+    assert ndcg_at_k(torch.tensor([[1.0, 0.0]]), torch.tensor([[-1.0, 0.0]]), 1).tolist() == [0.0]
+    assert ndcg_at_k(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 0.0]]), 2).tolist() == [0.0]
 
 
 def test_two_lists_se_is_the_sample_sd_over_root_two():

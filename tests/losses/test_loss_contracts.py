@@ -26,7 +26,7 @@ from rankexp.losses import (
     soft_lambda_loss,
 )
 from rankexp.losses.perm_kl import inverse_permutation
-from rankexp.losses.soft_lambda import expected_positions, first_slot_positions, lambda_pairwise
+from rankexp.losses.soft_lambda import expected_positions, first_slot_positions
 from tests.losses.test_soft_lambda import reference_loss
 
 CLASSES = {"sft": SFTLoss, "soft_lambda": SoftLambdaLoss, "perm_kl": PermutationKLLoss, "rating_ce": RatingCELoss}
@@ -36,6 +36,32 @@ SHIPPED = Path(rankexp.__file__).parent / "conf" / "loss"
 def _random_y(batch: int, m: int, seed: int = 0) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     return torch.softmax(torch.randn(batch, m, m, generator=gen, dtype=torch.float64) * 3, dim=-1)
+
+
+def pairwise_reference(s: torch.Tensor, ratings: torch.Tensor) -> float:
+    """Literal double loop of the Soft Lambda pair sum on given positions s (lower = ranked higher), target delta."""
+    per_list = []
+    for sb, rb in zip(s.double().tolist(), ratings.double().tolist()):
+        order = sorted(range(len(rb)), key=lambda i: (-rb[i], i))
+        tau = {item: rank + 1 for rank, item in enumerate(order)}
+        terms = [abs(1 / math.log2(1 + abs(tau[i] - tau[j])) - 1 / math.log2(2 + abs(tau[i] - tau[j])))
+                 * abs(2 ** rb[i] - 2 ** rb[j]) * math.log2(1 + math.exp(sb[i] - sb[j]))
+                 for i in range(len(rb)) for j in range(len(rb)) if rb[i] > rb[j]]
+        if terms:
+            per_list.append(sum(terms) / len(terms))
+    return sum(per_list) / len(per_list) if per_list else 0.0
+
+
+def slot_kl_reference(y_orig: torch.Tensor, y_perm: torch.Tensor, lengths: list[int] | None = None) -> float:
+    """Mean over every valid slot of KL(orig || perm), each slot row renormalised over the list's items."""
+    kls = []
+    for b in range(y_orig.shape[0]):
+        n = y_orig.shape[-1] if lengths is None else lengths[b]
+        for k in range(min(n, y_orig.shape[1])):
+            p, q = y_orig[b, k, :n].double(), y_perm[b, k, :n].double()
+            p, q = p / p.sum(), q / q.sum()
+            kls.append(float((p * (p.log() - q.log())).sum()))
+    return sum(kls) / len(kls)
 
 
 def test_only_perm_kl_asks_for_the_shuffled_copy():
@@ -77,7 +103,7 @@ def test_soft_lambda_term_reads_y_on_slots_and_scores_on_candidates():
     assert slot.item() == pytest.approx(2.0 * reference_loss(y, ratings, 5.0), rel=1e-9)
     scores = torch.tensor([[0.3, -1.0, 2.0, 0.1], [1.0, 0.0, -0.5, 2.0]], dtype=torch.float64)
     candidate = loss.term(SimpleNamespace(scoring="candidate", scores=scores, gains=ratings))
-    assert candidate.item() == pytest.approx(2.0 * lambda_pairwise(-scores, ratings).item(), rel=1e-12)
+    assert candidate.item() == pytest.approx(2.0 * pairwise_reference(-scores, ratings), rel=1e-9)
 
 
 def test_candidate_scores_in_rating_order_cost_less_than_reversed():
@@ -139,30 +165,30 @@ def test_first_slot_scores_are_minus_log_of_slot_one():
 
 # ---- permutation KL --------------------------------------------------------------------------
 
-def _kl(p: torch.Tensor, q: torch.Tensor) -> float:
-    return float((p * (p.log() - q.log())).sum())
-
-
 def test_perm_kl_term_reads_y_on_slots_and_softmax_scores_on_candidates():
     loss = PermutationKLLoss(weight=2.0)
     y1, y2 = _random_y(2, 4, seed=4), _random_y(2, 4, seed=5)
     slot = loss.term(SimpleNamespace(scoring="slot", y=y1, y_permuted=y2))
-    assert slot.item() == pytest.approx(2.0 * permutation_kl(y1, y2).item(), rel=1e-9)
+    assert slot.item() == pytest.approx(2.0 * slot_kl_reference(y1, y2), rel=1e-6)
     s1 = torch.tensor([[0.5, -1.0, 2.0], [1.0, 1.5, -0.5]])
     s2 = torch.tensor([[1.5, 0.0, 0.2], [-1.0, 0.5, 0.5]])
     candidate = loss.term(SimpleNamespace(scoring="candidate", scores=s1, scores_permuted=s2))
-    p, q = torch.softmax(s1.double(), -1), torch.softmax(s2.double(), -1)
-    expected = (_kl(p[0], q[0]) + _kl(p[1], q[1])) / 2  # forward KL(orig || perm), mean over lists
+    expected = slot_kl_reference(torch.softmax(s1.double(), -1)[:, None], torch.softmax(s2.double(), -1)[:, None])
     assert candidate.item() == pytest.approx(2.0 * expected, rel=1e-5)
+
+
+def test_perm_kl_on_one_list_of_scores():
+    # batch 1 (the default train.batch_size): one slot in all, its KL taken once
+    got = PermutationKLLoss().on_scores(torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]]))
+    p = torch.softmax(torch.tensor([0.0, 1.0], dtype=torch.float64), -1)
+    assert got.item() == pytest.approx(float((p * (p.log() - p.flip(0).log())).sum()), rel=1e-5)
 
 
 def test_perm_kl_padded_batch_of_unequal_lists():
     # list b keeps its first n_b slots and its n_b items; the mean runs over every valid slot
     y1, y2 = _random_y(2, 4, seed=6), _random_y(2, 4, seed=7)
     mask = torch.tensor([[True, True, True, False], [True, True, False, False]])
-    got = permutation_kl(y1, y2, mask=mask).item()
-    per_list = [(permutation_kl(y1[b:b + 1, :n, :n], y2[b:b + 1, :n, :n]).item(), n) for b, n in ((0, 3), (1, 2))]
-    assert got == pytest.approx(sum(kl * n for kl, n in per_list) / 5, rel=1e-9)
+    assert permutation_kl(y1, y2, mask=mask).item() == pytest.approx(slot_kl_reference(y1, y2, [3, 2]), rel=1e-6)
 
 
 def test_inverse_permutation_of_one_row_and_of_a_batch():
@@ -215,4 +241,3 @@ def test_sft_term_is_weighted_unshifted_ce_over_the_answer_tokens():
     assert term.item() == pytest.approx(2.0 * hand, rel=1e-6)
     one_token = SFTLoss().term(SimpleNamespace(answer_logits=(logits, torch.tensor([-100, -100, 2]))))
     assert one_token.item() == pytest.approx(-torch.log_softmax(logits[2], -1)[2].item(), rel=1e-6)
-    assert math.isfinite(one_token.item())

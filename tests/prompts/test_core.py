@@ -49,16 +49,19 @@ def test_label_ids_are_the_tokens_after_the_prefix():
     assert label_token_ids(tok, ["A", "B"], context_prefix="") == [1000 + ord("A"), 1000 + ord("B")]
 
 
-@pytest.mark.parametrize(("tok", "labels", "why"), [
-    (CharTokenizer(), ["A", "BC"], "two tokens"),
-    (CharTokenizer(merges={"\nA": 11}), ["A", "B"], "merges with the prefix before it"),
-    (CharTokenizer(merges={"B\n": 12}), ["A", "B"], "merges with the prefix after it"),
-    (CharTokenizer(), ["A", "A"], "repeated"),
-    (CharTokenizer(aliases={"b": "B"}), ["B", "b"], "two labels, one id"),
-    (CharTokenizer(drops="\u200b"), ["A", "\u200b"], "no token at all"),
-])
-def test_labels_that_are_not_one_distinct_token_are_refused(tok, labels, why):
-    with pytest.raises(ConfigError, match=r"`task\.labels`"):
+NOT_ONE_TOKEN, REPEATED = r"`task\.labels`: label .* is not a single token", r"`task\.labels` .* repeated token ids"
+
+
+@pytest.mark.parametrize(("tok", "labels", "message"), [
+    (CharTokenizer(), ["A", "BC"], NOT_ONE_TOKEN),  # two tokens
+    (CharTokenizer(merges={"\nA": 11}), ["A", "B"], NOT_ONE_TOKEN),  # merges with the prefix before it
+    (CharTokenizer(merges={"B\n": 12}), ["A", "B"], NOT_ONE_TOKEN),  # merges with the prefix after it
+    (CharTokenizer(aliases={"b": "B"}), ["B", "b"], NOT_ONE_TOKEN),  # its token decodes to another label
+    (CharTokenizer(drops="\u200b"), ["A", "\u200b"], NOT_ONE_TOKEN),  # no token at all
+    (CharTokenizer(), ["A", "A"], REPEATED),
+], ids=["two_tokens", "merged_before", "merged_after", "decodes_to_another", "dropped", "repeated"])
+def test_labels_that_are_not_one_distinct_token_are_refused(tok, labels, message):
+    with pytest.raises(ConfigError, match=message):
         label_token_ids(tok, labels)
 
 
