@@ -5,7 +5,6 @@ how its weight scales it, that its class defaults are the shipped yaml, and its 
 from __future__ import annotations
 
 import inspect
-import math
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,7 +26,7 @@ from rankexp.losses import (
 )
 from rankexp.losses.perm_kl import inverse_permutation
 from rankexp.losses.soft_lambda import expected_positions, first_slot_positions
-from tests.losses.test_soft_lambda import reference_loss
+from tests.losses.test_soft_lambda import reference_loss, reference_pairwise
 
 CLASSES = {"sft": SFTLoss, "soft_lambda": SoftLambdaLoss, "perm_kl": PermutationKLLoss, "rating_ce": RatingCELoss}
 SHIPPED = Path(rankexp.__file__).parent / "conf" / "loss"
@@ -36,20 +35,6 @@ SHIPPED = Path(rankexp.__file__).parent / "conf" / "loss"
 def _random_y(batch: int, m: int, seed: int = 0) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     return torch.softmax(torch.randn(batch, m, m, generator=gen, dtype=torch.float64) * 3, dim=-1)
-
-
-def pairwise_reference(s: torch.Tensor, ratings: torch.Tensor) -> float:
-    """Literal double loop of the Soft Lambda pair sum on given positions s (lower = ranked higher), target delta."""
-    per_list = []
-    for sb, rb in zip(s.double().tolist(), ratings.double().tolist()):
-        order = sorted(range(len(rb)), key=lambda i: (-rb[i], i))
-        tau = {item: rank + 1 for rank, item in enumerate(order)}
-        terms = [abs(1 / math.log2(1 + abs(tau[i] - tau[j])) - 1 / math.log2(2 + abs(tau[i] - tau[j])))
-                 * abs(2 ** rb[i] - 2 ** rb[j]) * math.log2(1 + math.exp(sb[i] - sb[j]))
-                 for i in range(len(rb)) for j in range(len(rb)) if rb[i] > rb[j]]
-        if terms:
-            per_list.append(sum(terms) / len(terms))
-    return sum(per_list) / len(per_list) if per_list else 0.0
 
 
 def slot_kl_reference(y_orig: torch.Tensor, y_perm: torch.Tensor, lengths: list[int] | None = None) -> float:
@@ -103,7 +88,7 @@ def test_soft_lambda_term_reads_y_on_slots_and_scores_on_candidates():
     assert slot.item() == pytest.approx(2.0 * reference_loss(y, ratings, 5.0), rel=1e-9)
     scores = torch.tensor([[0.3, -1.0, 2.0, 0.1], [1.0, 0.0, -0.5, 2.0]], dtype=torch.float64)
     candidate = loss.term(SimpleNamespace(scoring="candidate", scores=scores, gains=ratings))
-    assert candidate.item() == pytest.approx(2.0 * pairwise_reference(-scores, ratings), rel=1e-9)
+    assert candidate.item() == pytest.approx(2.0 * reference_pairwise(-scores, ratings), rel=1e-9)
 
 
 def test_candidate_scores_in_rating_order_cost_less_than_reversed():

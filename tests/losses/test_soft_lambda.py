@@ -21,14 +21,12 @@ def sure_y(order, m: int = M, p: float = 0.9, batch: int = 1) -> torch.Tensor:
     return y
 
 
-def reference_loss(y, ratings, gamma, delta="target"):
-    """Literal double loop over docs/alro.md's formula, one list at a time."""
+def reference_pairwise(s, ratings, delta="target"):
+    """Literal double loop over docs/alro.md's pair sum on positions s [B, m] (lower = ranked higher)."""
     per_list = []
-    for yb, rb in zip(y.double(), ratings.double()):
+    for sb, rb in zip(s.double(), ratings.double()):
         m = len(rb)
-        w = torch.softmax(gamma * yb, dim=0)
-        s = (w * torch.arange(1, m + 1, dtype=torch.float64)[:, None]).sum(0)
-        keys = (-rb).tolist() if delta == "target" else s.tolist()
+        keys = (-rb).tolist() if delta == "target" else sb.tolist()
         order = sorted(range(m), key=lambda i: (keys[i], i))
         tau = {item: rank + 1 for rank, item in enumerate(order)}
         total, pairs = 0.0, 0
@@ -38,11 +36,19 @@ def reference_loss(y, ratings, gamma, delta="target"):
                     n = abs(tau[i] - tau[j])
                     d = abs(1 / math.log2(1 + n) - 1 / math.log2(2 + n))
                     g = abs(2 ** rb[i].item() - 2 ** rb[j].item())
-                    total += d * g * math.log2(1 + math.exp(-(s[j] - s[i]).item()))
+                    total += d * g * math.log2(1 + math.exp(-(sb[j] - sb[i]).item()))
                     pairs += 1
         if pairs:
             per_list.append(total / pairs)
     return sum(per_list) / len(per_list) if per_list else 0.0
+
+
+def reference_loss(y, ratings, gamma, delta="target"):
+    """The pair sum on ALRO's soft-argmax positions s_i = sum_k k softmax_k(gamma Y[:, i])."""
+    m = y.shape[-1]
+    w = torch.softmax(gamma * y.double(), dim=1)
+    s = (w * torch.arange(1, m + 1, dtype=torch.float64)[None, :, None]).sum(1)
+    return reference_pairwise(s, ratings, delta)
 
 
 def test_alro_md_numbers_reproduce():
