@@ -20,11 +20,12 @@ from rankexp.run import CONF_DIR
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def setup(*overrides: str):
-    """(cfg, data, lists, model, tokenizer, encoder) for `+experiment=alro_ml100k`."""
+def setup(*overrides: str, experiment: str | None = "alro_ml100k"):
+    """(cfg, data, lists, model, tokenizer, encoder) for `+experiment=<experiment>` (None: the default run)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    chosen = [f"+experiment={experiment}"] if experiment else []
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("run", overrides=["+experiment=alro_ml100k", *overrides])
+        cfg = compose("run", overrides=[*chosen, *overrides])
     data = load_dataset("ml100k", cfg.data.root, item_noun="movie")
     lists = build_lists(cfg, data)
     from hydra.utils import instantiate

@@ -134,6 +134,17 @@ def load_model(source: str, *, name_or_path: str | None = None, gguf_file: str |
         tokenizer = load_tokenizer(directory, cache_dir)
         model = _pretrained(directory, cache_dir, DTYPES[dtype], load_in_4bit)
     log.info("loaded %s model %s in %.2f s", source, name_or_path, time.perf_counter() - started)
+    return prepare_for_training(model, load_in_4bit=load_in_4bit, gradient_checkpointing=gradient_checkpointing,
+                                lora=lora), tokenizer
+
+
+def prepare_for_training(model, *, load_in_4bit: bool = False, gradient_checkpointing: bool = False,
+                         lora: dict | None = None):
+    """A loaded causal LM made ready to train: k-bit preparation, activation checkpointing, LoRA.
+
+    Split from `load_model` so a model built in memory (the GPU check's random Llama-2-7B shapes)
+    is prepared exactly as a loaded one.
+    """
     if load_in_4bit:
         from peft import prepare_model_for_kbit_training
 
@@ -147,7 +158,7 @@ def load_model(source: str, *, name_or_path: str | None = None, gguf_file: str |
         model.config.use_cache = False
     if lora is not None:
         model = add_lora(model, lora)
-    return model, tokenizer
+    return model
 
 
 def load_tokenizer(directory: str, hf_cache: str | None = None):
