@@ -441,6 +441,43 @@ def probe_cross_fit(d: dict) -> str:
         f"{d['fit_s']['5_fold_copies']:.0f} s.")])
 
 
+def speed(d: dict) -> str:
+    """Our training and evaluation rates against the machine's matmul rate and a plain transformers + peft loop."""
+    limit, n = d["limit_gflops"], d["decoder_matmul_params"]
+    rows = [["ours: training step (Lightning, the default recipe)", f"{d['ours']['train']['tokens_per_s']:.0f}",
+             f"{d['flops_per_token']['train'] / 1e6:.0f}", f"{d['train_share_of_matmul']:.0%}", ""],
+            ["ours: evaluation (test lists, batch 8)", f"{d['ours']['eval']['tokens_per_s']:.0f}",
+             f"{d['flops_per_token']['eval'] / 1e6:.0f}", f"{d['eval_share_of_matmul']:.0%}", ""]]
+    for key, label in (("plain_eager", "plain transformers + peft loop, eager"),
+                       ("plain_compiled", "plain loop, `torch.compile` on the decoder")):
+        if "tokens_per_s" in d.get(key, {}):
+            rows.append([label, f"{d[key]['tokens_per_s']:.0f}", f"{d['flops_per_token']['train'] / 1e6:.0f}",
+                         f"{d[key]['share_of_matmul']:.0%}", f"{d[f'ours_over_{key}']:.2f}"])
+    lever_rows = [[f"`{' '.join(v['overrides'])}`", f"{v['train']['tokens_per_s']:.0f}", f"{v['train_speedup']:.2f}",
+                   f"{v['eval']['tokens_per_s']:.0f}", f"{v['eval_speedup']:.2f}"] for v in d["levers"].values()]
+    compile_note = ""
+    if "warmup_s" in d.get("plain_compiled", {}):
+        compile_note = (f" The compiled loop's {d['plain_compiled']['warmup_s']:.0f} s of warm-up steps (eager: "
+                        f"{d['plain_eager']['warmup_s']:.0f} s) include compiling the decoder, with inductor's "
+                        "on-disk cache as it was on this machine.")
+    rates = "; ".join(f"{precision} " + ", ".join(f"{shape} {rate:.0f}" for shape, rate in r.items())
+                      for precision, r in d["matmul_gflops"].items())
+    return "\n\n".join([
+        "## Speed against the machine's limit (the default recipe)",
+        facts("bench_speed.json", command="`python experiments/bench_speed.py`", machine=f"{d['machine']}, "
+              f"{'native bf16 (AVX512-BF16/AMX)' if d['bf16_native'] else 'AVX2, no native bf16'}, {d['torch_threads']} threads, trainer.precision={d['precision']}",
+              lora=f"r {d['lora']['r']}, dropout {d['lora']['dropout']}, {len(d['lora']['target_modules'])} modules"),
+        (f"Matmul rate at the model's shapes, GFLOP/s (best of 6 stretches): {rates}. The limit below is "
+         f"{limit:.0f} GFLOP/s ({d['limit_shape']}). N = {n / 1e6:.0f} M weights multiply every token (the decoder's "
+         "projections); a LoRA training token costs 4N FLOPs (forward, and backward to the inputs only), an "
+         f"evaluation token 2N.{compile_note}"),
+        table(["loop", "tokens/s", "MFLOP per token", "share of the matmul rate", "ours over it"], rows),
+        "Levers, each alone against the default on the same machine and run:",
+        table(["override", "train tokens/s", "x default", "eval tokens/s", "x default"], lever_rows),
+        ("LoRA dropout does not run at evaluation, so the dropout row's eval column shows how much the eval rate "
+         "moves between two measurements on this machine.")])
+
+
 def costs(train: dict, inference: dict, trained: dict, hybrid: dict, sampling: dict) -> str:
     train_rows = [[label, f"{train[k]:.2f}", f"{train[k] / train['sft_s_per_step']:.2f}"] for label, k in (
         ("SFT", "sft_s_per_step"), ("SFT + Soft Lambda", "sft_sll_s_per_step"), ("SFT + PSL", "sft_psl_s_per_step"),
@@ -521,7 +558,7 @@ KNOWN = {"make_commands.json", "candidate_ml100k.json", "alro_ml100k_slot.json",
          "hint_value_rank_candidate.json", "order_averaging.json", "probe_order_averaging.json",
          "weight_ema_candidate.json", "probe_hint_rounding.json", "probe_rating_ceiling.json",
          "bench_retrievers.json", "rerank_candidate.json", "recranker_ml100k_corrected_split.json",
-         "probe_cross_fit.json", "bench_train.json", "bench_inference.json", "bench_inference_trained.json",
+         "probe_cross_fit.json", "bench_speed.json", "bench_train.json", "bench_inference.json", "bench_inference_trained.json",
          "bench_hybrid.json", "bench_sampling.json", "probe_calibration.json", "mutation.json"}
 
 
@@ -565,6 +602,7 @@ def render() -> tuple[str, dict[str, str]]:
         recranker_text,
         *(hint_sources(name, load(name)) for name in hint_files),
         probe_cross_fit(load("probe_cross_fit.json")),
+        speed(load("bench_speed.json")),
         costs(load("bench_train.json"), load("bench_inference.json"), load("bench_inference_trained.json"),
               load("bench_hybrid.json"), load("bench_sampling.json")),
         mutation(load("mutation.json")),
@@ -573,12 +611,12 @@ def render() -> tuple[str, dict[str, str]]:
                        "do not edit by hand (`tests/report/test_results_doc.py` fails when this file differs). "
                        "Mean ± s.d. is over seeds unless a cell says s.e. (a paired standard error over lists or "
                        "users)."), *sections]) + "\n"
-    blocks = {"commands": readme_commands(load("make_commands.json")),
+    blocks = {"commands": readme_commands(load("make_commands.json"), load("bench_speed.json")),
               "results": readme_table(cand, candidate_gap, slot, rerank, hybrid, lightgcn)}
     return doc, blocks
 
 
-def readme_commands(d: dict) -> str:
+def readme_commands(d: dict, speed_figures: dict) -> str:
     def span(values, unit):
         return f"{values[0]}-{values[1]} {unit}" if values[0] != values[1] else f"{values[0]} {unit}"
 
@@ -589,7 +627,15 @@ def readme_commands(d: dict) -> str:
     return table(["command", "what it does", "measured"], [
         ["`make run`", (f"creates `.venv` when missing (about {d['first_install_s_approx'] // 60} min), then trains, "
          "selects on validation and tests the default experiment"), run],
-        ["`make test`", "the test suite CI runs: unit tests and the slow end-to-end runs", test]])
+        ["`make test`", "the test suite CI runs: unit tests and the slow end-to-end runs", test]]) + (
+        f"\n\nOn a {speed_figures['machine'].split()[1]}-core "
+        f"{'CPU with native bf16' if speed_figures['bf16_native'] else 'AVX2 CPU without native bf16 (fp32)'}, "
+        f"a training step runs at {speed_figures['train_share_of_matmul']:.0%} of the machine's matmul rate at the "
+        f"model's shapes and evaluation at {speed_figures['eval_share_of_matmul']:.0%}; the training step is "
+        f"{speed_figures['ours_over_plain_eager']:.2f}x a plain transformers + peft loop"
+        + (f" and {speed_figures['ours_over_plain_compiled']:.2f}x the same loop under `torch.compile`"
+           if "ours_over_plain_compiled" in speed_figures else "")
+        + " ([docs/results.md](docs/results.md#speed-against-the-machines-limit-the-default-recipe)).")
 
 
 def readme_table(cand: dict, gap: float, slot: dict, rerank: dict, hybrid, lightgcn: float) -> str:

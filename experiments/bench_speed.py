@@ -1,0 +1,234 @@
+"""How close training and evaluation run to this machine's matmul limit, measured side by side in one run.
+
+    python experiments/bench_speed.py [--train-steps 12] [--eval-lists 64] [overrides ...]
+        -> experiments/results/bench_speed.json
+
+Figures (docs/results.md "Speed"):
+- the machine's matmul rate at the model's own shapes (2 threads unless OMP_NUM_THREADS says otherwise),
+  fp32, and bf16 where the CPU has native bf16 (`bf16_native` says which);
+- FLOPs per token from the model's config: N = the decoder's matmul parameters (embedding and LM head
+  excluded: the readout multiplies only a few rows of the head); a LoRA training token costs 4N (forward,
+  and the backward to the inputs: the frozen base gets no weight gradient), an evaluation token 2N;
+- train and eval tokens/s of the default recipe (the run's own Lightning module, datamodule, precision
+  and LoRA settings) on real ML-100K lists, and each as a share of the matmul rate of the run's precision;
+- a plain transformers + peft loop on the same model, the same batches (token for token), the same LoRA
+  settings and the same loss positions, eager and under `torch.compile`, and our rate over each.
+The first steps of every loop are warm-up and are not timed (compilation happens there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from _bench_common import save, setup
+from omegaconf import OmegaConf
+
+from rankexp.models.loading import cpu_bf16_is_fast
+from rankexp.prompts.datamodule import RankingDataModule
+from rankexp.recipes.alro import active_losses, build_ranker
+
+
+def matmul_rates(dtype: torch.dtype, shapes: dict[str, tuple[int, int, int]], rounds: int = 6,
+                 seconds: float = 0.4) -> dict[str, float]:
+    """GFLOP/s of each [m x k] @ [k x n] in `dtype`: the best of `rounds` stretches, the shapes interleaved
+    (a 2-core machine's rate wanders by tens of percent between seconds; the best is the machine's limit)."""
+    pairs = {name: (torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)) for name, (m, k, n) in shapes.items()}
+    best = dict.fromkeys(shapes, 0.0)
+    for _ in range(rounds):
+        for name, (a, b) in pairs.items():
+            a @ b
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                a @ b
+                count += 1
+            m, k, n = shapes[name]
+            best[name] = max(best[name], 2 * m * k * n * count / (time.perf_counter() - start) / 1e9)
+    return {name: round(rate, 1) for name, rate in best.items()}
+
+
+def decoder_matmul_params(config) -> int:
+    """N: the weights every token multiplies in the decoder stack (attention and MLP projections)."""
+    d, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    head_dim = getattr(config, "head_dim", None) or d // config.num_attention_heads
+    kv = config.num_key_value_heads * head_dim
+    return layers * (d * d * 2 + 2 * d * kv + 3 * d * inter)
+
+
+class Clock(L.Callback):
+    """Tokens and seconds of the train / test batches after the first `warmup` ones."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.seen, self.tokens, self.padded, self.seconds = warmup, 0, 0, 0, 0.0
+
+    def _start(self, batch) -> None:
+        self.started = time.perf_counter()
+
+    def _end(self, batch) -> None:
+        self.seen += 1
+        if self.seen > self.warmup:
+            self.seconds += time.perf_counter() - self.started
+            self.tokens += int(batch["attention_mask"].sum())
+            self.padded += batch["attention_mask"].numel()
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        self._start(batch)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self._end(batch)
+
+    def on_test_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0) -> None:
+        self._start(batch)
+
+    def on_test_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._end(batch)
+
+    def rate(self) -> dict[str, float]:
+        return {"tokens": self.tokens, "padded_tokens": self.padded, "seconds": round(self.seconds, 3),
+                "tokens_per_s": round(self.tokens / self.seconds, 1)}
+
+
+def trainer_for(cfg, steps: int, clock: Clock) -> L.Trainer:
+    return L.Trainer(accelerator="cpu", devices=1, precision=cfg.trainer.precision, max_steps=steps,
+                     logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                     enable_model_summary=False, callbacks=[clock], num_sanity_val_steps=0, limit_val_batches=0,
+                     gradient_clip_val=cfg.trainer.gradient_clip_val, inference_mode=False)
+
+
+def ours(cfg, lists, model, encoder, train_steps: int, eval_lists: int, warmup: int) -> tuple[dict, list]:
+    """The recipe's own module and datamodule: `train_steps` steps after warm-up, then `eval_lists` test lists."""
+    losses = active_losses(cfg)
+    datamodule = RankingDataModule(
+        lists.train_source, [], lists.test[:eval_lists], encoder, seed=cfg.seed, draws_per_epoch=train_steps + warmup,
+        batch_size=cfg.train.batch_size, eval_batch_size=cfg.train.eval_batch_size,
+        permute=any(loss.needs_permuted for loss in losses.values()))
+    ranker = build_ranker(cfg, model, encoder, losses)
+    clock = Clock(warmup)
+    trainer_for(cfg, train_steps + warmup, clock).fit(ranker, datamodule=datamodule)
+    train = clock.rate()
+    batches = [batch for batch in datamodule.train_dataloader()]
+    clock = Clock(1)
+    trainer_for(cfg, 1, clock).test(ranker, datamodule=datamodule, verbose=False)
+    return {"train": train, "eval": clock.rate()}, batches
+
+
+def plain_loop(model, batches: list, rating_ids: list[int], *, compiled: bool, warmup: int, precision: str) -> dict:
+    """A bare transformers + peft step: decoder forward, rating logits at the readout positions,
+    cross-entropy, backward, AdamW. Same model object and batches as ours (LoRA weights move; fine
+    for a timing)."""
+    decoder = model.get_decoder()
+    run = torch.compile(decoder) if compiled else decoder
+    head = model.get_output_embeddings().weight
+    ids = torch.tensor(rating_ids)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    autocast = precision.startswith("bf16")
+    model.train()
+    tokens, seconds, loop_start = 0, 0.0, time.perf_counter()
+    for index, batch in enumerate(batches):
+        if index == warmup:
+            warmup_s = time.perf_counter() - loop_start
+        started = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            hidden = run(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                         use_cache=False).last_hidden_state
+            positions = batch["readout_positions"].clamp_min(0)
+            rows = hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1]))
+            logits = F.linear(rows, head[ids]).float()
+        targets = batch["rating_targets"]
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if index >= warmup:
+            seconds += time.perf_counter() - started
+            tokens += int(batch["attention_mask"].sum())
+    return {"compiled": compiled, "tokens": tokens, "seconds": round(seconds, 3),
+            "tokens_per_s": round(tokens / seconds, 1), "warmup_s": round(warmup_s, 1)}
+
+
+# Levers measured on our own loop, each alone against the default (docs/results.md "Speed").
+LEVERS = {"lora_dropout_0": ["model.lora.dropout=0"], "eval_batch_16": ["train.eval_batch_size=16"],
+          "eval_batch_4": ["train.eval_batch_size=4"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train-steps", type=int, default=12, help="timed training steps (after warm-up)")
+    parser.add_argument("--eval-lists", type=int, default=64, help="test lists scored for the eval rate")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed first steps of every loop")
+    parser.add_argument("--no-plain", action="store_true", help="skip the plain transformers + peft loops")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="skip the compiled plain loop (its compilation takes minutes on 2 cores)")
+    parser.add_argument("--levers", default=",".join(LEVERS), help=f"comma-separated subset of {','.join(LEVERS)} "
+                        "(empty: none)")
+    parser.add_argument("--out", default="bench_speed", help="name of the JSON under experiments/results/")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of the default experiment")
+    args = parser.parse_args()
+    levers = [name for name in args.levers.split(",") if name]
+    unknown = sorted(set(levers) - set(LEVERS))
+    if unknown:
+        parser.error(f"--levers: unknown {unknown}; known: {','.join(LEVERS)}")
+    started = time.perf_counter()
+    cfg, _data, lists, model, _tokenizer, encoder = setup("logger=none", *args.overrides, experiment=None)
+    phases = {"setup_s": round(time.perf_counter() - started, 1)}
+    bf16 = cpu_bf16_is_fast()
+    shapes = {"qkvo": (300, 576, 576), "up": (300, 576, 1536), "down": (300, 1536, 576)}
+    rates = {"fp32": matmul_rates(torch.float32, shapes)}
+    if bf16:
+        rates["bf16"] = matmul_rates(torch.bfloat16, shapes)
+    precision = str(cfg.trainer.precision)
+    limit = rates["bf16" if precision.startswith("bf16") else "fp32"]["up"]
+    n = decoder_matmul_params(model.get_base_model().config if hasattr(model, "get_base_model") else model.config)
+
+    def shares(measured: dict) -> dict:
+        return {"train_share_of_matmul": round(measured["train"]["tokens_per_s"] * 4 * n / 1e9 / limit, 3),
+                "eval_share_of_matmul": round(measured["eval"]["tokens_per_s"] * 2 * n / 1e9 / limit, 3)}
+
+    started = time.perf_counter()
+    measured, batches = ours(cfg, lists, model, encoder, args.train_steps, args.eval_lists, args.warmup)
+    phases["ours_s"] = round(time.perf_counter() - started, 1)
+    results = {
+        "experiment": "default (alro_ml100k_candidate)", "overrides": args.overrides,
+        "bf16_native": bf16, "precision": precision, "matmul_gflops": rates, "limit_gflops": limit,
+        "limit_shape": "[300 x 576] @ [576 x 1536]",
+        "lora": OmegaConf.to_container(cfg.model.lora), "decoder_matmul_params": n,
+        "flops_per_token": {"train": 4 * n, "eval": 2 * n},
+        "ours": measured, **shares(measured),
+    }
+    if not args.no_plain:
+        rating_ids = list(encoder.rating_ids)
+        for compiled in (False,) if args.no_compile else (False, True):
+            key = "plain_compiled" if compiled else "plain_eager"
+            started = time.perf_counter()
+            try:
+                plain = plain_loop(model, batches, rating_ids, compiled=compiled, warmup=args.warmup,
+                                   precision=precision)
+                plain["share_of_matmul"] = round(plain["tokens_per_s"] * 4 * n / 1e9 / limit, 3)
+                results[key] = plain
+                results[f"ours_over_{key}"] = round(measured["train"]["tokens_per_s"] / plain["tokens_per_s"], 3)
+            except Exception as error:  # noqa: BLE001 - e.g. no C compiler for inductor: record, keep the rest
+                results[key] = {"error": f"{type(error).__name__}: {error}"}
+            phases[f"{key}_s"] = round(time.perf_counter() - started, 1)
+    del model
+    results["levers"] = {}
+    for name in levers:
+        started = time.perf_counter()
+        cfg, _data, lists, model, _tokenizer, encoder = setup("logger=none", *args.overrides, *LEVERS[name],
+                                                               experiment=None)
+        lever, _ = ours(cfg, lists, model, encoder, args.train_steps, args.eval_lists, args.warmup)
+        results["levers"][name] = {"overrides": LEVERS[name], **lever, **shares(lever),
+                                   "train_speedup": round(lever["train"]["tokens_per_s"]
+                                                          / measured["train"]["tokens_per_s"], 3),
+                                   "eval_speedup": round(lever["eval"]["tokens_per_s"]
+                                                         / measured["eval"]["tokens_per_s"], 3)}
+        del model
+        phases[f"lever_{name}_s"] = round(time.perf_counter() - started, 1)
+    results["phase_wall_s"] = phases
+    save(args.out, results)
+
+
+if __name__ == "__main__":
+    main()
