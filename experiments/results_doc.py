@@ -441,6 +441,26 @@ def probe_cross_fit(d: dict) -> str:
         f"{d['fit_s']['5_fold_copies']:.0f} s.")])
 
 
+def lora_dropout(d: dict) -> str:
+    """LoRA dropout 0 against the default 0.05: one seed, the same lists, on the machine the speed figures name."""
+    ref, lever = d["dropout_0.05"]["seeds"][0], d["dropout_0"]["seeds"][0]
+    rows = [[label, f3(r["llm_ndcg@5"]), s3(r["llm_ndcg@5"] - r["item_mean_ndcg@5"]), f3(r.get("best_val/ndcg@5")),
+             f"{r['wall_time_s']:.0f} s"] for label, r in (("`model.lora.dropout=0.05` (the default)", ref),
+                                                          ("`model.lora.dropout=0`", lever))]
+    return "\n\n".join([
+        "## LoRA dropout 0 (a speed lever, seed 0)",
+        facts("lora_dropout_candidate.json", command="`make run` and `make run ARGS=model.lora.dropout=0`, then "
+              "`python experiments/paired_runs.py --ref dropout_0.05 dropout_0.05=<run> dropout_0=<run>`",
+              machine="2-core AVX2 CPU (no native bf16), idle, trainer=cpu in fp32", lists="100 validation, 707 test"),
+        table(["run", "test NDCG@5", "LLM minus item mean", "best validation NDCG@5", "wall time"], rows),
+        (f"Dropout 0 minus dropout 0.05, paired over the 707 test lists: "
+         f"{pm(lever['minus_dropout_0.05'], lever['minus_dropout_0.05_se'], signed=True)} (s.e.; 95% CI "
+         f"{s3(lever['minus_dropout_0.05_ci_low'])} to {s3(lever['minus_dropout_0.05_ci_high'])}), for "
+         f"{ref['wall_time_s'] - lever['wall_time_s']:.0f} s less. Validation picks "
+         f"{'dropout 0' if lever['best_val/ndcg@5'] > ref['best_val/ndcg@5'] else 'dropout 0.05'} "
+         f"({f3(lever['best_val/ndcg@5'])} vs {f3(ref['best_val/ndcg@5'])}); on one seed the default stays 0.05.")])
+
+
 def speed(d: dict) -> str:
     """Our training and evaluation rates against the machine's matmul rate and a plain transformers + peft loop."""
     limit, n = d["limit_gflops"], d["decoder_matmul_params"]
@@ -558,7 +578,7 @@ KNOWN = {"make_commands.json", "candidate_ml100k.json", "alro_ml100k_slot.json",
          "hint_value_rank_candidate.json", "order_averaging.json", "probe_order_averaging.json",
          "weight_ema_candidate.json", "probe_hint_rounding.json", "probe_rating_ceiling.json",
          "bench_retrievers.json", "rerank_candidate.json", "recranker_ml100k_corrected_split.json",
-         "probe_cross_fit.json", "bench_speed.json", "bench_train.json", "bench_inference.json", "bench_inference_trained.json",
+         "probe_cross_fit.json", "bench_speed.json", "lora_dropout_candidate.json", "bench_train.json", "bench_inference.json", "bench_inference_trained.json",
          "bench_hybrid.json", "bench_sampling.json", "probe_calibration.json", "mutation.json"}
 
 
@@ -603,6 +623,7 @@ def render() -> tuple[str, dict[str, str]]:
         *(hint_sources(name, load(name)) for name in hint_files),
         probe_cross_fit(load("probe_cross_fit.json")),
         speed(load("bench_speed.json")),
+        lora_dropout(load("lora_dropout_candidate.json")),
         costs(load("bench_train.json"), load("bench_inference.json"), load("bench_inference_trained.json"),
               load("bench_hybrid.json"), load("bench_sampling.json")),
         mutation(load("mutation.json")),
