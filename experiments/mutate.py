@@ -43,6 +43,7 @@ OUT = REPO / "experiments" / "results" / "mutation.json"
 # module file -> (the fast tests that guard it, the functions to mutate; None = the whole file)
 TARGETS: dict[str, tuple[list[str], list[str] | None]] = {
     "rankexp/losses/soft_lambda.py": (["tests/losses/test_soft_lambda.py", "tests/losses"], None),
+    "rankexp/losses/common.py": (["tests/losses"], None),
     "rankexp/losses/perm_kl.py": (["tests/losses/test_perm_kl.py", "tests/losses"], None),
     "rankexp/losses/rating_ce.py": (["tests/losses/test_rating_ce.py", "tests/losses"], None),
     "rankexp/losses/sft.py": (["tests/losses/test_sft.py", "tests/losses"], None),

@@ -35,7 +35,7 @@ from rankexp.data.recranker import LISTWISE_TOP, POINTWISE_ANSWERS, TASKS, Pairw
 from rankexp.data.recranker_eval import listwise_eval, pairwise_eval, pointwise_eval
 from rankexp.errors import ConfigError
 from rankexp.evaluation.metrics import ranking_metrics
-from rankexp.models.scoring import answer_probs, last_hidden_shared, last_hidden_unshared
+from rankexp.models.scoring import answer_probs, expected_rating, last_hidden_shared, last_hidden_unshared
 from rankexp.prompts.instructions import InstructionEncoder
 
 METHODS = ("hybrid", *TASKS, "retriever")
@@ -86,11 +86,11 @@ class UserResult:
 
 # ---- the hybrid formula (docs/recranker.md) ---------------------------------------------------------------
 
-def expected_rating(probs: np.ndarray, answers: Sequence[str] = POINTWISE_ANSWERS) -> np.ndarray:
-    """Σ_r r·P(r) over the answer tokens (probabilities renormalised over them); [..., R] -> [...]."""
-    probs = np.asarray(probs, dtype=np.float64)
-    values = np.array([float(a) for a in answers])
-    return (probs * values).sum(-1) / probs.sum(-1)
+def pointwise_rating(probs: np.ndarray, answers: Sequence[str] = POINTWISE_ANSWERS) -> np.ndarray:
+    """The rating the pointwise answers predict: `expected_rating` of their probabilities (renormalised)."""
+    with np.errstate(divide="ignore"):  # a zero probability is a -inf logit: softmax gives it 0
+        logits = torch.as_tensor(np.log(np.asarray(probs, dtype=np.float64)))
+    return expected_rating(logits, torch.tensor([float(a) for a in answers], dtype=torch.float64)).numpy()
 
 
 def pair_wins(candidates: np.ndarray, examples: Sequence[PairwiseExample], p_first: np.ndarray) -> np.ndarray:
@@ -230,7 +230,7 @@ class HybridEvaluator:
         point, wins, positions = np.zeros(m), np.zeros(m), [None] * m
         if rows.get("pointwise"):
             probs = answer_probs(model, hidden[rows["pointwise"]], enc.answer_token_ids["pointwise"])
-            point = expected_rating(probs, enc.answers["pointwise"])
+            point = pointwise_rating(probs, enc.answers["pointwise"])
             scores["pointwise"], extra["pointwise"] = point, probs
         if rows.get("pairwise"):
             probs = answer_probs(model, hidden[rows["pairwise"]], enc.answer_token_ids["pairwise"])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rankexp.ensemble import HybridEvaluator, HybridOptions, UserResult, expected_rating, summarize
+from rankexp.ensemble import HybridEvaluator, HybridOptions, UserResult, pointwise_rating, summarize
 from rankexp.models.scoring import last_hidden_shared, last_hidden_unshared, length_groups
 from rankexp.recipes.recranker import build_encoder, hint_functions
 from tests.helpers.recranker import first_hit
@@ -74,11 +74,11 @@ def test_single_pass_scores_are_renormalised_answer_probabilities(tiny, rerank, 
         assert result.extra["pairwise"][0] == pytest.approx(yes / (yes + no), rel=1e-5)
 
 
-def test_expected_rating_math():
+def test_pointwise_rating_math():
     probs = np.array([[0.1, 0.2, 0.3, 0.2, 0.2], [0, 0, 0, 0, 2.0], [1, 1, 1, 1, 1]])
-    np.testing.assert_allclose(expected_rating(probs), [3.2, 5.0, 3.0])
+    np.testing.assert_allclose(pointwise_rating(probs), [3.2, 5.0, 3.0])
     # probabilities are renormalised over the answer tokens: scaling them changes nothing
-    np.testing.assert_allclose(expected_rating(probs * 0.01), expected_rating(probs))
+    np.testing.assert_allclose(pointwise_rating(probs * 0.01), pointwise_rating(probs))
 
 
 def test_misses_count_zero_over_all_users():

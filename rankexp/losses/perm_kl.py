@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from rankexp.errors import ConfigError
-from rankexp.losses.soft_lambda import check_weight
+from rankexp.losses.common import check_weight
 
 DIRECTIONS = ("forward", "reverse", "symmetric")
 

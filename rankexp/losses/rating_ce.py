@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from rankexp.errors import ConfigError
-from rankexp.losses.soft_lambda import check_weight
+from rankexp.losses.common import check_weight
 
 
 def rating_cross_entropy(logits: Tensor, targets: Tensor, mask: Tensor | None = None) -> Tensor:

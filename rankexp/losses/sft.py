@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rankexp.losses.soft_lambda import check_weight
+from rankexp.losses.common import check_weight
 
 IGNORE_INDEX = -100
 

@@ -24,19 +24,12 @@ from torch import Tensor, nn
 
 from rankexp.errors import ConfigError
 from rankexp.evaluation.metrics import ndcg_gain
+from rankexp.losses.common import check_weight
 
 DELTA_MODES = ("target", "predicted")
 # expected_position = ALRO's s_i from every teacher-forced slot | first_slot = s_i = -log Y[1, i], the
 # verbalizer's own scores (inference ranks with slot 1 only).
 SCORE_MODES = ("expected_position", "first_slot")
-
-
-def check_weight(weight: float, name: str) -> float:
-    """Reject a negative loss weight, naming its config key `loss.<name>.weight`."""
-    weight = float(weight)
-    if not math.isfinite(weight) or weight < 0:
-        raise ConfigError(f"`loss.{name}.weight` must be a finite number >= 0, got {weight}")
-    return weight
 
 
 def _check_gamma(gamma: float) -> float:

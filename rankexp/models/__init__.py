@@ -4,9 +4,6 @@ from rankexp.models.adapters import add_lora, load_adapter, save_adapter
 from rankexp.models.gguf_cache import ensure_gguf_cache
 from rankexp.models.loading import ModelSpec, format_prompt, load_model
 from rankexp.models.scoring import (
-    full_vocab_log_softmax_at,
-    gather_label_logits,
-    hidden_at,
     label_token_ids,
     lm_logits,
 )
@@ -16,9 +13,6 @@ __all__ = [
     "add_lora",
     "ensure_gguf_cache",
     "format_prompt",
-    "full_vocab_log_softmax_at",
-    "gather_label_logits",
-    "hidden_at",
     "label_token_ids",
     "lm_logits",
     "load_adapter",

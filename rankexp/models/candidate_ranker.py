@@ -18,12 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from rankexp.models.ranker import ForwardOutputs, ListwiseRanker
-from rankexp.models.scoring import hidden_states, label_logits
-
-
-def expected_rating(logits: Tensor, values: Tensor) -> Tensor:
-    """Σ_r r·P(r) over the rating tokens' softmax: [..., R] -> [...]."""
-    return torch.softmax(logits, dim=-1) @ values.to(logits.device)
+from rankexp.models.scoring import expected_rating, hidden_states, label_logits
 
 
 class CandidateOutputs(ForwardOutputs):

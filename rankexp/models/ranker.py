@@ -96,6 +96,11 @@ class ListwiseRanker(L.LightningModule):
         self.test_metrics = RankingMetrics(ks=self.ks)
         self.test_subset_metrics = RankingMetrics(ks=self.ks)
         self.test_scores: dict[int, Tensor] = {}
+        # Every validation's scores [lists, m] by the global step it ran at: the post-test analysis (fusion,
+        # order averaging) reuses the selected checkpoint's instead of scoring the validation lists again.
+        self.val_scores: dict[int, Tensor] = {}
+        self.val_scores_at: dict[int, Tensor] = {}
+        self.restored_step: int | None = None  # global step of the checkpoint last loaded (the selected one)
         # Checkpoints hold the trainable (LoRA) weights only; the frozen base reloads from its source.
         self.strict_loading = False
 
@@ -158,9 +163,15 @@ class ListwiseRanker(L.LightningModule):
 
     # ---- evaluation ----------------------------------------------------------------------
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self.val_metrics.update(self.score(batch), ndcg_gain(batch["gains"]))
+        scores = self.score(batch)
+        self.val_metrics.update(scores, ndcg_gain(batch["gains"]))
+        for index, row in zip(batch["index"].tolist(), scores.detach().float().cpu()):
+            self.val_scores[index] = row
 
     def on_validation_epoch_end(self) -> None:
+        if self.val_scores:
+            self.val_scores_at[self.global_step] = torch.stack([self.val_scores[i] for i in sorted(self.val_scores)])
+            self.val_scores = {}
         values = self.val_metrics.compute()
         errors = self.val_metrics.standard_errors()
         self.val_metrics.reset()
@@ -194,7 +205,16 @@ class ListwiseRanker(L.LightningModule):
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
         checkpoint["rankexp_trainable_keys"] = sorted(trainable)
 
+    def on_fit_end(self) -> None:
+        self.restored_step = None  # a checkpoint loaded to resume is not the one selected for testing
+
+    def selected_val_scores(self, n_lists: int) -> Tensor | None:
+        """The validation scores of the checkpoint `trainer.test` restored, when every list has one."""
+        scores = self.val_scores_at.get(self.restored_step) if self.restored_step is not None else None
+        return scores if scores is not None and len(scores) == n_lists else None
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.restored_step = checkpoint.get("global_step")
         expected = sorted(name for name, p in self.named_parameters() if p.requires_grad)
         saved = checkpoint.get("rankexp_trainable_keys")
         if saved is not None and saved != expected:

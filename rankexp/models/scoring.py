@@ -51,12 +51,6 @@ def gather_rows(hidden: Tensor, positions: Tensor) -> Tensor:
     return hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1]))
 
 
-def hidden_at(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
-              positions: torch.Tensor) -> torch.Tensor:
-    """Final hidden states at `positions`: [B, S, H], one backbone pass."""
-    return gather_rows(hidden_states(model, input_ids, attention_mask), positions)
-
-
 def lm_logits(model, hidden: torch.Tensor, token_ids: torch.Tensor | None = None) -> torch.Tensor:
     """LM-head logits of `hidden` [..., H] for `token_ids` only (or the whole vocabulary)."""
     lm = causal_lm(model)
@@ -74,27 +68,6 @@ def lm_logits(model, hidden: torch.Tensor, token_ids: torch.Tensor | None = None
     if cap:
         logits = torch.tanh(logits / cap) * cap
     return logits
-
-
-def gather_label_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
-                        positions: torch.Tensor, label_ids: torch.Tensor) -> torch.Tensor:
-    """Logits of the label tokens at each slot: [B, S, L], from one forward pass."""
-    return lm_logits(model, hidden_at(model, input_ids, attention_mask, positions), label_ids)
-
-
-def full_vocab_log_softmax_at(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
-                              positions: torch.Tensor, label_ids: torch.Tensor,
-                              renormalize: bool = False) -> torch.Tensor:
-    """log P(label | slot) [B, S, L], normalised over the full vocabulary (ALRO's Y, as sourced).
-
-    With `renormalize`, normalised over the labels only (the config option of docs/alro.md); that
-    needs only the label rows, so the full-vocabulary head is skipped.
-    """
-    hidden = hidden_at(model, input_ids, attention_mask, positions)
-    if renormalize:
-        return lm_logits(model, hidden, label_ids).float().log_softmax(-1)
-    log_probs = lm_logits(model, hidden).float().log_softmax(-1)  # [B, S, V]: S is small
-    return log_probs[..., label_ids.to(log_probs.device)]
 
 
 def label_logits(model: nn.Module, hidden: Tensor, positions: Tensor, token_ids: Tensor) -> Tensor:
@@ -125,6 +98,15 @@ def answer_logits(model: nn.Module, hidden: Tensor, sft_labels: Tensor) -> tuple
     next_labels = sft_labels[:, 1:]
     mask = next_labels != -100
     return lm_logits(model, hidden[:, :-1][mask]).float(), next_labels[mask]
+
+
+def expected_rating(logits: Tensor, values: Tensor) -> Tensor:
+    """Σ_r r·P(r), P the softmax over the R rating tokens' logits: [..., R] -> [...].
+
+    The one way a rating is read: the candidate readout passes logits, RecRanker's pointwise answers
+    pass the logs of their probabilities (a softmax of log-probabilities renormalises them).
+    """
+    return torch.softmax(logits, dim=-1) @ values.to(logits.device, logits.dtype)
 
 
 def answer_probs(model: nn.Module, hidden: Tensor, token_ids: list[int]) -> np.ndarray:

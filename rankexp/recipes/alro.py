@@ -159,9 +159,10 @@ def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> di
     """Paired differences with the item mean (and the retriever) on the test lists, `eval.test_orders`
     and `eval.fusion`.
 
-    The LLM's test scores are the ones `trainer.test` just computed. The validation lists are scored
-    once, with the same (selected) weights, for whichever of the two rows needs them; fusion picks its
-    weight there and touches the test lists once.
+    The LLM's test scores are the ones `trainer.test` just computed. The validation scores are the
+    ones the selected checkpoint's validation computed (scored again here, with the same weights, only
+    when the run has none: `mode=eval`, no checkpointing, DDP shards); fusion picks its weight there and
+    touches the test lists once.
     """
     from rankexp.evaluation.baselines import item_mean
     from rankexp.evaluation.fusion import paired_difference, per_list
@@ -181,7 +182,10 @@ def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> di
         out.update(paired_difference(llm, scores, gains, metric).keys(f"paired_test/llm_minus_{name}/{metric}"))
     orders, fusion = int(cfg.eval.test_orders) > 1, cfg.eval.fusion != "none" and bool(lists.val)
     score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
-    val_llm = np.asarray(score(lists.val)) if lists.val and (orders or fusion) else None
+    val_llm = None
+    if lists.val and (orders or fusion):
+        reused = ranker.selected_val_scores(len(lists.val))
+        val_llm = reused.numpy() if reused is not None else np.asarray(score(lists.val))
     if orders:
         averaged, order_metrics = average_orders(cfg, score, lists, llm, val_llm, others)
         out.update(order_metrics)

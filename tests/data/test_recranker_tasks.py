@@ -23,7 +23,7 @@ from rankexp.data.recranker import (
 from rankexp.data.recranker_eval import listwise_eval, pairwise_eval, pointwise_eval
 from rankexp.data.recranker_tasks import RecRankerTasks
 from rankexp.data.splits import leave_one_out
-from rankexp.ensemble import expected_rating, hybrid_scores, pair_wins
+from rankexp.ensemble import hybrid_scores, pair_wins, pointwise_rating
 from rankexp.errors import ConfigError
 from rankexp.prompts.recranker_text import (
     listwise_top_target,
@@ -227,7 +227,7 @@ def test_hybrid_forms_on_a_hand_example():
     reordered = hybrid_scores(point, wins, positions, form="code", retriever_rank=np.array([3, 2, 1, 0]))
     assert reordered == pytest.approx([3.65, 6.225, 2.15, 5.275])
     assert hybrid_scores(point, wins, positions, weights=(1, 0, 0)) == pytest.approx(point)
-    assert expected_rating(np.array([[0, 0, 0, 1, 1.0]])) == pytest.approx([4.5])
+    assert pointwise_rating(np.array([[0, 0, 0, 1, 1.0]])) == pytest.approx([4.5])
     with pytest.raises(ConfigError, match="task.form"):
         hybrid_scores(point, wins, positions, form="mean")
 

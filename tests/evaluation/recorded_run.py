@@ -69,6 +69,9 @@ def install() -> None:
         record = {
             "test": _lists(lists.test), "val": _lists(lists.val),
             "test_llm": [[float(v) for v in ranker.test_scores[i]] for i in range(len(lists.test))],
+            # the validation scores of the selected checkpoint, which fusion and order averaging reuse
+            "val_llm": None if (reused := ranker.selected_val_scores(len(lists.val))) is None
+            else [[float(v) for v in row] for row in reused],
             "train": {k: [float(v) for v in lists.train[k]] for k in ("user", "item", "rating")},
         }
         try:

@@ -61,7 +61,8 @@ def test_the_run_reports_its_own_row_and_the_validation_evidence(synthetic_lists
     from types import SimpleNamespace
 
     scored = SimpleNamespace(test_scores=dict(enumerate(torch.as_tensor(slot_prior_plus_gain(lists.test),
-                                                                         dtype=torch.float32))))
+                                                                         dtype=torch.float32))),
+                             selected_val_scores=lambda n_lists: None)  # no validation ran: score val here
     out = compare_on_test(cfg, scored, None, lists)
     gains = ndcg_gain(torch.as_tensor(np.stack([e.gains for e in lists.test])))
     expected = order_averaged_scores(slot_prior_plus_gain, lists.test, 5, cfg.seed + 2)
@@ -94,8 +95,9 @@ def test_three_orders_in_a_real_tiny_run_match_a_hand_average(tmp_path):
     results, record, rows = read_run(tmp_path)
     test, val, calls = record["test"], record["val"], record["calls"]
     assert len(test) == len(rows) == 8 and len(val) == 8 and results["orders/n"] == 3.0
-    # val as shown, then 2 shuffles of val, then 2 shuffles of test (test's shown order: trainer.test's scores)
-    assert len(calls) == 5 and calls[0]["lists"] == val
+    # 2 shuffles of val, then 2 shuffles of test; the shown orders are the run's own scores (val: the selected
+    # checkpoint's validation, test: trainer.test's)
+    assert len(calls) == 4 and len(record["val_llm"]) == 8
 
     def averaged(lists, shown_scores, shuffles):
         out = []
@@ -111,14 +113,14 @@ def test_three_orders_in_a_real_tiny_run_match_a_hand_average(tmp_path):
             out.append([sum(per_item[c]) / 3 for c in example["candidates"]])
         return out
 
-    for lists, shuffles in ((val, calls[1:3]), (test, calls[3:5])):
+    for lists, shuffles in ((val, calls[0:2]), (test, calls[2:4])):
         moved = sum(s["lists"][i]["candidates"] != e["candidates"] for s in shuffles for i, e in enumerate(lists))
         assert moved >= 12, "the extra orders must actually reorder the candidates"
-    val_avg = averaged(val, calls[0]["scores"], calls[1:3])
-    test_avg = averaged(test, record["test_llm"], calls[3:5])
+    val_avg = averaged(val, record["val_llm"], calls[0:2])
+    test_avg = averaged(test, record["test_llm"], calls[2:4])
 
     mean_ndcg = lambda scores, lists: sum(hand_ndcg(s, e["gains"]) for s, e in zip(scores, lists)) / len(lists)
-    assert results["val_orders/one_order_ndcg@5"] == pytest.approx(mean_ndcg(calls[0]["scores"], val), abs=1e-6)
+    assert results["val_orders/one_order_ndcg@5"] == pytest.approx(mean_ndcg(record["val_llm"], val), abs=1e-6)
     assert results["val_orders/ndcg@5"] == pytest.approx(mean_ndcg(val_avg, val), abs=1e-6)
     llm = [hand_ndcg(s, e["gains"]) for s, e in zip(record["test_llm"], test)]
     orders = [hand_ndcg(s, e["gains"]) for s, e in zip(test_avg, test)]

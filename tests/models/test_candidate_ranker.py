@@ -142,3 +142,35 @@ def test_the_shipped_candidate_experiment_composes():
     assert OmegaConf.select(cfg, "optim.schedule") == "linear"
     assert instantiate(cfg.loss.rating_ce).weight == 1.0
     assert np.isfinite(cfg.optim.lr)
+
+
+def test_the_selected_checkpoints_validation_scores_are_reused_exactly(candidate_setup, tmp_path):
+    """Fusion and order averaging take the validation scores of the checkpoint `trainer.test` restored: equal to
+    scoring the validation lists again with those weights, and not another validation's."""
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from rankexp.models.list_scores import make_score_fn
+
+    _, _, encoder, ranker, dm = candidate_setup
+    ranker.lr = 3e-2  # big steps: every validation sees other weights
+
+    class Selects(L.Callback):  # the monitored value peaks at step 2 of 6, so the best is not the last
+        def on_validation_epoch_end(self, trainer, module) -> None:
+            module.log("pick", -abs(trainer.global_step - 2.0))
+
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, monitor="pick", mode="max")
+    trainer = L.Trainer(accelerator="cpu", max_steps=6, val_check_interval=2, check_val_every_n_epoch=None,
+                        callbacks=[Selects(), checkpoint], logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, precision="32-true",
+                        reload_dataloaders_every_n_epochs=1)
+    trainer.fit(ranker, datamodule=dm)
+    assert sorted(ranker.val_scores_at) == [2, 4, 6] and ranker.restored_step is None
+    assert ranker.selected_val_scores(len(dm.val_lists)) is None  # nothing restored yet: score again
+    trainer.test(ranker, datamodule=dm, ckpt_path=checkpoint.best_model_path, verbose=False)
+    assert ranker.restored_step == 2
+    reused = ranker.selected_val_scores(len(dm.val_lists))
+    again = torch.as_tensor(make_score_fn(ranker, encoder, batch_size=5)(dm.val_lists), dtype=torch.float32)
+    torch.testing.assert_close(reused, again, rtol=1e-6, atol=1e-6)
+    assert not torch.allclose(ranker.val_scores_at[6], again, atol=1e-4)
+    assert ranker.selected_val_scores(len(dm.val_lists) + 1) is None  # a partial set (DDP shard) is not reused

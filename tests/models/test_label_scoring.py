@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rankexp.errors import ConfigError
-from rankexp.models.scoring import full_vocab_log_softmax_at, gather_label_logits, label_token_ids
+from rankexp.models.scoring import hidden_states, label_logits, label_token_ids, y_matrix
 from tests.helpers.models import LORA, perturb_lora, right_padded_batch, tiny
 
 LABELS = list("ABCDEFGHIJKLMNOPQRST")
@@ -68,22 +68,23 @@ def test_positions_point_at_answer_labels(scored):
     assert torch.isin(ids[rows, positions + 1], label_ids).all()
 
 
-def test_gather_label_logits_matches_full_logits(scored):
+def test_label_logits_match_full_logits(scored):
     model, ids, mask, positions, label_ids, full_at = scored
     with torch.no_grad():
-        got = gather_label_logits(model, ids, mask, positions, label_ids)
+        got = label_logits(model, hidden_states(model, ids, mask), positions, label_ids)
     assert got.shape == (2, 3, 3)
     torch.testing.assert_close(got, full_at[..., label_ids], rtol=1e-5, atol=1e-5)
 
 
-def test_full_vocab_log_softmax_matches_full_logits(scored):
+def test_y_over_the_vocabulary_and_over_the_labels_match_full_logits(scored):
     model, ids, mask, positions, label_ids, full_at = scored
     with torch.no_grad():
-        over_vocab = full_vocab_log_softmax_at(model, ids, mask, positions, label_ids)
-        over_labels = full_vocab_log_softmax_at(model, ids, mask, positions, label_ids, renormalize=True)
-    torch.testing.assert_close(over_vocab, full_at.log_softmax(-1)[..., label_ids], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(over_labels, full_at[..., label_ids].log_softmax(-1), rtol=1e-5, atol=1e-5)
-    assert (over_vocab.exp().sum(-1) < 1).all()  # full-vocabulary probabilities: labels share the mass
+        hidden = hidden_states(model, ids, mask)
+        over_vocab = y_matrix(model, hidden, positions, label_ids, over="vocab")
+        over_labels = y_matrix(model, hidden, positions, label_ids, over="labels")
+    torch.testing.assert_close(over_vocab, full_at.softmax(-1)[..., label_ids], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(over_labels, full_at[..., label_ids].softmax(-1), rtol=1e-5, atol=1e-6)
+    assert (over_vocab.sum(-1) < 1).all()  # full-vocabulary probabilities: labels share the mass
 
 
 def test_left_padding_scores_like_unpadded(scored):
@@ -93,8 +94,8 @@ def test_left_padding_scores_like_unpadded(scored):
     left = torch.cat([torch.full((1, 5), 2), row], dim=1)
     left_mask = torch.cat([torch.zeros(1, 5, dtype=torch.long), torch.ones(1, length, dtype=torch.long)], dim=1)
     with torch.no_grad():
-        plain = gather_label_logits(model, row, torch.ones_like(row), positions[:1], label_ids)
-        shifted = gather_label_logits(model, left, left_mask, positions[:1] + 5, label_ids)
+        plain = label_logits(model, hidden_states(model, row, torch.ones_like(row)), positions[:1], label_ids)
+        shifted = label_logits(model, hidden_states(model, left, left_mask), positions[:1] + 5, label_ids)
     torch.testing.assert_close(shifted, plain, rtol=1e-4, atol=1e-5)
 
 
@@ -103,7 +104,7 @@ def test_gradients_reach_lora_only_through_label_rows():
     perturb_lora(model)
     ids, mask = right_padded_batch(tok, TEXTS)
     label_ids = torch.tensor(label_token_ids(tok, LABELS[:3]))
-    out = full_vocab_log_softmax_at(model, ids, mask, slot_positions(mask), label_ids)
+    out = y_matrix(model, hidden_states(model, ids, mask), slot_positions(mask), label_ids).log()
     out.sum().backward()
     grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads.values())
@@ -112,8 +113,8 @@ def test_gradients_reach_lora_only_through_label_rows():
 def test_bf16_autocast_close_to_fp32(scored):
     model, ids, mask, positions, label_ids, _ = scored
     with torch.no_grad():
-        fp32 = full_vocab_log_softmax_at(model, ids, mask, positions, label_ids)
+        fp32 = y_matrix(model, hidden_states(model, ids, mask), positions, label_ids).log()
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            bf16 = full_vocab_log_softmax_at(model, ids, mask, positions, label_ids)
-    assert bf16.dtype == torch.float32  # the log-softmax is taken in fp32
+            bf16 = y_matrix(model, hidden_states(model, ids, mask), positions, label_ids).log()
+    assert bf16.dtype == torch.float32  # the softmax is taken in fp32
     torch.testing.assert_close(bf16, fp32, rtol=0, atol=0.05)
