@@ -643,20 +643,19 @@ def readme_commands(d: dict, speed_figures: dict) -> str:
 
     run = "; ".join(f"{span(m['wall_s'], 's')} ({span(m['s_per_step'], 's')} per step) on a {m['machine']}"
                     for m in d["make_run"])
+    compiled = speed_figures.get("ours_over_plain_compiled")
+    run += (f". Training runs at {speed_figures['train_share_of_matmul']:.0%} and evaluation at "
+            f"{speed_figures['eval_share_of_matmul']:.0%} of the matmul rate at the model's shapes (2 cores, "
+            f"{'bf16' if speed_figures['bf16_native'] else 'AVX2, fp32'}); a training step is "
+            f"{speed_figures['ours_over_plain_eager']:.2f}x a plain transformers + peft loop"
+            + (f", {compiled:.2f}x it compiled" if compiled is not None else "")
+            + " ([speed](docs/results.md#speed-against-the-machines-limit-the-default-recipe))")
     test = "; ".join(f"{t['wall_s']} s on a {t['machine']}" + (f", {t['date']}" if t["date"] else "")
                      + f" ({t['passed']} passed)" for t in d["make_test"])
     return table(["command", "what it does", "measured"], [
         ["`make run`", (f"creates `.venv` when missing (about {d['first_install_s_approx'] // 60} min), then trains, "
          "selects on validation and tests the default experiment"), run],
-        ["`make test`", "the test suite CI runs: unit tests and the slow end-to-end runs", test]]) + (
-        f"\n\nOn a {speed_figures['machine'].split()[1]}-core "
-        f"{'CPU with native bf16' if speed_figures['bf16_native'] else 'AVX2 CPU without native bf16 (fp32)'}, "
-        f"a training step runs at {speed_figures['train_share_of_matmul']:.0%} of the machine's matmul rate at the "
-        f"model's shapes and evaluation at {speed_figures['eval_share_of_matmul']:.0%}; the training step is "
-        f"{speed_figures['ours_over_plain_eager']:.2f}x a plain transformers + peft loop"
-        + (f" and {speed_figures['ours_over_plain_compiled']:.2f}x the same loop under `torch.compile`"
-           if "ours_over_plain_compiled" in speed_figures else "")
-        + " ([docs/results.md](docs/results.md#speed-against-the-machines-limit-the-default-recipe)).")
+        ["`make test`", "the test suite CI runs: unit tests and the slow end-to-end runs", test]])
 
 
 def readme_table(cand: dict, gap: float, slot: dict, rerank: dict, hybrid, lightgcn: float) -> str:
