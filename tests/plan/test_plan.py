@@ -10,9 +10,11 @@ vs 111 MB estimated).
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
+import torch
 
 from rankexp.errors import ConfigError
 from rankexp.plan.architecture import KNOWN, Architecture, from_hf_config
@@ -50,6 +52,36 @@ def test_unknown_lora_target_and_bad_sizes_are_errors():
     for bad in ("lots", "-3GB"):
         with pytest.raises(ConfigError, match="--gpu-mem"):
             parse_capacity(bad)
+
+
+@pytest.mark.parametrize("weights, autocast", [(torch.bfloat16, None), (torch.float32, torch.bfloat16),
+                                               (torch.float16, None)], ids=["bf16", "bf16_autocast", "fp16"])
+def test_counting_in_fp32_kernels_saves_what_the_low_precision_step_saves(weights, autocast):
+    """Fp32Kernels (how the estimate counts fast on CPUs without native bf16) changes no saved byte,
+    no dtype and no shape of the step; only the arithmetic is fp32. Checked that returning the fp32
+    result uncast fails all three cases."""
+    from rankexp.models.adapters import add_lora
+    from rankexp.models.loading import tiny_random_llama
+    from rankexp.plan.memory import Fp32Kernels, SavedTensors
+
+    lora = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj", "down_proj"], "bias": "none"}
+    ids = torch.randint(0, 300, (2, 24), generator=torch.Generator().manual_seed(0))
+
+    def step(mode) -> tuple[SavedTensors, list]:
+        model = add_lora(tiny_random_llama(300, hidden_size=32, intermediate_size=64, num_attention_heads=4,
+                                           num_key_value_heads=2, num_hidden_layers=2).to(weights), lora)
+        saved = SavedTensors(model)
+        with saved.hooks(), mode, torch.autocast("cpu", dtype=autocast or torch.bfloat16, enabled=bool(autocast)):
+            logits = model(input_ids=ids).logits
+        logits.float().logsumexp(-1).sum().backward()
+        grads = [(p.grad.dtype, p.grad.shape) for p in model.parameters() if p.grad is not None]
+        return saved, [logits.dtype, logits.shape, *grads]
+
+    plain, plain_out = step(contextlib.nullcontext())
+    counted, counted_out = step(Fp32Kernels())
+    assert plain.activation_bytes > 0 and counted.activation_bytes == plain.activation_bytes
+    assert counted.weight_copy_bytes == plain.weight_copy_bytes
+    assert counted_out == plain_out
 
 
 def _plan(tmp_path, *args: str) -> dict:
