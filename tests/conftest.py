@@ -22,6 +22,14 @@ def _data_root() -> Path | None:
     return None
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """The slow end-to-end runs first, and first of all those of a module that sets `RUNS_LONGEST = True`:
+    under `make test`'s two workers a ten-minute run that starts last leaves one core idle until it ends.
+    Collection order is kept otherwise (the sort is stable)."""
+    items.sort(key=lambda item: (not getattr(item.module, "RUNS_LONGEST", False),
+                                 item.get_closest_marker("slow") is None))
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     root = _data_root()

@@ -24,6 +24,7 @@ SCRIPT = REPO / "experiments" / "gpu_check.sh"
 BUNDLE_SCRIPT = REPO / "experiments" / "gpu_bundle.sh"
 PARTS = ("train_rankexp", "train_plain", "inference", "nf4", "plan", "ddp", "train_7b")
 CARRY_LIMIT = 64 * 2**20
+RUNS_LONGEST = True  # started first under make test's workers (tests/conftest.py)
 # What a stock CUDA PyTorch image lacks (docs/gpu.md): the bundle carries these; the stand-in environment
 # below hides them (and rankexp's own install, wandb, the GGUF package and the optional sweepers).
 CARRIED = {"hydra-core", "omegaconf", "antlr4-python3-runtime", "gguf", "transformers", "peft", "pooch",

@@ -16,6 +16,7 @@ import pytest
 from tests.helpers.runs import explain, run_module
 
 pytestmark = pytest.mark.slow
+RUNS_LONGEST = True  # started first under make test's workers (tests/conftest.py)
 
 RECIPE = [
     "default_experiment=none", "data=synthetic", "data.synthetic.genre_bias=0.0", "protocol.m=6",
