@@ -31,10 +31,14 @@ def ranked_slots(scores: np.ndarray) -> np.ndarray:
 
 
 def position_bias(model_scores_fn: ScoreFn, examples: Sequence[ListwiseExample], n_orders: int = 5,
-                  seed: int = 0) -> dict[str, Any]:
+                  seed: int = 0, presented_scores: Any = None) -> dict[str, Any]:
     """How much the ranking depends on where candidates are shown.
 
-    Every list is scored under `n_orders` seeded random candidate orders. Returns:
+    Every list is scored under `n_orders` seeded random candidate orders. With `presented_scores`
+    ([B, m], the lists' scores in the order they are given, e.g. the test step's), the first order is
+    the given one and those scores are used instead of a forward: evaluation lists are shuffled per
+    user already, so the given order is one more random order, and the probe runs n_orders - 1
+    forwards per list instead of n_orders. Returns:
     - `top1_agreement`: mean over lists and pairs of orders of [same item ranked first]
       (1 = order-invariant; a ranker that ignores the items and picks a fixed slot
       scores about `chance_top1_agreement` = 1/m);
@@ -60,9 +64,13 @@ def position_bias(model_scores_fn: ScoreFn, examples: Sequence[ListwiseExample],
 
     # n_orders x len(examples) forwards (as long as testing on that many lists): worth a bar; hidden off a tty
     for o in tqdm(range(n_orders), desc=f"position-bias probe ({len(examples)} lists)", disable=None, leave=False):
-        perms = [rng.permutation(m) for _ in examples]
-        shown = [permuted_copy(example, perm) for example, perm in zip(examples, perms)]
-        scores = as_numpy(model_scores_fn(shown), len(shown), m)
+        if o == 0 and presented_scores is not None:
+            perms = [np.arange(m) for _ in examples]
+            scores = as_numpy(presented_scores, len(examples), m)
+        else:
+            perms = [rng.permutation(m) for _ in examples]
+            shown = [permuted_copy(example, perm) for example, perm in zip(examples, perms)]
+            scores = as_numpy(model_scores_fn(shown), len(shown), m)
         first = ranked_slots(scores)[:, 0]
         top_slot[o] = first
         top_item[o] = [perm[slot] for perm, slot in zip(perms, first)]

@@ -125,14 +125,20 @@ def _media(cfg: DictConfig, data: RatingData, ranker, encoder, trainer, test_lis
     from rankexp.report import media
 
     score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
+    tested = ranker.test_scores if len(ranker.test_scores) == len(test_lists) else None  # the test step's scores
+
+    def scores_of(n: int):
+        return torch.stack([tested[i] for i in range(n)]).float() if tested is not None else score(test_lists[:n])
+
     out = Path(cfg.paths.output_dir)
     tables, plots, metrics = {}, {}, {}
     if n_examples:
         shown = test_lists[:n_examples]
-        tables["example_rankings"] = media.example_rankings_table(shown, score(shown), data.items["title"].to_numpy(),
-                                                                  encoder.labels)
+        tables["example_rankings"] = media.example_rankings_table(shown, scores_of(len(shown)),
+                                                                  data.items["title"].to_numpy(), encoder.labels)
     if n_bias:
-        bias = position_bias(score, test_lists[:n_bias], n_orders=5, seed=cfg.seed)
+        probed = test_lists[:n_bias]
+        bias = position_bias(score, probed, n_orders=5, seed=cfg.seed, presented_scores=scores_of(len(probed)))
         plots["position_bias"] = media.save_position_bias_plot(bias, out / "media" / "position_bias.png")
         metrics.update(bias_metrics(bias))
     media.log_media(trainer.loggers, out, tables=tables, plots=plots)

@@ -65,6 +65,24 @@ def test_position_bias_separates_slot_and_item_scorers():
                                         "position_bias/slot_bias_tv": item["slot_bias_tv"]}
 
 
+def test_position_bias_takes_the_presented_order_from_given_scores():
+    """With the lists' own scores, the first order is the presented one and costs no forward."""
+    examples = [make_example(u, M) for u in range(200)]
+    calls = []
+
+    def counted(shown):
+        calls.append(len(shown))
+        return _item_scorer(shown)
+
+    item = position_bias(counted, examples, n_orders=5, seed=0, presented_scores=_item_scorer(examples))
+    assert calls == [200] * 4 and item["top1_agreement"] == 1.0 and item["n_orders"] == 5
+    # the given scores are what order 0 ranks: a slot-biased order 0 breaks the agreement
+    mixed = position_bias(_item_scorer, examples, n_orders=2, seed=0, presented_scores=_slot_scorer(examples))
+    assert mixed["top1_agreement"] < 0.5
+    with pytest.raises(ValueError, match="shape"):
+        position_bias(_item_scorer, examples, presented_scores=np.zeros((len(examples), M - 1)))
+
+
 def test_position_bias_accepts_torch_and_rejects_bad_shapes():
     import torch
 

@@ -73,6 +73,13 @@ def test_each_sweep_job_is_its_own_wandb_run_with_config_summary_and_media(tmp_p
         logged = " ".join(run["files"])
         for media in ("example_rankings", "position_bias", "learning_curve"):
             assert media in logged, (media, run["files"])
+        # the example table shows the test step's own scores: its NDCG@5 is each list's in test_per_list.csv
+        import pandas as pd
+
+        shown = pd.read_csv(tmp_path / str(job) / "media" / "example_rankings.csv")
+        tested = pd.read_csv(tmp_path / str(job) / "test_per_list.csv")
+        assert len(shown) > 1
+        assert shown["ndcg@5"].to_numpy() == pytest.approx(tested["llm_ndcg@5"].to_numpy()[: len(shown)], abs=1e-5)
     output = done.stderr + done.stdout
     assert "There is a wandb run already in progress" not in output
     assert "wandb: Run history" not in output and "anonymous setting" not in output  # quiet logs
