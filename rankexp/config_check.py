@@ -6,6 +6,7 @@ Runs first in every experiment, before any data, model or Lightning work.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import fields
 
 from omegaconf import DictConfig, ListConfig
@@ -20,7 +21,10 @@ from rankexp.config_schema import (
     node_at,
     number,
 )
+from rankexp.data.recranker import RECRANKER_TASKS
 from rankexp.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def _labels(task: DictConfig) -> list[str]:
@@ -30,14 +34,30 @@ def _labels(task: DictConfig) -> list[str]:
     return list(labels) if isinstance(labels, ListConfig) else []
 
 
-def uses_recranker_recipe(cfg: DictConfig) -> bool:
-    """RecRanker's recipe runs the pointwise / pairwise / hybrid tasks, and `task=listwise` under `recranker: true`."""
-    return cfg.task.name in ("pointwise", "pairwise", "hybrid") or bool(cfg.get("recranker"))
+def upgrade_deprecated_keys(cfg: DictConfig) -> None:
+    """Map the keys older configs and commands used onto today's, with one warning line each, so they mean
+    what they meant: `recranker=true` is `recipe=recranker`; `mode=retrieval` is `recipe=retrieval`."""
+    flag = cfg.get("recranker")
+    if flag is not None:
+        if not isinstance(flag, bool):
+            raise ConfigError(f"`recranker` must be true or false (deprecated: use recipe=recranker), got {flag!r}")
+        log.warning("`recranker=%s` is deprecated: %s", str(flag).lower(),
+                    "use `recipe=recranker`" if flag else "remove it (the recipe follows `task`, or set `recipe`)")
+        if flag:
+            cfg.recipe = "recranker"
+        cfg.recranker = None
+    if cfg.get("mode") == "retrieval":
+        log.warning("`mode=retrieval` is deprecated: use `recipe=retrieval`")
+        cfg.recipe, cfg.mode = "retrieval", "train"
 
 
 def check_cross_keys(cfg: DictConfig) -> None:
     """Rules between keys, checked before the model loads."""
     task, protocol = cfg.get("task"), cfg.get("protocol")
+    recipe = cfg.get("recipe")
+    if task is not None and task.get("name") in RECRANKER_TASKS and recipe == "alro":
+        raise ConfigError(f"`task={task.get('name')}` is one of RecRanker's tasks: it needs `recipe=recranker` (its "
+                          "default), not `recipe=alro`")
     if task is not None and task.get("scoring") == "candidate":
         if task.get("name") != "listwise":
             raise ConfigError(f"`task.scoring=candidate` is a listwise prompt; `task={task.get('name')}` cannot do "
@@ -51,7 +71,7 @@ def check_cross_keys(cfg: DictConfig) -> None:
         if labels and int(protocol.m) > len(labels):
             raise ConfigError(f"`protocol.m`={protocol.m} candidates need as many labels, but `task.labels` has "
                               f"{len(labels)}; lower `protocol.m` or give more labels")
-        recranker_list = task.get("name") == "hybrid" or (cfg.get("recranker") and task.get("name") == "listwise")
+        recranker_list = task.get("name") == "hybrid" or (recipe == "recranker" and task.get("name") == "listwise")
         if recranker_list and int(protocol.m) < 10:  # training lists: 3 + 2 rated and 5 unrated candidates
             raise ConfigError(f"`protocol.m`={protocol.m}: RecRanker's listwise instructions show 10 candidates, "
                               "so its listwise and hybrid tasks need `protocol.m` >= 10")
@@ -64,7 +84,7 @@ def check_cross_keys(cfg: DictConfig) -> None:
                           "retriever=lightgcn` or `eval.fusion=item_mean`")
     if task is not None and task.get("hints"):
         _check_cross_fitted(task, protocol)
-    recranker = task is not None and uses_recranker_recipe(cfg)
+    recranker = task is not None and recipe == "recranker"
     if recranker and task.hint_format != "value":
         raise ConfigError(f"`task.hint_format={task.hint_format}` is for the listwise prompts (rankexp.recipes.alro); "
                           "RecRanker's tasks show the hint values: use `task.hint_format=value`")
@@ -181,7 +201,8 @@ def _refuse_unknown(node: DictConfig | None, path: str, known: list[str] | None)
 
 def validate_config(cfg: DictConfig) -> None:
     """Check every schema'd key of `cfg`, and that the closed groups hold no unknown key; the first bad
-    one raises a ConfigError naming it."""
+    one raises a ConfigError naming it. Deprecated keys are mapped onto their replacements first."""
+    upgrade_deprecated_keys(cfg)
     for path, schema in GROUPS:
         node = node_at(cfg, path)
         if node is not None:

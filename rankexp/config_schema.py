@@ -19,6 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from rankexp.data.recranker import RECRANKER_TASKS, default_recipe  # noqa: F401  (the rule `recipe` defaults by)
 from rankexp.errors import ConfigError
 
 
@@ -99,7 +100,8 @@ def choice(*choices: str, **kw: Any) -> Rule:
 
 
 FLAG = Rule("bool")
-MODES = ("train", "eval", "retrieval", "data")
+MODES = ("train", "eval", "data")
+RECIPES = ("alro", "recranker", "retrieval")
 
 
 @dataclass
@@ -107,8 +109,9 @@ class RunSchema:
     """Root keys of `run.yaml`."""
 
     seed: int = key(count(0), "seed for every draw (training windows, shuffles, LoRA init)")
-    mode: str = key(choice(*MODES), "what the run does: fit + test, test an adapter, the retriever only, or data stats")
-    recranker: bool = key(FLAG, "the RecRanker recipe whatever `task` is (pointwise / pairwise / hybrid always use it)")
+    recipe: str = key(choice(*RECIPES), "which recipe runs: ALRO's listwise ranker, RecRanker's instruction tuning + "
+                                        "hybrid, or the retriever alone (default: recranker for RecRanker's tasks)")
+    mode: str = key(choice(*MODES), "what the recipe does: fit + test, test an adapter or checkpoint, or data stats")
     y_over: str = key(choice("vocab", "labels"), "ALRO's Y: softmax over the full vocabulary or over the m labels")
 
 

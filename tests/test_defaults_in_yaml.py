@@ -58,10 +58,9 @@ def test_the_scan_finds_a_fallback(tmp_path: Path):
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_defines_what_its_recipe_reads(experiment: str):
     cfg = compose(f"+experiment={experiment}")
-    if cfg.mode == "retrieval" or cfg.get("model") is None:
+    if cfg.recipe == "retrieval" or cfg.get("model") is None:
         return
-    recranker = cfg.recranker or cfg.task.name in ("pointwise", "pairwise", "hybrid")
-    if recranker:
+    if cfg.recipe == "recranker":
         mix = task_mix(cfg.task)
         hybrid_options(cfg, mix)
         build_sampler(cfg.sampler)

@@ -32,6 +32,13 @@ POINTWISE_ANSWERS = ("1", "2", "3", "4", "5")  # one token each in SmolLM2 / Lla
 PAIRWISE_ANSWERS = ("Yes", "No")  # answer to "would the user prefer the first over the second?"
 LISTWISE_SHAPE = (3, 2, 5)  # top-tier rated, second-tier rated, random unrated candidates
 LISTWISE_TOP = 5  # RecRanker's listwise answer is the top 5 of the 10 candidates
+RECRANKER_TASKS = ("pointwise", "pairwise", "hybrid")  # the `task` names only RecRanker's recipe runs
+
+
+def default_recipe(task_name: str | None) -> str:
+    """The recipe a run takes when `recipe` is not given (run.yaml's resolver): RecRanker's own tasks are
+    its recipe's, every other task is ALRO's (`recipe=recranker` puts task=listwise under RecRanker)."""
+    return "recranker" if task_name in RECRANKER_TASKS else "alro"
 
 PredictRating = Callable[[int, np.ndarray], np.ndarray]  # (user, items) -> predicted ratings
 Score = Callable[[int, np.ndarray], np.ndarray]  # (user, items) -> scores, higher = preferred

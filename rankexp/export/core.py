@@ -12,7 +12,6 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from rankexp.config_check import uses_recranker_recipe
 from rankexp.errors import ConfigError
 from rankexp.export.jsonl import SCHEMA, VERSION, write_splits
 from rankexp.io.results import config_hash, git_sha
@@ -44,7 +43,7 @@ def export(cfg: DictConfig, out: Path, epochs: int, experiment: str | None = Non
     data = instantiate(cfg.data)
     lists = build_lists(cfg, data)
     tokenizer, tokenizer_name = load_tokenizer_of(cfg.model)
-    if uses_recranker_recipe(cfg):
+    if cfg.recipe == "recranker":
         from rankexp.export.instructions import instruction_splits
 
         recipe, readout, splits = "recranker", "instructions", instruction_splits(cfg, data, lists, tokenizer, epochs)

@@ -20,16 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from rankexp.data.hints import hint_label
+from rankexp.data.recranker import default_recipe
 from rankexp.errors import ConfigError
 
 MANIFEST_FILE = "rankexp.json"
 FORMAT = 1
-RECRANKER_TASKS = ("pointwise", "pairwise", "hybrid")
 
 
 def recipe_of(cfg: Mapping[str, Any]) -> str:
-    task = cfg.get("task") or {}
-    return "recranker" if task.get("name") in RECRANKER_TASKS or cfg.get("recranker") else "alro"
+    """The run's `recipe`. A config read unresolved (run.yaml's default is a resolver) or written before the
+    key existed (then `recranker: true` said it) gets the rule the resolver applies."""
+    recipe = cfg.get("recipe")
+    if isinstance(recipe, str) and not recipe.startswith("${"):
+        return recipe
+    return "recranker" if cfg.get("recranker") else default_recipe((cfg.get("task") or {}).get("name"))
 
 
 def base_of(model: Mapping[str, Any]) -> dict[str, Any]:

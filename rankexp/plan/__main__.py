@@ -58,10 +58,11 @@ def _compose(overrides: list[str]):
         cfg = compose("run", overrides=overrides)
     if cfg.get("model") is None:
         raise ConfigError("the plan needs a model: remove `~model`")
-    if cfg.task.name in ("pointwise", "pairwise", "hybrid") or cfg.get("recranker"):
-        raise ConfigError(f"`task.name={cfg.task.name}`: the plan sizes the listwise rankers (ALRO, candidate "
-                          "readout); RecRanker's instruction prompts are shorter and fit wherever these do")
     validate_config(cfg)
+    if cfg.recipe != "alro":
+        raise ConfigError(f"`recipe={cfg.recipe}` (task.name={cfg.task.name}): the plan sizes ALRO's listwise rankers "
+                          "(slot or candidate readout); RecRanker's instruction prompts are shorter and fit wherever "
+                          "these do")
     return cfg
 
 

@@ -16,12 +16,13 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rankexp.config_check import uses_recranker_recipe, validate_config
+from rankexp.config_check import validate_config
 from rankexp.data import RatingData
 from rankexp.data.summary import summarize
 from rankexp.evaluation.baselines import evaluate_baselines
 from rankexp.evaluation.metrics import ndcg_gain, ranking_metrics
 from rankexp.io.results import write_results
+from rankexp.recipes import model_stage
 from rankexp.recipes.lists import RankingLists, build_lists, candidate_matrix
 from rankexp.report.wandb_run import finish_run
 
@@ -51,18 +52,14 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
             baselines = list_baselines(cfg, lists)
             lists.metrics.update(baselines)  # the learning-curve plot draws them beside the LLM
             metrics.update(baselines)
-        if cfg.mode in ("train", "eval") and cfg.get("model") is not None:
-            if uses_recranker_recipe(cfg):
-                from rankexp.recipes.recranker import run_recranker as run_stage
-            else:
-                from rankexp.recipes.alro import run_ranker as run_stage
-
-            metrics.update(run_with_oom_hint(run_stage, cfg, data, lists))
+        stage = model_stage(cfg.recipe)
+        if stage is not None and cfg.mode in ("train", "eval") and cfg.get("model") is not None:
+            metrics.update(run_with_oom_hint(stage, cfg, data, lists))
     if not is_global_zero():  # a DDP worker: rank 0 writes the one results.json
         return metrics
     out = Path(cfg.paths.output_dir)
     payload = write_results(out / "results.json", metrics, cfg, time.time() - started,
-                            extra={"mode": cfg.mode, "task_name": cfg.task_name})
+                            extra={"recipe": cfg.recipe, "mode": cfg.mode, "task_name": cfg.task_name})
     log.info("results: %s", out / "results.json")
     return payload
 

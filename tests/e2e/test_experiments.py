@@ -85,7 +85,6 @@ def check_by_hand(cfg: DictConfig, results: dict, out: Path) -> None:
     from the train rows, the LLM's from its own scores (which must tell the candidates apart), and the per-list
     file row by row. A metric that is mis-aggregated, scored on other lists or on constant scores fails here.
     NDCG@1/3/5 are recomputed; the other metrics share their ranking code (tests/evaluation/test_metrics*.py)."""
-    from rankexp.config_check import uses_recranker_recipe
     from tests.evaluation.recorded_run import hand_item_mean, hand_ndcg, hand_popularity, hand_random_ndcg
 
     recorded = json.loads((out / "recorded_lists.json").read_text())
@@ -101,9 +100,9 @@ def check_by_hand(cfg: DictConfig, results: dict, out: Path) -> None:
             expected["retriever"] = [hand_ndcg(_as_float32(t["prior"]), t["gains"], k) for t in test]
         for name, values in expected.items():
             assert results[f"baseline_test/{name}/ndcg@{k}"] == _mean(values), (name, k)
-    if cfg.mode != "train":  # retrieval mode: lists and baselines only, no LLM
+    if cfg.mode != "train" or cfg.recipe == "retrieval":  # the retriever alone: lists and baselines, no LLM
         return
-    if uses_recranker_recipe(cfg):  # RecRanker: every method's scores per test user
+    if cfg.recipe == "recranker":  # RecRanker: every method's scores per test user
         rows = json.loads((out / "recorded_recranker.json").read_text())
         assert [r["gains"] for r in rows] == [t["gains"] for t in test]
         for method in rows[0]["scores"]:

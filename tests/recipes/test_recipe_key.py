@@ -1,0 +1,79 @@
+"""`recipe`: one root key names the recipe (alro | recranker | retrieval); the old spellings still mean
+what they meant, with one warning line each."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from rankexp.config_check import validate_config
+from rankexp.errors import ConfigError
+from rankexp.models.manifest import recipe_of
+from rankexp.recipes import model_stage
+from tests.helpers.runs import compose
+
+
+@pytest.mark.parametrize("overrides, recipe", [
+    ((), "alro"),
+    (("task=listwise",), "alro"),
+    (("task=pointwise",), "recranker"),
+    (("task=pairwise",), "recranker"),
+    (("task=hybrid",), "recranker"),
+    (("task=listwise", "recipe=recranker"), "recranker"),
+    (("+experiment=alro_ml100k_candidate",), "alro"),
+    (("+experiment=recranker_ml100k",), "recranker"),
+    (("+experiment=recranker_ml100k_listwise",), "recranker"),
+    (("+experiment=retrieval_ml100k",), "retrieval"),
+])
+def test_the_recipe_follows_the_task_unless_named(overrides, recipe):
+    cfg = compose(*overrides)
+    validate_config(cfg)
+    assert cfg.recipe == recipe
+
+
+def test_each_recipe_name_is_one_stage():
+    from rankexp.recipes.alro import run_ranker
+    from rankexp.recipes.recranker import run_recranker
+
+    assert model_stage("alro") is run_ranker and model_stage("recranker") is run_recranker
+    assert model_stage("retrieval") is None  # the retriever is fit while the lists are built
+    with pytest.raises(ValueError, match="banana"):
+        model_stage("banana")
+
+
+@pytest.mark.parametrize("old, recipe, mode", [
+    (("recranker=true",), "recranker", "train"),
+    (("recranker=true", "mode=eval"), "recranker", "eval"),
+    (("recranker=false",), "alro", "train"),
+    (("mode=retrieval",), "retrieval", "train"),
+])
+def test_old_spellings_map_onto_recipe_with_one_warning(old, recipe, mode, caplog):
+    cfg = compose(*old)
+    with caplog.at_level(logging.WARNING, logger="rankexp.config_check"):
+        validate_config(cfg)
+    assert (cfg.recipe, cfg.mode, cfg.recranker) == (recipe, mode, None)
+    warnings = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert len(warnings) == 1 and ("recipe" in warnings[0] or "remove it" in warnings[0]), warnings
+
+
+@pytest.mark.parametrize("overrides, named", [
+    (("recipe=banana",), "`recipe`"),
+    (("task=hybrid", "recipe=alro"), "recipe=recranker"),
+    (("recranker=maybe",), "`recranker`"),
+    (("mode=fit",), "`mode`"),
+])
+def test_a_bad_recipe_is_one_line_naming_the_key(overrides, named):
+    with pytest.raises(ConfigError, match=named):
+        validate_config(compose(*overrides))
+
+
+def test_manifests_of_old_and_unresolved_configs_name_the_recipe():
+    """read_manifest builds an old adapter's manifest from its run's config.yaml, read unresolved."""
+    resolver = "${rankexp.default_recipe:${oc.select:task.name,null}}"
+    assert recipe_of({"recipe": "retrieval", "task": {"name": "hybrid"}}) == "retrieval"
+    assert recipe_of({"recipe": resolver, "task": {"name": "hybrid"}}) == "recranker"
+    assert recipe_of({"recipe": resolver, "task": {"name": "listwise"}}) == "alro"
+    assert recipe_of({"recranker": True, "task": {"name": "listwise"}}) == "recranker"  # before `recipe`
+    assert recipe_of({"recranker": False, "task": {"name": "pairwise"}}) == "recranker"
+    assert recipe_of({"task": {"name": "listwise"}}) == "alro"
