@@ -76,7 +76,7 @@ def _cli(*overrides: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        (["mode=fit", "data=synthetic"], "`mode` must be one of train, eval, retrieval, data, got 'fit'"),
+        (["mode=fit", "data=synthetic"], "`mode` must be one of train, eval, data, got 'fit'"),
         (["data=synthetic", "protocol.name=pointwise_lol"], "`protocol.name` must be one of explicit_listwise, rerank_topk"),
         (["data=synthetic", "model=tiny_random", "protocol.m=30", "protocol.min_history=1"], "protocol.m"),
         (["data=synthetic", "protocol=rerank_topk", "model=tiny_random"], "needs a retriever"),

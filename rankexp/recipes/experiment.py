@@ -59,7 +59,7 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         return metrics
     out = Path(cfg.paths.output_dir)
     payload = write_results(out / "results.json", metrics, cfg, time.time() - started,
-                            extra={"recipe": cfg.recipe, "mode": cfg.mode, "task_name": cfg.task_name})
+                            extra={"mode": cfg.mode, "task_name": cfg.task_name})
     log.info("results: %s", out / "results.json")
     return payload
 

@@ -119,7 +119,7 @@ def test_experiment_files_compose(name):
     if not (CONF_DIR / "retriever" / "lightgcn.yaml").is_file():
         pytest.skip("conf/retriever/lightgcn.yaml is not there yet")
     cfg = compose_cfg(f"+experiment={name}")
-    assert cfg.recranker and cfg.protocol.name == "rerank_topk" and cfg.sampler.budget in (5000, 10000)
+    assert cfg.recipe == "recranker" and cfg.protocol.name == "rerank_topk" and cfg.sampler.budget in (5000, 10000)
     mix = task_mix(cfg.task)
     options = hybrid_options(cfg, mix)
     assert options.tasks == tuple(t for t in ("pointwise", "pairwise", "listwise") if t in mix)
