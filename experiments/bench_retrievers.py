@@ -42,7 +42,7 @@ def _data_root(arg: str | None) -> str:
 
 
 def run_one(name: str, seed: int, data, split) -> dict:
-    _, hparams, _ = parse_config(OmegaConf.load(REPO / "rankexp" / "conf" / "retriever" / f"{name}.yaml"))
+    _, hparams = parse_config(OmegaConf.load(REPO / "rankexp" / "conf" / "retriever" / f"{name}.yaml"))
     retriever = build_retriever(name, **hparams)
     start = time.perf_counter()
     retriever.fit(split.train, data.n_users, data.n_items, val=split.val, like_threshold=data.like_threshold,

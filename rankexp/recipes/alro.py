@@ -35,10 +35,7 @@ def active_losses(cfg: DictConfig):
         del losses[name]
     if not losses:
         raise ConfigError("every loss has weight 0; enable at least one of `loss=[sft,soft_lambda,perm_kl]`")
-    shuffled = [name for name, loss in losses.items() if loss.needs_permuted]
-    if shuffled and cfg.protocol.m < 2:
-        raise ConfigError(f"`loss.{shuffled[0]}` needs at least 2 candidates to permute (`protocol.m` >= 2)")
-    return losses
+    return losses  # `protocol.m` >= 2, which the permuted copies need, is the schema's rule
 
 
 def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, max_length: int) -> ListwiseEncoder | CandidateEncoder:

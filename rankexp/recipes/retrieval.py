@@ -20,6 +20,7 @@ from rankexp.data.hints import CROSS_FITTED
 from rankexp.data.splits import Split
 from rankexp.retrievers.cache import candidates_or_load, fit_or_load, frame_fingerprint
 from rankexp.retrievers.cross_fit import cross_fit
+from rankexp.retrievers.evaluate import check_topk
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ def _aligned(users, items, scores, targets) -> tuple[np.ndarray, np.ndarray]:
 
 
 def retrieve(cfg: DictConfig, data: RatingData, split: Split, k: int) -> Retrieved:
+    check_topk(k, data.n_items)  # before any fitting: a list holds the retriever's top `protocol.m`
     retriever_cfg = OmegaConf.to_container(cfg.retriever, resolve=True)
     cache_dir = Path(cfg.paths.cache_dir) / "retrievers"
     fingerprint = f"{data.name}-{frame_fingerprint(data.ratings)}"

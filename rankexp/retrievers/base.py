@@ -53,12 +53,10 @@ class Retriever(ABC):
     Params: ClassVar[type[Params]] = Params
     uses_history: ClassVar[bool] = False  # True: `score` reads the visible item sequence (SASRec)
 
-    def __init__(self, name: str | None = None, topk: int | None = None, **hparams: Any) -> None:
-        # `name` and `topk` are accepted so that `hydra.utils.instantiate(cfg.retriever)` works on the
-        # shipped configs; `topk` is the pipeline's candidate count and never changes the model.
+    def __init__(self, name: str | None = None, **hparams: Any) -> None:
+        # `name` is accepted so that `hydra.utils.instantiate(cfg.retriever)` works on the shipped configs.
         if name is not None and name != self.name:
             raise ConfigError(f"`retriever.name` is {name!r} but `_target_` builds {type(self).__name__} ({self.name!r})")
-        self.topk = topk
         fields = {f.name for f in dataclasses.fields(self.Params)}
         unknown = sorted(set(hparams) - fields)
         if unknown:

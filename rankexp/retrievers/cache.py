@@ -63,8 +63,11 @@ def retriever_class(target: str) -> type[Retriever]:
     return cls
 
 
-def parse_config(retriever_cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any], int | None]:
-    """(registry name, model hyperparameters, topk) from a `conf/retriever/*.yaml` mapping."""
+def parse_config(retriever_cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(registry name, model hyperparameters) from a `conf/retriever/*.yaml` mapping.
+
+    A `topk` key (older configs) is dropped with a warning: it was never read, as a list holds the
+    retriever's top `protocol.m`."""
     try:
         from omegaconf import DictConfig, OmegaConf
 
@@ -73,7 +76,9 @@ def parse_config(retriever_cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any],
     except ImportError:  # pragma: no cover - omegaconf ships with hydra
         pass
     cfg = dict(retriever_cfg)
-    target, name, topk = cfg.pop("_target_", None), cfg.pop("name", None), cfg.pop("topk", None)
+    target, name = cfg.pop("_target_", None), cfg.pop("name", None)
+    if cfg.pop("topk", None) is not None:
+        log.warning("`retriever.topk` is not read (a list holds the retriever's top `protocol.m`): remove it")
     by_target = {f"{cls.__module__}.{cls.__qualname__}": key for key, cls in REGISTRY.items()}
     if target is not None:
         if target not in by_target:  # a retriever class outside rankexp: found from its config alone
@@ -85,7 +90,7 @@ def parse_config(retriever_cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any],
         name = by_target[target]
     if name is None:
         raise ConfigError("the retriever config needs `name` (or `_target_`)")
-    return str(name), cfg, None if topk is None else int(topk)
+    return str(name), cfg
 
 
 def retriever_key(name: str, hparams: Mapping[str, Any], seed: int, like_threshold: float,
@@ -106,10 +111,8 @@ def fit_or_load(retriever_cfg: Mapping[str, Any], train: pd.DataFrame, val: pd.D
                 n_items: int, like_threshold: float, seed: int, cache_dir: str | Path,
                 data_fingerprint: str) -> Retriever:
     """A fitted retriever: loaded when a file with the same full key exists, else fit and saved."""
-    name, hparams, topk = parse_config(retriever_cfg)
-    if topk is not None:
-        check_topk(topk, n_items)
-    retriever = build_retriever(name, topk=topk, **hparams)  # validates hyperparameters before any work
+    name, hparams = parse_config(retriever_cfg)
+    retriever = build_retriever(name, **hparams)  # validates hyperparameters before any work
     full = retriever.hparams()  # defaults filled in, so an explicit default hits the same file
     val_frame = val if val is not None else train.iloc[:0]
     key = retriever_key(name, full, seed, like_threshold, data_fingerprint, frame_fingerprint(train, val_frame))
@@ -118,7 +121,7 @@ def fit_or_load(retriever_cfg: Mapping[str, Any], train: pd.DataFrame, val: pd.D
         if _stored_key(path) == key:
             log.info("retriever cache hit: %s", path)
             loaded = REGISTRY[name].load(path)
-            loaded.cache_key, loaded.topk = key, topk
+            loaded.cache_key = key
             return loaded
         log.warning("retriever cache %s does not match its key; rebuilding", path)
     retriever.fit(train, n_users, n_items, val=val, like_threshold=like_threshold, seed=seed)

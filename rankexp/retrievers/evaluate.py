@@ -58,11 +58,13 @@ def history_len(retriever) -> int:
     return int(getattr(retriever.params, "max_len", 0)) if retriever.uses_history else 0
 
 
-def check_topk(k: int, n_items: int, max_excluded: int = 0) -> None:
+def check_topk(k: int, n_items: int, max_excluded: int = 0, key: str = "protocol.m") -> None:
+    """k candidates per user must exist among the unseen items; the error names `key`, the setting k came
+    from (the pipeline keeps each user's top `protocol.m`)."""
     if k < 1 or k > n_items - max_excluded:
         raise ConfigError(
-            f"`retriever.topk`={k} but the catalogue has {n_items} items and a user has {max_excluded} excluded "
-            f"ones; choose 1 <= retriever.topk <= {n_items - max_excluded}"
+            f"`{key}`={k} but the catalogue has {n_items} items and a user has {max_excluded} excluded "
+            f"ones; choose 1 <= {key} <= {n_items - max_excluded}"
         )
 
 

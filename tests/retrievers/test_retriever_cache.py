@@ -13,7 +13,7 @@ from rankexp.retrievers import Pop, build_retriever
 from rankexp.retrievers import cache as cache_mod
 from rankexp.retrievers.cache import candidates_or_load, fit_or_load, frame_fingerprint
 
-CFG = {"_target_": "rankexp.retrievers.pop.Pop", "name": "pop", "topk": 5, "rating_dim": 0}
+CFG = {"_target_": "rankexp.retrievers.pop.Pop", "name": "pop", "rating_dim": 0}
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_fit_or_load_hit_miss_and_rebuild(planted, tmp_path, fit_calls):
     _fit(planted, tmp_path, cfg={**CFG, "rating_shrinkage": 3.0})
     assert len(fit_calls) == 3, "a changed hyperparameter is a new key"
     _fit(planted, tmp_path, cfg={**CFG, "topk": 7})
-    assert len(fit_calls) == 3, "topk is read by the pipeline and does not change the model"
+    assert len(fit_calls) == 3, "an old config's topk is dropped (never read) and does not change the model"
 
     _tamper_key(files[0])
     _fit(planted, tmp_path)
@@ -115,13 +115,19 @@ def test_unknown_names_and_keys_are_config_errors(planted, tmp_path):
         _fit(planted, tmp_path, cfg={"_target_": "rankexp.retrievers.mf.MF", "name": "pop"})
 
 
-def test_topk_larger_than_catalogue_fails_before_fitting(planted, tmp_path, fit_calls):
+def test_more_candidates_than_the_catalogue_fails_before_fitting_naming_protocol_m(planted, tmp_path, fit_calls):
+    from omegaconf import OmegaConf
+
+    from rankexp.recipes.retrieval import retrieve
+
     data, split = planted
-    with pytest.raises(ConfigError, match=r"retriever\.topk"):
-        _fit(planted, tmp_path, cfg={**CFG, "topk": data.n_items + 1})
+    cfg = OmegaConf.create({"retriever": CFG, "paths": {"cache_dir": str(tmp_path)}, "seed": 0,
+                            "task": {"hints": False}})
+    with pytest.raises(ConfigError, match=rf"`protocol\.m`={data.n_items + 1}"):
+        retrieve(cfg, data, split, k=data.n_items + 1)
     assert fit_calls == []
     retriever = _fit(planted, tmp_path)
-    with pytest.raises(ConfigError, match=r"retriever\.topk"):
+    with pytest.raises(ConfigError, match=r"`protocol\.m`"):
         candidates_or_load(retriever, split.train, split.val, split.test, data.n_items, tmp_path)
 
 

@@ -23,12 +23,20 @@ def test_config_builds_its_class(path):
     text = path.read_text()
     assert text.startswith("# ") and "python -m rankexp.run" in text.splitlines()[1], "line 2 gives the command"
     cfg = OmegaConf.load(path)
-    name, hparams, topk = parse_config(cfg)
-    assert name == path.stem and topk and topk > 0
+    name, hparams = parse_config(cfg)
+    assert name == path.stem and "topk" not in cfg  # a list holds the retriever's top protocol.m
     built = REGISTRY[name](**hparams)
     via_target = instantiate(cfg)
     assert type(via_target) is REGISTRY[name] and via_target.hparams() == built.hparams()
-    assert via_target.topk == topk
+
+
+def test_an_old_topk_key_is_dropped_with_a_warning(caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="rankexp.retrievers.cache"):
+        name, hparams = parse_config({"_target_": "rankexp.retrievers.mf.MF", "topk": 20, "dim": 8})
+    assert (name, hparams) == ("mf", {"dim": 8})
+    assert any("retriever.topk" in r.getMessage() and "protocol.m" in r.getMessage() for r in caplog.records)
 
 
 def test_a_retriever_class_outside_rankexp_is_found_from_its_target(tmp_path, monkeypatch):
@@ -46,8 +54,8 @@ def test_a_retriever_class_outside_rankexp_is_found_from_its_target(tmp_path, mo
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(REGISTRY, "most_rated", None)  # restored (removed) after the test
     del REGISTRY["most_rated"]
-    name, hparams, topk = parse_config({"_target_": "my_retrievers.MostRated", "topk": 5})
-    assert (name, hparams, topk) == ("most_rated", {}, 5)
+    name, hparams = parse_config({"_target_": "my_retrievers.MostRated"})
+    assert (name, hparams) == ("most_rated", {})
     assert type(build_retriever(name)).__name__ == "MostRated"
     with pytest.raises(ConfigError, match=r"`retriever._target_`='builtins.dict' is not a retriever"):
         parse_config({"_target_": "builtins.dict"})

@@ -70,9 +70,9 @@ def test_fast_ndcg_matches_torchmetrics():
 
 def test_k_larger_than_catalogue_is_a_config_error(tiny):
     train, _, _ = tiny
-    with pytest.raises(ConfigError, match=r"retriever\.topk"):
+    with pytest.raises(ConfigError, match=r"`protocol\.m`=7"):
         topk_candidates(ByIndex(3, 6), torch.tensor([0, 1]), train, k=7)
-    with pytest.raises(ConfigError, match=r"retriever\.topk"):  # user 0 has only 3 unseen items
+    with pytest.raises(ConfigError, match=r"`protocol\.m`=4"):  # user 0 has only 3 unseen items
         topk_candidates(ByIndex(3, 6), torch.tensor([0]), train, k=4)
 
 
