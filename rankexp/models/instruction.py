@@ -29,13 +29,13 @@ class InstructionRanker(L.LightningModule):
     """LoRA causal LM trained on RecRanker instructions; ranks with the hybrid of its three tasks."""
 
     def __init__(self, model: nn.Module, evaluator, *, lr: float = 1e-4, weight_decay: float = 0.0,
-                 warmup_steps: int = 0, ks: tuple[int, ...] = (3, 5), selection_metric: str = "ndcg@5",
-                 score_misses: bool = True) -> None:
+                 warmup_steps: int = 0, schedule: str = "constant", min_lr_ratio: float = 0.0,
+                 ks: tuple[int, ...] = (3, 5), selection_metric: str = "ndcg@5", score_misses: bool = True) -> None:
         super().__init__()
         self.model = model
         self.evaluator = evaluator
         self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
-        self.schedule, self.min_lr_ratio = "constant", 0.0  # read by the shared configure_optimizers
+        self.schedule, self.min_lr_ratio = schedule, min_lr_ratio  # read by the shared configure_optimizers
         self.ks = tuple(sorted({int(k) for k in ks} | {3, 5}))
         self.selection_metric = selection_metric
         # false: a user whose target is not among the retriever's top-m is not run through the model (its

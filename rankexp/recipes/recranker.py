@@ -143,6 +143,15 @@ def sample_users(cfg: DictConfig, data: RatingData, lists: RankingLists) -> np.n
     return sampler.sample(liked, cfg.seed, embeddings, budget)
 
 
+def build_ranker(cfg: DictConfig, model, evaluator) -> InstructionRanker:
+    """The instruction ranker with the run's `optim.*` (schedule and its floor included) and `eval.*` keys."""
+    optim = cfg.optim
+    return InstructionRanker(model, evaluator, lr=optim.lr, weight_decay=optim.weight_decay,
+                             warmup_steps=optim.warmup_steps, schedule=optim.schedule,
+                             min_lr_ratio=optim.min_lr_ratio, ks=tuple(cfg.eval.ks),
+                             selection_metric=cfg.eval.selection_metric, score_misses=bool(cfg.eval.score_misses))
+
+
 def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[str, Any]:
     if cfg.protocol.name != "rerank_topk" or lists.retriever is None:
         raise ConfigError("RecRanker reranks a retriever's top-m: use `protocol=rerank_topk retriever=lightgcn` "
@@ -161,10 +170,7 @@ def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dic
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     datamodule = InstructionDataModule(train_set, val_lists, test_lists, batch_size=train_cfg.batch_size, pad_id=pad_id)
     evaluator = HybridEvaluator(encoder, hybrid_options(cfg, mix), predict_rating, score)
-    ranker = InstructionRanker(model, evaluator, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
-                               warmup_steps=cfg.optim.warmup_steps, ks=tuple(cfg.eval.ks),
-                               selection_metric=cfg.eval.selection_metric,
-                               score_misses=bool(cfg.eval.score_misses))
+    ranker = build_ranker(cfg, model, evaluator)
     metrics: dict[str, Any] = {
         "train/instruction_set_hash": instruction_set_hash(users),
         "train/instruction_users": float(len(users)),

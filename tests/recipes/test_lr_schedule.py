@@ -101,3 +101,23 @@ def test_no_max_steps_means_warmup_then_constant():
         scheduler.step()
     assert seen == pytest.approx([0.5 / 3, 0.5 * 2 / 3, 0.5, 0.5, 0.5, 0.5])
     assert isinstance(optimizer, torch.optim.AdamW)
+
+
+def test_recrankers_instruction_ranker_follows_optim_schedule():
+    """`optim.schedule` and `optim.min_lr_ratio` reach RecRanker's ranker (once validated, then ignored)."""
+    from rankexp.recipes.recranker import build_ranker
+    from tests.helpers.runs import compose
+
+    cfg = compose("+experiment=recranker_ml100k", "optim.schedule=linear", "optim.min_lr_ratio=0.1",
+                  "optim.warmup_steps=0", "optim.lr=0.5")
+    ranker = build_ranker(cfg, nn.Linear(2, 2), SimpleNamespace(methods=()))
+    ranker._trainer = SimpleNamespace(max_steps=10)
+    config = ranker.configure_optimizers()
+    optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
+    seen = []
+    for _ in range(12):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert seen[0] == pytest.approx(0.5) and seen[5] == pytest.approx(0.5 * (0.1 + 0.9 * 0.5))
+    assert seen[10] == seen[11] == pytest.approx(0.05)
