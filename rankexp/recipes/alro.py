@@ -122,10 +122,10 @@ def _media(cfg: DictConfig, data: RatingData, ranker, encoder, trainer, test_lis
     from rankexp.report import media
 
     score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
-    tested = ranker.test_scores if len(ranker.test_scores) == len(test_lists) else None  # the test step's scores
+    tested = tested_scores(ranker, len(test_lists))
 
     def scores_of(n: int):
-        return torch.stack([tested[i] for i in range(n)]).float() if tested is not None else score(test_lists[:n])
+        return tested[:n] if tested is not None else score(test_lists[:n])
 
     out = Path(cfg.paths.output_dir)
     tables, plots, metrics = {}, {}, {}
@@ -140,6 +140,13 @@ def _media(cfg: DictConfig, data: RatingData, ranker, encoder, trainer, test_lis
         metrics.update(bias_metrics(bias))
     media.log_media(trainer.loggers, out, tables=tables, plots=plots)
     return metrics
+
+
+def tested_scores(ranker, n: int) -> torch.Tensor | None:
+    """The test step's scores [n, m] of the n test lists, in list order; None when it scored other lists."""
+    if len(ranker.test_scores) != n:
+        return None
+    return torch.stack([ranker.test_scores[i] for i in range(n)]).float()
 
 
 def draws_hash(source, seed: int, n: int) -> str:
@@ -173,10 +180,10 @@ def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> di
     from rankexp.models.list_scores import make_score_fn
 
     test = lists.test
-    if not test or len(ranker.test_scores) != len(test):
+    llm = tested_scores(ranker, len(test)) if test else None
+    if llm is None:
         return {}
     metric = cfg.eval.selection_metric
-    llm = torch.stack([ranker.test_scores[i] for i in range(len(test))]).float()
     gains = ndcg_gain(_stack(test, "gains"))
     others = fusion_signals(lists.train, test, item_mean)
     out: dict[str, float] = {}

@@ -65,6 +65,16 @@ def _ranker(schedule: str, warmup: int, max_steps: int, min_ratio: float) -> Lis
     return ranker
 
 
+def learning_rates(optimizer, scheduler, steps: int) -> list[float]:
+    """The LR of each of `steps` optimizer steps, stepping the scheduler after each as Lightning does."""
+    seen = []
+    for _ in range(steps):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return seen
+
+
 def test_the_default_recipes_schedule_drives_the_optimizer_step_by_step():
     """The default experiment's linear schedule, as the optimizer sees it: lr at optimizer step s
     is lr * factor(s) (LambdaLR applies factor(0) before the first step, then one per step)."""
@@ -79,11 +89,7 @@ def test_the_default_recipes_schedule_drives_the_optimizer_step_by_step():
     config = ranker.configure_optimizers()
     optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
     assert config["lr_scheduler"]["interval"] == "step"
-    seen = []
-    for _ in range(total + 3):
-        seen.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
+    seen = learning_rates(optimizer, scheduler, total + 3)
     hand = {0: 0.5 / 21, 9: 0.5 * 10 / 21, 19: 0.5 * 20 / 21, 20: 0.5, 70: 0.5 * (0.1 + 0.9 * 0.5),
             95: 0.5 * (0.1 + 0.9 * 0.25), 120: 0.05, 122: 0.05}
     for step, lr in hand.items():
@@ -94,11 +100,7 @@ def test_no_max_steps_means_warmup_then_constant():
     ranker = _ranker("cosine", 2, -1, 0.0)
     config = ranker.configure_optimizers()
     optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
-    seen = []
-    for _ in range(6):
-        seen.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
+    seen = learning_rates(optimizer, scheduler, 6)
     assert seen == pytest.approx([0.5 / 3, 0.5 * 2 / 3, 0.5, 0.5, 0.5, 0.5])
     assert isinstance(optimizer, torch.optim.AdamW)
 
@@ -114,10 +116,6 @@ def test_recrankers_instruction_ranker_follows_optim_schedule():
     ranker._trainer = SimpleNamespace(max_steps=10)
     config = ranker.configure_optimizers()
     optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
-    seen = []
-    for _ in range(12):
-        seen.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
+    seen = learning_rates(optimizer, scheduler, 12)
     assert seen[0] == pytest.approx(0.5) and seen[5] == pytest.approx(0.5 * (0.1 + 0.9 * 0.5))
     assert seen[10] == seen[11] == pytest.approx(0.05)
