@@ -123,9 +123,7 @@ def _media(cfg: DictConfig, data: RatingData, ranker, encoder, trainer, test_lis
 
     score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
     tested = tested_scores(ranker, len(test_lists))
-
-    def scores_of(n: int):
-        return tested[:n] if tested is not None else score(test_lists[:n])
+    scores_of = (lambda n: tested[:n]) if tested is not None else (lambda n: score(test_lists[:n]))
 
     out = Path(cfg.paths.output_dir)
     tables, plots, metrics = {}, {}, {}
@@ -144,9 +142,7 @@ def _media(cfg: DictConfig, data: RatingData, ranker, encoder, trainer, test_lis
 
 def tested_scores(ranker, n: int) -> torch.Tensor | None:
     """The test step's scores [n, m] of the n test lists, in list order; None when it scored other lists."""
-    if len(ranker.test_scores) != n:
-        return None
-    return torch.stack([ranker.test_scores[i] for i in range(n)]).float()
+    return torch.stack([ranker.test_scores[i] for i in range(n)]).float() if len(ranker.test_scores) == n else None
 
 
 def draws_hash(source, seed: int, n: int) -> str:
