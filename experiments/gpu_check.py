@@ -150,7 +150,7 @@ def compose(*overrides: str):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    from rankexp.conf_dir import CONF_DIR
+    from rankexp.config.conf_dir import CONF_DIR
 
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return hydra_compose("run", overrides=list(overrides))

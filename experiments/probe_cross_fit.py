@@ -26,7 +26,7 @@ import torch
 from _bench_common import save
 from hydra import compose, initialize_config_dir
 
-from rankexp.conf_dir import CONF_DIR
+from rankexp.config.conf_dir import CONF_DIR
 from rankexp.data import load_dataset
 from rankexp.data.recranker_tasks import RecRankerTasks, held_out_rows
 from rankexp.recipes.lists import build_lists

@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from probe_rating_ceiling import per_list_ndcg5
 
-from rankexp.conf_dir import CONF_DIR
+from rankexp.config.conf_dir import CONF_DIR
 from rankexp.evaluation.baselines import item_mean
 from rankexp.evaluation.paired import paired_stats
 from rankexp.recipes.lists import build_lists, candidate_matrix

@@ -19,7 +19,7 @@ from _bench_common import save
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from rankexp.conf_dir import CONF_DIR
+from rankexp.config.conf_dir import CONF_DIR
 from rankexp.evaluation.baselines import item_mean
 from rankexp.evaluation.metrics import ndcg_gain, ranking_metrics
 from rankexp.evaluation.paired import paired_stats

@@ -6,7 +6,7 @@ imported on first use, so `import rankexp` stays light (no torch).
 
 __version__ = "0.1.0"
 
-from rankexp.resolvers import register as _register_resolvers
+from rankexp.config.resolvers import register as _register_resolvers
 
 _register_resolvers()
 

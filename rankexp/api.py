@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rankexp.conf_dir import CONF_DIR
+from rankexp.config.conf_dir import CONF_DIR
 from rankexp.data.examples import ListwiseExample
 from rankexp.data.requests import Request, checked_hints, parse_request, request_of  # noqa: F401 - parse_request: re-exported
 from rankexp.errors import ConfigError, RequestError, out_of_memory

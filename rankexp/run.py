@@ -18,7 +18,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from rankexp.conf_dir import CONF_DIR
+from rankexp.config.conf_dir import CONF_DIR
 from rankexp.errors import RankexpError, error_line, user_error
 from rankexp.io.quiet import quiet_dependencies, single_log_lines
 from rankexp.report.console import print_summary

@@ -33,7 +33,7 @@ def load_data(data: Any):
     from omegaconf import OmegaConf
 
     if isinstance(data, str):
-        from rankexp.conf_dir import CONF_DIR
+        from rankexp.config.conf_dir import CONF_DIR
 
         path = CONF_DIR / "data" / f"{data}.yaml"
         if not path.is_file():

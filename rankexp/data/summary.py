@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from rankexp.conf_dir import CONF_DIR
+    from rankexp.config.conf_dir import CONF_DIR
 
     args = parse_overrides(sys.argv[1:] if argv is None else argv)
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):

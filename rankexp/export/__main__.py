@@ -68,8 +68,8 @@ def compose_checked(overrides: list[str]):
     """The config `python -m rankexp.run` would run, with its checks: every `???` set, then `validate_config`."""
     from hydra import compose, initialize_config_dir
 
-    from rankexp.conf_dir import CONF_DIR
-    from rankexp.config_check import validate_config
+    from rankexp.config.check import validate_config
+    from rankexp.config.conf_dir import CONF_DIR
     from rankexp.run import require_set
 
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):

@@ -24,7 +24,7 @@ from typing import Any
 
 from torch import nn
 
-from rankexp.conf_dir import CONF_DIR
+from rankexp.config.conf_dir import CONF_DIR
 from rankexp.errors import ConfigError
 from rankexp.losses.perm_kl import PermutationKLLoss, permutation_kl, reindex_by_item
 from rankexp.losses.rating_ce import RatingCELoss, rating_cross_entropy

@@ -51,8 +51,8 @@ def _parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 def _compose(overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
-    from rankexp.conf_dir import CONF_DIR
-    from rankexp.config_check import validate_config
+    from rankexp.config.check import validate_config
+    from rankexp.config.conf_dir import CONF_DIR
 
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("run", overrides=overrides)

@@ -11,7 +11,7 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rankexp.conf_dir import CONF_DIR
+from rankexp.config.conf_dir import CONF_DIR
 from rankexp.errors import ConfigError
 
 SHAPES = ("listwise", "candidate", "recranker")

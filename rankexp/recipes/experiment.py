@@ -16,7 +16,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rankexp.config_check import validate_config
+from rankexp.config.check import validate_config
 from rankexp.data import RatingData
 from rankexp.data.summary import summarize
 from rankexp.evaluation.baselines import evaluate_baselines

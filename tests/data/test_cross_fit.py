@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rankexp.config_check import check_cross_keys
+from rankexp.config.check import check_cross_keys
 from rankexp.data.cross_fit import CrossFittedHints, assign_folds
 from rankexp.data.recranker import FoldedHint
 from rankexp.data.recranker_tasks import RecRankerTasks

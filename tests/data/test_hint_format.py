@@ -35,7 +35,7 @@ def test_unknown_format_names_the_key():
 
 def test_recranker_refuses_a_rank_format():
     """RecRanker's tasks show hint values; a rank format there would be silently ignored (checked before loading)."""
-    from rankexp.config_check import check_cross_keys
+    from rankexp.config.check import check_cross_keys
     from tests.helpers.runs import compose_cfg
 
     with pytest.raises(ConfigError, match="task.hint_format=rank"):

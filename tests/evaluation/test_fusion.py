@@ -98,7 +98,7 @@ def test_retriever_fusion_fuses_the_retriever_scores_with_the_weight_chosen_on_v
 def test_retriever_fusion_without_a_retriever_is_a_config_error():
     import pytest
 
-    from rankexp.config_check import check_cross_keys
+    from rankexp.config.check import check_cross_keys
     from rankexp.errors import ConfigError
     from rankexp.evaluation.fusion import check_fusion
     from tests.helpers.runs import compose_cfg

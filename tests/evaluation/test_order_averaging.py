@@ -73,7 +73,7 @@ def test_the_run_reports_its_own_row_and_the_validation_evidence(synthetic_lists
 
 
 def test_recranker_refuses_test_orders():
-    from rankexp.config_check import check_cross_keys
+    from rankexp.config.check import check_cross_keys
     from rankexp.errors import ConfigError
     from tests.helpers.runs import compose_cfg
 

@@ -8,7 +8,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from rankexp.config_check import validate_config
+from rankexp.config.check import validate_config
 from rankexp.errors import ConfigError
 from rankexp.prompts.datamodule import RankingDataModule
 from rankexp.recipes.alro import active_losses, build_encoder, build_ranker

@@ -12,7 +12,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from rankexp.conf_dir import CONF_DIR
+from rankexp.config.conf_dir import CONF_DIR
 from rankexp.data.cross_fit import CrossFittedHints
 from rankexp.data.recranker import list_hints, pair_hint
 from rankexp.data.recranker_tasks import RecRankerTasks, held_out_rows

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from rankexp.config_check import validate_config
+from rankexp.config.check import validate_config
 from rankexp.errors import ConfigError
 from rankexp.models.manifest import recipe_of
 from rankexp.recipes import model_stage
@@ -50,7 +50,7 @@ def test_each_recipe_name_is_one_stage():
 ])
 def test_old_spellings_map_onto_recipe_with_one_warning(old, recipe, mode, caplog):
     cfg = compose(*old)
-    with caplog.at_level(logging.WARNING, logger="rankexp.config_check"):
+    with caplog.at_level(logging.WARNING, logger="rankexp.config.check"):
         validate_config(cfg)
     assert (cfg.recipe, cfg.mode, cfg.recranker) == (recipe, mode, None)
     warnings = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]

@@ -40,7 +40,7 @@ def test_the_default_logger_is_offline_wandb_grouped_by_task():
     assert cfg.logger.offline is None and cfg.logger.log_adapter is False
     from omegaconf import OmegaConf
 
-    from rankexp.resolvers import job_name, sweep_group
+    from rankexp.config.resolvers import job_name, sweep_group
 
     raw = OmegaConf.to_container(cfg.logger, resolve=False)
     assert raw["group"] == "${rankexp.sweep_group:${task_name}}" and raw["name"] == "${rankexp.job_name:}"

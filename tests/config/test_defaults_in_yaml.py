@@ -17,7 +17,7 @@ from rankexp.recipes.alro import active_losses
 from rankexp.recipes.recranker import hybrid_options, task_mix
 from tests.helpers.runs import EXPERIMENTS, compose
 
-PACKAGE = Path(__file__).resolve().parents[1] / "rankexp"
+PACKAGE = Path(__file__).resolve().parents[2] / "rankexp"
 # These read files that are not the shipped config: a saved run's config or an adapter's rankexp.json
 # (predict, api, models/manifest: adapters saved before a key existed), results.json files (report), a
 # checkpoint's callback state.

@@ -39,7 +39,7 @@ def job_name() -> str | None:
 
 
 def register() -> None:
-    from rankexp.config_schema import default_recipe
+    from rankexp.config.schema import default_recipe
 
     for name, fn in (("rankexp.cpu_precision", cpu_precision), ("rankexp.sweep_group", sweep_group),
                      ("rankexp.job_name", job_name), ("rankexp.default_recipe", default_recipe)):

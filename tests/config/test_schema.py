@@ -9,12 +9,14 @@ that pass all run together in one real (tiny) run, so "passes" means "runs".
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from rankexp.config_check import validate_config
-from rankexp.config_schema import schema_table
+from rankexp.config.check import validate_config
+from rankexp.config.schema import schema_table
 from rankexp.errors import ConfigError
 from tests.helpers.runs import TINY, compose, explain, run_module
 
@@ -113,6 +115,14 @@ def test_every_shipped_experiment_passes_the_schema():
 def test_schema_documents_every_key():
     table = schema_table()
     assert table.count("\n") > 40 and "`protocol.m` | an integer >= 2 |" in table
+
+
+@pytest.mark.parametrize("module", ["rankexp.config", "rankexp.config_schema"])
+def test_the_key_table_prints_from_the_command_line(module):
+    """`python -m rankexp.config`, and its older spelling `rankexp.config_schema`, print the same table."""
+    done = subprocess.run([sys.executable, "-m", module], check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == schema_table() + "\n"
 
 
 def test_cli_fails_in_the_first_seconds_without_traceback(tmp_path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from rankexp.config_check import validate_config
+from rankexp.config.check import validate_config
 from rankexp.errors import ConfigError
 from tests.helpers.runs import EXPERIMENTS, compose, explain, run_module
 

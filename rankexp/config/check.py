@@ -1,4 +1,4 @@
-"""`validate_config`: every key's own rule (`rankexp.config_schema`), no unknown key in the closed groups,
+"""`validate_config`: every key's own rule (`rankexp.config.schema`), no unknown key in the closed groups,
 then the rules between keys.
 
 Runs first in every experiment, before any data, model or Lightning work.
@@ -11,7 +11,7 @@ from dataclasses import fields
 
 from omegaconf import DictConfig, ListConfig
 
-from rankexp.config_schema import (
+from rankexp.config.schema import (
     GROUPS,
     EvalSchema,
     OptimSchema,
@@ -167,7 +167,7 @@ def task_keys() -> list[str]:
     """Every key some shipped `conf/task/*.yaml` sets: the task group has no `_target_`, its recipes read these."""
     from omegaconf import OmegaConf
 
-    from rankexp.conf_dir import CONF_DIR
+    from rankexp.config.conf_dir import CONF_DIR
 
     return sorted({str(k) for path in (CONF_DIR / "task").glob("*.yaml") for k in OmegaConf.load(path)})
 

@@ -8,4 +8,4 @@ from __future__ import annotations
 
 from pathlib import Path
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"  # shipped as package data (pip install . works)
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # shipped as package data (pip install . works)
