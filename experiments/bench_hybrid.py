@@ -29,19 +29,13 @@ import torch
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_hybrid.json"
 
 
-def retriever_override(name: str) -> str:
-    from rankexp.run import CONF_DIR
-
-    return f"retriever={name}" if (CONF_DIR / "retriever" / f"{name}.yaml").is_file() else f"+retriever.name={name}"
-
-
 def compose(retriever: str):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     from rankexp.run import CONF_DIR
 
-    overrides = ["data=ml100k", "protocol=rerank_topk", retriever_override(retriever), "task=hybrid",
+    overrides = ["data=ml100k", "protocol=rerank_topk", f"retriever={retriever}", "task=hybrid",
                  "model=smollm2_135m", "protocol.m=10", "protocol.history_len=10",
                  # as conf/experiment/recranker_ml100k.yaml: hints from the leave-one-out item mean
                  "task.hints=true", "task.hint_source=item_mean", "task.pointwise_hint_source=item_mean"]

@@ -26,8 +26,7 @@ from omegaconf import OmegaConf
 
 from rankexp.data import load_dataset
 from rankexp.data.splits import leave_one_out
-from rankexp.retrievers import build_retriever, eval_context, full_sort_metrics
-from rankexp.retrievers.cache import parse_config
+from rankexp.retrievers import eval_context, from_config, full_sort_metrics
 from rankexp.retrievers.evaluate import history_len
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,8 +41,7 @@ def _data_root(arg: str | None) -> str:
 
 
 def run_one(name: str, seed: int, data, split) -> dict:
-    _, hparams = parse_config(OmegaConf.load(REPO / "rankexp" / "conf" / "retriever" / f"{name}.yaml"))
-    retriever = build_retriever(name, **hparams)
+    retriever = from_config(OmegaConf.load(REPO / "rankexp" / "conf" / "retriever" / f"{name}.yaml"))
     start = time.perf_counter()
     retriever.fit(split.train, data.n_users, data.n_items, val=split.val, like_threshold=data.like_threshold,
                   seed=seed)

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from rankexp.data import RatingData
 from rankexp.data.hints import CROSS_FITTED
 from rankexp.data.splits import Split
+from rankexp.retrievers.build import upgrade_config
 from rankexp.retrievers.cache import candidates_or_load, fit_or_load, frame_fingerprint
 from rankexp.retrievers.cross_fit import cross_fit
 from rankexp.retrievers.evaluate import check_topk
@@ -46,7 +47,7 @@ def _aligned(users, items, scores, targets) -> tuple[np.ndarray, np.ndarray]:
 
 def retrieve(cfg: DictConfig, data: RatingData, split: Split, k: int) -> Retrieved:
     check_topk(k, data.n_items)  # before any fitting: a list holds the retriever's top `protocol.m`
-    retriever_cfg = OmegaConf.to_container(cfg.retriever, resolve=True)
+    retriever_cfg = upgrade_config(cfg.retriever)  # older `name`/`topk` keys: one deprecation line, here
     cache_dir = Path(cfg.paths.cache_dir) / "retrievers"
     fingerprint = f"{data.name}-{frame_fingerprint(data.ratings)}"
     retriever = fit_or_load(retriever_cfg, split.train, split.val, data.n_users, data.n_items, data.like_threshold,

@@ -1,6 +1,6 @@
 """Conventional recommenders (retrievers): candidates and hint signals for the LLM ranker.
 
-    retriever = build_retriever("lightgcn", dim=64, n_layers=3)
+    retriever = from_config(cfg.retriever)  # or build_retriever("lightgcn", dim=64, n_layers=3)
     retriever.fit(split.train, data.n_users, data.n_items, val=split.val, like_threshold=4, seed=0)
     metrics = full_sort_metrics(retriever, eval_context(split.test, seen, data.n_users))
 
@@ -9,10 +9,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from rankexp.errors import unknown_name
 from rankexp.retrievers.base import Retriever
+from rankexp.retrievers.build import BUILT_IN, build_retriever, from_config
 from rankexp.retrievers.evaluate import (
     KS,
     EvalContext,
@@ -27,20 +25,10 @@ from rankexp.retrievers.mf import MF
 from rankexp.retrievers.pop import Pop
 from rankexp.retrievers.sasrec import SASRec
 
-REGISTRY: dict[str, type[Retriever]] = {cls.name: cls for cls in (Pop, MF, LightGCN, SASRec)}
-
-
-def build_retriever(name: str, **hparams: Any) -> Retriever:
-    """An unfitted retriever by registry name (`retriever.name`); unknown keys raise ConfigError."""
-    if name not in REGISTRY:
-        raise unknown_name("retriever", name, tuple(REGISTRY), "retriever.name")
-    return REGISTRY[name](**hparams)
-
-
 __all__ = [
+    "BUILT_IN",
     "KS",
     "MF",
-    "REGISTRY",
     "EvalContext",
     "LightGCN",
     "Pop",
@@ -48,6 +36,7 @@ __all__ = [
     "SASRec",
     "build_retriever",
     "eval_context",
+    "from_config",
     "full_sort_metrics",
     "rank_metrics",
     "target_recall",

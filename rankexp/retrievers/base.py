@@ -49,14 +49,11 @@ class Params:
 class Retriever(ABC):
     """Fit on train, score all items, predict ratings, expose user embeddings, save/load."""
 
-    name: ClassVar[str] = ""
+    name: ClassVar[str] = ""  # the short name in cache files and logs; a config names the class by `_target_`
     Params: ClassVar[type[Params]] = Params
     uses_history: ClassVar[bool] = False  # True: `score` reads the visible item sequence (SASRec)
 
-    def __init__(self, name: str | None = None, **hparams: Any) -> None:
-        # `name` is accepted so that `hydra.utils.instantiate(cfg.retriever)` works on the shipped configs.
-        if name is not None and name != self.name:
-            raise ConfigError(f"`retriever.name` is {name!r} but `_target_` builds {type(self).__name__} ({self.name!r})")
+    def __init__(self, **hparams: Any) -> None:
         fields = {f.name for f in dataclasses.fields(self.Params)}
         unknown = sorted(set(hparams) - fields)
         if unknown:

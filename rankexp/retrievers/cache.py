@@ -24,10 +24,9 @@ import safetensors
 import safetensors.torch
 import torch
 
-from rankexp.errors import ConfigError
 from rankexp.io import atomic_write_bytes
-from rankexp.retrievers import REGISTRY, Retriever, build_retriever
-from rankexp.retrievers.base import read_metadata
+from rankexp.retrievers.base import Retriever, read_metadata
+from rankexp.retrievers.build import from_config
 from rankexp.retrievers.evaluate import KS, check_topk, eval_context, history_len, rank_metrics, ranked, target_recall
 from rankexp.retrievers.interactions import COLUMNS
 
@@ -49,50 +48,6 @@ def frame_fingerprint(*frames: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def retriever_class(target: str) -> type[Retriever]:
-    """The class `retriever._target_` names; it must subclass `rankexp.retrievers.Retriever` and set `name`."""
-    from hydra.utils import get_class
-
-    try:
-        cls = get_class(target)
-    except Exception as err:
-        raise ConfigError(f"`retriever._target_`: no class {target!r} ({err})") from err
-    if not (isinstance(cls, type) and issubclass(cls, Retriever)) or not getattr(cls, "name", None):
-        raise ConfigError(f"`retriever._target_`={target!r} is not a retriever: subclass "
-                          "rankexp.retrievers.Retriever and set its `name`")
-    return cls
-
-
-def parse_config(retriever_cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(registry name, model hyperparameters) from a `conf/retriever/*.yaml` mapping.
-
-    A `topk` key (older configs) is dropped with a warning: it was never read, as a list holds the
-    retriever's top `protocol.m`."""
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(retriever_cfg, DictConfig):
-            retriever_cfg = OmegaConf.to_container(retriever_cfg, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf ships with hydra
-        pass
-    cfg = dict(retriever_cfg)
-    target, name = cfg.pop("_target_", None), cfg.pop("name", None)
-    if cfg.pop("topk", None) is not None:
-        log.warning("`retriever.topk` is not read (a list holds the retriever's top `protocol.m`): remove it")
-    by_target = {f"{cls.__module__}.{cls.__qualname__}": key for key, cls in REGISTRY.items()}
-    if target is not None:
-        if target not in by_target:  # a retriever class outside rankexp: found from its config alone
-            cls = retriever_class(str(target))
-            REGISTRY.setdefault(cls.name, cls)
-            by_target[target] = cls.name
-        if name is not None and by_target[target] != name:
-            raise ConfigError(f"`retriever.name`={name!r} disagrees with `retriever._target_`={target!r}")
-        name = by_target[target]
-    if name is None:
-        raise ConfigError("the retriever config needs `name` (or `_target_`)")
-    return str(name), cfg
-
-
 def retriever_key(name: str, hparams: Mapping[str, Any], seed: int, like_threshold: float,
                   data_fingerprint: str, split_fingerprint: str) -> str:
     return _digest({"version": CACHE_VERSION, "name": name, "hparams": dict(hparams), "seed": int(seed),
@@ -111,16 +66,15 @@ def fit_or_load(retriever_cfg: Mapping[str, Any], train: pd.DataFrame, val: pd.D
                 n_items: int, like_threshold: float, seed: int, cache_dir: str | Path,
                 data_fingerprint: str) -> Retriever:
     """A fitted retriever: loaded when a file with the same full key exists, else fit and saved."""
-    name, hparams = parse_config(retriever_cfg)
-    retriever = build_retriever(name, **hparams)  # validates hyperparameters before any work
-    full = retriever.hparams()  # defaults filled in, so an explicit default hits the same file
+    retriever = from_config(retriever_cfg)  # validates hyperparameters before any work
+    name, full = retriever.name, retriever.hparams()  # defaults filled in, so an explicit default hits the same file
     val_frame = val if val is not None else train.iloc[:0]
     key = retriever_key(name, full, seed, like_threshold, data_fingerprint, frame_fingerprint(train, val_frame))
     path = Path(cache_dir) / f"{name}-{key[:16]}.safetensors"
     if path.exists():
         if _stored_key(path) == key:
             log.info("retriever cache hit: %s", path)
-            loaded = REGISTRY[name].load(path)
+            loaded = type(retriever).load(path)
             loaded.cache_key = key
             return loaded
         log.warning("retriever cache %s does not match its key; rebuilding", path)

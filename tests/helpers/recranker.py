@@ -12,11 +12,6 @@ LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "bias": "none", "target_modules": ["
 TINY_PROTOCOL = ["protocol.m=10", "protocol.history_len=5", "protocol.min_history=3"]
 
 
-def retriever_override(name: str) -> str:
-    """`retriever=<name>` when conf/retriever/<name>.yaml exists, else the same config added inline."""
-    return f"retriever={name}" if (CONF_DIR / "retriever" / f"{name}.yaml").is_file() else f"+retriever.name={name}"
-
-
 def compose_cfg(*overrides: str):
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return compose("run", overrides=["default_experiment=none", *overrides])
@@ -24,7 +19,7 @@ def compose_cfg(*overrides: str):
 
 def rerank_cfg(*overrides: str):
     """RecRanker on synthetic data: pop's top-10, hybrid task, tiny model."""
-    return compose_cfg("data=synthetic", "protocol=rerank_topk", retriever_override("pop"), "task=hybrid",
+    return compose_cfg("data=synthetic", "protocol=rerank_topk", "retriever=pop", "task=hybrid",
                        "model=tiny_random", *TINY_PROTOCOL, *overrides)
 
 

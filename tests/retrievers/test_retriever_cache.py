@@ -13,7 +13,7 @@ from rankexp.retrievers import Pop, build_retriever
 from rankexp.retrievers import cache as cache_mod
 from rankexp.retrievers.cache import candidates_or_load, fit_or_load, frame_fingerprint
 
-CFG = {"_target_": "rankexp.retrievers.pop.Pop", "name": "pop", "rating_dim": 0}
+CFG = {"_target_": "rankexp.retrievers.pop.Pop", "rating_dim": 0}
 
 
 @pytest.fixture
@@ -104,15 +104,16 @@ def test_candidates_cache_hit_and_rebuild(planted, tmp_path, monkeypatch):
     assert len(calls) == 3
 
 
-def test_unknown_names_and_keys_are_config_errors(planted, tmp_path):
+def test_unknown_names_and_keys_are_config_errors_before_any_fit(planted, tmp_path, fit_calls):
     with pytest.raises(ConfigError, match=r"unknown retriever 'bert4rec' \(config key `retriever.name`\).*lightgcn"):
         build_retriever("bert4rec")
     with pytest.raises(ConfigError, match=r"retriever.name"):
         _fit(planted, tmp_path, cfg={"name": "bert4rec"})
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['dimm'\]"):
         build_retriever("mf", dimm=8)
-    with pytest.raises(ConfigError, match=r"_target_"):
-        _fit(planted, tmp_path, cfg={"_target_": "rankexp.retrievers.mf.MF", "name": "pop"})
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['dimm'\]"):
+        _fit(planted, tmp_path, cfg={"_target_": "rankexp.retrievers.mf.MF", "dimm": 8})
+    assert fit_calls == []
 
 
 def test_more_candidates_than_the_catalogue_fails_before_fitting_naming_protocol_m(planted, tmp_path, fit_calls):

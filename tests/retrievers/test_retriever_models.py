@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from rankexp.retrievers import REGISTRY, build_retriever, eval_context, full_sort_metrics
+from rankexp.retrievers import BUILT_IN, build_retriever, eval_context, full_sort_metrics
 from rankexp.retrievers.evaluate import history_len
 from rankexp.retrievers.rating import fit_rating_model
 
@@ -38,7 +38,7 @@ def _test_ndcg(retriever, planted):
 
 @pytest.fixture(scope="module")
 def fitted(planted):
-    return {name: _fit(name, planted) for name in REGISTRY}
+    return {name: _fit(name, planted) for name in BUILT_IN}
 
 
 def test_collaborative_models_beat_popularity_on_planted_tastes(fitted, planted):
@@ -48,7 +48,7 @@ def test_collaborative_models_beat_popularity_on_planted_tastes(fitted, planted)
         assert ndcg > pop + 0.02, f"{name} test ndcg@10 {ndcg:.4f} vs pop {pop:.4f}"
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("name", sorted(BUILT_IN))
 def test_interface_shapes_and_save_load_round_trip(name, fitted, planted, tmp_path):
     data, _ = planted
     retriever = fitted[name]
