@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from rankexp.data.dataset import RatingData, finish, resolve_root
+from rankexp.data.locate import refuse_fetch
 from rankexp.data.parsing import check_rating, check_timestamps
 from rankexp.data.text_files import decode_line
 from rankexp.errors import DataError
@@ -96,3 +98,16 @@ def load_amazon_items(folder: Path, category: str) -> pd.DataFrame:
     frame = pd.DataFrame(records, columns=["item_id", "title", "genres"]).drop_duplicates("item_id")
     frame.attrs["source"] = str(path)
     return frame
+
+
+def load_amazon(
+    name: str = "amazon", root: str | Path | None = None, *, category: str = "Digital_Music",
+    fetch: bool | str = False, like_threshold: float = 4.0, rating_scale: tuple[float, float] = (1.0, 5.0), kcore_k: int = 0,
+    item_noun: str = "item", unknown_items: str = "error",
+) -> RatingData:
+    """What `conf/data/amazon.yaml` instantiates: one category's 5-core reviews and metadata as RatingData."""
+    refuse_fetch("amazon", fetch)
+    folder = resolve_root(root) / "amazon"
+    ratings = load_amazon_ratings(folder, category)
+    return finish(name, ratings, load_amazon_items(folder, category), like_threshold=like_threshold, rating_scale=rating_scale, kcore_k=kcore_k,
+                  item_noun=item_noun, unknown_items=unknown_items)

@@ -26,12 +26,12 @@ plain Python over lines (like the MovieLens loaders), so errors can name the lin
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from rankexp.data.dataset import finish
 from rankexp.data.parsing import check_rating, check_timestamps
 from rankexp.data.text_files import read_lines, separator_hint
 from rankexp.errors import DataError
@@ -217,8 +217,6 @@ def load_atomic_dataset(name: str, path: str | None = None, *, title_field: str 
                         like_threshold: float = 4.0, rating_scale: tuple[float, float] = (1.0, 5.0),
                         kcore_k: int = 0, item_noun: str = "item", unknown_items: str = "error"):
     """What `conf/data/atomic.yaml` instantiates: the atomic files of `name` under `path`, as RatingData."""
-    from rankexp.data import drop_unknown_items, encode, kcore
-
     if not path:
         raise DataError("`data.path` is required for `data=atomic`: the folder holding <name>/<name>.inter "
                         "(RecBole's dataset folder)")
@@ -238,6 +236,5 @@ def load_atomic_dataset(name: str, path: str | None = None, *, title_field: str 
         ids = pd.unique(ratings["item_id"])
         items = pd.DataFrame({"item_id": ids, "title": ids, "genres": ""})
         items.attrs["source"] = "(item ids; no .item file)"
-    ratings, dropped = drop_unknown_items(ratings, items, unknown_items)
-    data = encode(name, kcore(ratings.drop(columns="line"), kcore_k), items, like_threshold, tuple(rating_scale))
-    return replace(data, item_noun=item_noun, dropped_unknown_items=dropped)
+    return finish(name, ratings, items, like_threshold=like_threshold, rating_scale=rating_scale, kcore_k=kcore_k,
+                  item_noun=item_noun, unknown_items=unknown_items)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from rankexp.data.dataset import RatingData, finish, resolve_root
+from rankexp.data.locate import refuse_fetch
 from rankexp.data.parsing import check_rating, convert, require_file
 from rankexp.data.text_files import read_text, separator_hint
 from rankexp.errors import DataError
@@ -99,3 +101,16 @@ def load_bookcrossing_items(folder: Path) -> pd.DataFrame:
     frame = pd.DataFrame(records, columns=["item_id", "title", "genres"]).drop_duplicates("item_id")
     frame.attrs["source"] = str(path)
     return frame
+
+
+def load_bookcrossing(
+    name: str = "bookcrossing", root: str | Path | None = None, *, keep_implicit: bool = False,
+    fetch: bool | str = False, like_threshold: float = 4.0, rating_scale: tuple[float, float] = (1.0, 5.0), kcore_k: int = 0,
+    item_noun: str = "item", unknown_items: str = "error",
+) -> RatingData:
+    """What `conf/data/bookcrossing.yaml` instantiates: `<root>/bookcrossing/BX-*.csv` as RatingData."""
+    refuse_fetch("bookcrossing", fetch)
+    folder = resolve_root(root) / SOURCE["folder"]
+    ratings = load_bookcrossing_ratings(folder, keep_implicit)
+    return finish(name, ratings, load_bookcrossing_items(folder), like_threshold=like_threshold, rating_scale=rating_scale, kcore_k=kcore_k,
+                  item_noun=item_noun, unknown_items=unknown_items)

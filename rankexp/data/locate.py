@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rankexp.data import movielens
 from rankexp.data.download import download, safe_extract
 from rankexp.errors import DataError
 
@@ -38,10 +37,11 @@ def search_roots(root: str | Path | None) -> list[Path]:
     return list(dict.fromkeys(roots))
 
 
-def movielens_folder(name: str, root: str | Path | None, fetch: bool | str, url: str | None = None,
+def movielens_folder(source: dict[str, str], root: str | Path | None, fetch: bool | str, url: str | None = None,
                      md5: str | None = None) -> Path:
-    """The extracted MovieLens folder, downloaded first if `fetch` allows and no local copy exists."""
-    folder = movielens.SOURCES[name]["folder"]
+    """The extracted MovieLens folder (`source`: one of `movielens.SOURCES`), downloaded first if `fetch`
+    allows and no local copy exists."""
+    folder = source["folder"]
     roots = search_roots(root) if fetch == "auto" else search_roots(root)[:1]
     for base in roots:
         if (base / folder).is_dir():
@@ -49,7 +49,6 @@ def movielens_folder(name: str, root: str | Path | None, fetch: bool | str, url:
     if fetch is False or fetch == "false":
         return roots[0] / folder  # the loader says what is missing and how to get it
     target = Path(root).expanduser() if root else cache_dir() / "data"
-    source = movielens.SOURCES[name]
     try:
         archive = download(url or source["url"], cache_dir() / "downloads" / f"{folder}.zip", md5 or source["md5"])
     except DataError as err:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from rankexp.data.dataset import RatingData, finish
+from rankexp.data.locate import movielens_folder
 from rankexp.data.parsing import parse_rating_lines, require_file, split_fields
 from rankexp.data.text_files import read_lines
 from rankexp.errors import DataError
@@ -80,3 +82,21 @@ def load_ml1m_items(folder: Path) -> pd.DataFrame:
         item, title, genres = split_fields(path, number, line, "::", 3)
         rows.append({"item_id": item.strip(), "title": title.strip(), "genres": genres.strip()})
     return _items(rows, path)
+
+
+READERS = {"ml100k": (load_ml100k_ratings, load_ml100k_items), "ml1m": (load_ml1m_ratings, load_ml1m_items)}
+
+
+def load_movielens(
+    name: str, root: str | Path | None = None, *, fetch: bool | str = False, url: str | None = None,
+    md5: str | None = None, like_threshold: float = 4.0, rating_scale: tuple[float, float] = (1.0, 5.0), kcore_k: int = 0,
+    item_noun: str = "item", unknown_items: str = "error",
+) -> RatingData:
+    """What `conf/data/ml100k.yaml` and `ml1m.yaml` instantiate: the official archive's files as RatingData."""
+    if name not in SOURCES:
+        raise DataError(f"`data.name`={name!r}: the MovieLens loader reads {', '.join(SOURCES)}")
+    folder = movielens_folder(SOURCES[name], root, fetch, url, md5)
+    read_ratings, read_items = READERS[name]
+    ratings = read_ratings(folder)
+    return finish(name, ratings, read_items(folder), like_threshold=like_threshold, rating_scale=rating_scale, kcore_k=kcore_k,
+                  item_noun=item_noun, unknown_items=unknown_items)

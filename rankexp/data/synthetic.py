@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from rankexp.data.dataset import RatingData, finish
+
 GENRES = ("Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "Western", "Musical")
 
 
@@ -52,3 +54,15 @@ def generate_synthetic(
         }
     )
     return ratings, items
+
+
+def load_synthetic(
+    name: str = "synthetic", *, synthetic: dict | None = None, like_threshold: float = 4.0, rating_scale: tuple[float, float] = (1.0, 5.0), kcore_k: int = 0,
+    item_noun: str = "item", unknown_items: str = "error",
+) -> RatingData:
+    """What `conf/data/synthetic.yaml` instantiates: `generate_synthetic(**synthetic)` as RatingData."""
+    ratings, items = generate_synthetic(**(synthetic or {}))
+    ratings["line"] = np.arange(1, len(ratings) + 1)
+    ratings.attrs["source"] = "the synthetic generator (row)"
+    return finish(name, ratings, items, like_threshold=like_threshold, rating_scale=rating_scale, kcore_k=kcore_k,
+                  item_noun=item_noun, unknown_items=unknown_items)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rankexp.data import load_dataset, load_ratings
+from rankexp.data import load_dataset
 from rankexp.data.download import download, safe_extract
 from rankexp.data.splits import explicit_listwise
 from rankexp.errors import ConfigError, DataError
@@ -37,12 +37,12 @@ def _ml100k(tmp_path: Path, udata: str, uitem: str = "1|Toy Story (1995)|01-Jan-
 def test_malformed_ml100k_ratings(tmp_path, udata, expected):
     root = _ml100k(tmp_path, udata)
     with pytest.raises(DataError, match=expected):
-        load_ratings("ml100k", root)
+        load_dataset("ml100k", root)
 
 
 def test_missing_file_says_how_to_get_it(tmp_path):
     with pytest.raises(DataError, match=r"missing data file .*u.data.*RANKEXP_DATA_DIR"):
-        load_ratings("ml100k", tmp_path)
+        load_dataset("ml100k", tmp_path)
 
 
 def test_not_latin1_compatible_file_is_reported(tmp_path):
@@ -50,7 +50,7 @@ def test_not_latin1_compatible_file_is_reported(tmp_path):
     folder.mkdir()
     (folder / "Music_5.json").write_bytes(b"\xff\xfe{not json")
     with pytest.raises(DataError, match="Music_5.json"):
-        load_ratings("amazon", tmp_path, category="Music")
+        load_dataset("amazon", tmp_path, category="Music")
 
 
 def test_amazon_record_missing_fields(tmp_path):
@@ -58,7 +58,7 @@ def test_amazon_record_missing_fields(tmp_path):
     folder.mkdir()
     (folder / "Music_5.json").write_text('{"reviewerID": "U1", "asin": "B1", "overall": 5, "unixReviewTime": 1}\n{"reviewerID": "U2"}\n')
     with pytest.raises(DataError, match=r"Music_5.json line 2: expected reviewerID, asin"):
-        load_ratings("amazon", tmp_path, category="Music")
+        load_dataset("amazon", tmp_path, category="Music")
 
 
 def test_bookcrossing_bad_header(tmp_path):
@@ -66,12 +66,17 @@ def test_bookcrossing_bad_header(tmp_path):
     folder.mkdir()
     (folder / "BX-Book-Ratings.csv").write_text('"user";"isbn";"rating"\n"1";"X";"5"\n')
     with pytest.raises(DataError, match=r"BX-Book-Ratings.csv line 1: expected a `;`-separated header"):
-        load_ratings("bookcrossing", tmp_path)
+        load_dataset("bookcrossing", tmp_path)
 
 
 def test_unknown_dataset_lists_known_ones():
-    with pytest.raises(ConfigError, match=r"unknown dataset 'ml10m' \(config key `data.name`\); known: amazon, bookcrossing"):
-        load_ratings("ml10m")
+    with pytest.raises(ConfigError, match=r"unknown dataset 'ml10m' \(config key `data.name`\); known: amazon, atomic, bookcrossing, ml100k, ml1m, synthetic"):
+        load_dataset("ml10m")
+
+
+def test_a_key_the_loader_does_not_take_names_it():
+    with pytest.raises(ConfigError, match=r"`data.category` is not read by ml100k's loader \(rankexp.data.movielens"):
+        load_dataset("ml100k", category="Music")
 
 
 def test_empty_after_kcore(tmp_path):

@@ -76,7 +76,7 @@ def _load(name: str, root: Path):
         return load_atomic_dataset("toy", str(root), title_field="movie_title")
     if name == "bookcrossing":
         return load_dataset(name, root, like_threshold=8.0, rating_scale=(0.0, 10.0))
-    return load_dataset(name, root, category="Music")
+    return load_dataset(name, root, **({"category": "Music"} if name == "amazon" else {}))
 
 
 def load_or_refuse(name: str, files: dict[str, bytes]):

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rankexp.data import load_dataset, load_items, load_ratings
+from rankexp.data import load_dataset
+from rankexp.data.bookcrossing import load_bookcrossing_items, load_bookcrossing_ratings
+from rankexp.data.movielens import load_ml1m_items, load_ml1m_ratings, load_ml100k_items
 from rankexp.data.summary import summarize
 
 
@@ -19,7 +21,7 @@ def test_ml100k_counts(ml100k):
 
 
 def test_ml100k_items_are_latin1_with_genres(data_root):
-    items = load_items("ml100k", data_root).set_index("item_id")
+    items = load_ml100k_items(data_root / "ml-100k").set_index("item_id")
     assert items.loc["1", "title"] == "Toy Story (1995)"
     assert items.loc["1", "genres"] == "Animation|Children's|Comedy"
     # latin-1 titles decode to real accented characters
@@ -34,9 +36,9 @@ def test_ml1m_real_movies_and_written_ratings(tmp_path, data_root):
     folder.mkdir()
     (folder / "movies.dat").write_bytes(real.read_bytes())
     (folder / "ratings.dat").write_bytes(b"1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n")
-    ratings = load_ratings("ml1m", tmp_path)
+    ratings = load_ml1m_ratings(folder)
     assert len(ratings) == 3 and ratings["rating"].tolist() == [5.0, 3.0, 4.0]
-    items = load_items("ml1m", tmp_path).set_index("item_id")
+    items = load_ml1m_items(folder).set_index("item_id")
     assert items.loc["1", "genres"] == "Animation|Children's|Comedy"
     assert len(items) == 3883
 
@@ -55,10 +57,10 @@ def _write_bx(folder: Path) -> None:
 
 def test_bookcrossing_quoted_semicolons_latin1_and_implicit(tmp_path):
     _write_bx(tmp_path / "bookcrossing")
-    explicit = load_ratings("bookcrossing", tmp_path)
+    explicit = load_bookcrossing_ratings(tmp_path / "bookcrossing")
     assert explicit["item_id"].tolist() == ["0155061224", "0446520802"]  # rating 0 dropped
-    assert len(load_ratings("bookcrossing", tmp_path, keep_implicit=True)) == 3
-    titles = load_items("bookcrossing", tmp_path).set_index("item_id")["title"]
+    assert len(load_bookcrossing_ratings(tmp_path / "bookcrossing", keep_implicit=True)) == 3
+    titles = load_bookcrossing_items(tmp_path / "bookcrossing").set_index("item_id")["title"]
     assert titles["0155061224"] == "Rites of Passage; a Novel"
     assert titles["0446520802"] == "Les Misérables"
 

@@ -51,7 +51,7 @@ def test_wheel_install_runs_from_another_directory(tmp_path: Path):
     assert where.stdout.strip().startswith(str(fresh_site)), where.stdout + where.stderr
     job = _run([str(python), "-m", "rankexp.run", "--cfg", "job", "+experiment=alro_ml100k"], elsewhere, env)
     assert job.returncode == 0, job.stdout[-2000:] + job.stderr[-3000:]
-    assert "soft_lambda" in job.stdout and "_target_: rankexp.data.load_dataset" in job.stdout
+    assert "soft_lambda" in job.stdout and "_target_: rankexp.data.movielens.load_movielens" in job.stdout
     script = _run([str(venv / "bin" / "rankexp-run"), "--cfg", "job", "+experiment=alro_ml100k_candidate"], elsewhere, env)
     assert script.returncode == 0 and "scoring: candidate" in script.stdout, script.stderr[-3000:]
     bad = _run([str(venv / "bin" / "rankexp-run"), "seed=-1"], elsewhere, env)
