@@ -6,36 +6,32 @@ token (never [B, T, vocab]), as for the listwise ranker (`rankexp.models.scoring
 Evaluation: one user per step (misses skipped when `score_misses` is false), the hybrid of the three tasks' single-pass scores over the
 retriever's top-m by the `evaluator` it is given (`rankexp.ensemble.HybridEvaluator`: the ensemble
 sits on top of the models, so this module does not import it); validation selects the checkpoint, test runs once.
-Checkpoints hold the trainable (LoRA) weights only, exactly as `ListwiseRanker` does.
+Optimizer, LR schedule and adapter-only checkpoints come from `RankerBase`, as for the listwise rankers.
 """
 
 from __future__ import annotations
 
-import lightning as L
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rankexp.errors import diverged
 from rankexp.evaluation.metrics import RankingMetrics
 from rankexp.losses import sft_loss
-from rankexp.models.ranker import ListwiseRanker
+from rankexp.models.base import RankerBase
 from rankexp.models.scoring import answer_logits, hidden_states
 
 STAGES = {"val": 1, "test": 2}  # rng stream of the evaluation prompts (rerank_eval_lists uses 1 / 2 too)
 
 
-class InstructionRanker(L.LightningModule):
+class InstructionRanker(RankerBase):
     """LoRA causal LM trained on RecRanker instructions; ranks with the hybrid of its three tasks."""
 
     def __init__(self, model: nn.Module, evaluator, *, lr: float = 1e-4, weight_decay: float = 0.0,
                  warmup_steps: int = 0, schedule: str = "constant", min_lr_ratio: float = 0.0,
                  ks: tuple[int, ...] = (3, 5), selection_metric: str = "ndcg@5", score_misses: bool = True) -> None:
-        super().__init__()
-        self.model = model
+        super().__init__(model, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, schedule=schedule,
+                         min_lr_ratio=min_lr_ratio)
         self.evaluator = evaluator
-        self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
-        self.schedule, self.min_lr_ratio = schedule, min_lr_ratio  # read by the shared configure_optimizers
         self.ks = tuple(sorted({int(k) for k in ks} | {3, 5}))
         self.selection_metric = selection_metric
         # false: a user whose target is not among the retriever's top-m is not run through the model (its
@@ -46,32 +42,15 @@ class InstructionRanker(L.LightningModule):
         self._costs: dict[str, list[float]] = {}
         self.test_results: list = []  # the evaluator's per-user results (rankexp.ensemble.UserResult)
         self.test_examples: list = []  # the ListwiseExample each result scored (this process's share under DDP)
-        # Checkpoints hold the trainable (LoRA) weights only; the frozen base reloads from its source.
-        self.strict_loading = False
-
-    # Same optimizer, schedule and adapter-only checkpoints as the listwise ranker.
-    configure_optimizers = ListwiseRanker.configure_optimizers
-    on_save_checkpoint = ListwiseRanker.on_save_checkpoint
-    on_load_checkpoint = ListwiseRanker.on_load_checkpoint
 
     # ---- training ------------------------------------------------------------------------------
-    def on_train_start(self) -> None:
-        self.model.train()  # Hugging Face loaders return eval mode; LoRA dropout needs train mode
-
     def sft_loss(self, batch: dict[str, Tensor]) -> Tensor:
         hidden = hidden_states(self.model, batch["input_ids"], batch["attention_mask"])
         logits, labels = answer_logits(self.model, hidden, batch["sft_labels"])
         return sft_loss(logits[None], labels[None], shift=False)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        loss = self.sft_loss(batch)
-        if not torch.isfinite(loss):
-            raise diverged(loss.item(), self.global_step, batch_idx, {"sft": float(loss)})
-        size = int(batch["input_ids"].shape[0])
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
-        self.log("train/loss_sft", loss, batch_size=size)
-        self.log("train/tokens", float(batch["attention_mask"].sum()), reduce_fx="sum", batch_size=size)
-        return loss
+        return self.log_training_step({"sft": self.sft_loss(batch)}, batch, batch_idx, int(batch["input_ids"].shape[0]))
 
     # ---- evaluation: one user per step ---------------------------------------------------------
     def _evaluate(self, users, stage: str) -> None:

@@ -11,16 +11,15 @@ the LM head at the first answer slot (the single-pass verbalizer).
 
 from __future__ import annotations
 
-import math
 from functools import cached_property
 
-import lightning as L
 import torch
 from torch import Tensor, nn
 
-from rankexp.errors import ConfigError, diverged
+from rankexp.errors import ConfigError
 from rankexp.evaluation.metrics import RankingMetrics, ndcg_gain
 from rankexp.losses import reindex_by_item
+from rankexp.models.base import RankerBase
 from rankexp.models.scoring import answer_logits, gather_rows, hidden_states, vocab_probs, y_matrix
 
 
@@ -68,7 +67,7 @@ class SlotOutputs(ForwardOutputs):
         return reindex_by_item(self.y_all[self.n:], self.batch["perm"])
 
 
-class ListwiseRanker(L.LightningModule):
+class ListwiseRanker(RankerBase):
     """LoRA causal LM trained to write candidate labels best first."""
 
     def __init__(self, model: nn.Module, label_ids: list[int], losses: nn.ModuleDict, *, lr: float = 1e-4,
@@ -77,13 +76,11 @@ class ListwiseRanker(L.LightningModule):
                  y_over: str = "vocab", selection_metric: str = "ndcg@5",
                  report: tuple[str, ...] = ("ndcg", "hr", "mrr"), subset_metrics: bool = True,
                  grad_norm_every: int = 0) -> None:
-        super().__init__()
-        self.model = model
+        super().__init__(model, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, schedule=schedule,
+                         min_lr_ratio=min_lr_ratio)
         self.losses = losses
         check_losses(losses, self.scoring)
         self.register_buffer("label_ids", torch.tensor(label_ids, dtype=torch.long), persistent=False)
-        self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
-        self.schedule, self.min_lr_ratio = schedule, min_lr_ratio
         self.grad_norm_every = int(grad_norm_every)
         self.y_over = y_over
         self.ks = tuple(ks)
@@ -100,9 +97,6 @@ class ListwiseRanker(L.LightningModule):
         # order averaging) reuses the selected checkpoint's instead of scoring the validation lists again.
         self.val_scores: dict[int, Tensor] = {}
         self.val_scores_at: dict[int, Tensor] = {}
-        self.restored_step: int | None = None  # global step of the checkpoint last loaded (the selected one)
-        # Checkpoints hold the trainable (LoRA) weights only; the frozen base reloads from its source.
-        self.strict_loading = False
 
     # ---- forward pieces (all in rankexp.models.scoring) -----------------------------------------
     scoring = "slot"
@@ -115,23 +109,13 @@ class ListwiseRanker(L.LightningModule):
         return vocab_probs(self.model, rows, self.label_ids[: batch["gains"].shape[1]])
 
     # ---- training ------------------------------------------------------------------------
-    def on_train_start(self) -> None:
-        # Hugging Face loaders return the model in eval mode; LoRA dropout needs train mode.
-        self.model.train()
-
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         terms = self.loss_terms(batch)
-        total = sum(terms.values())
-        if not torch.isfinite(total):
-            raise diverged(total.item(), self.global_step, batch_idx, {k: float(v) for k, v in terms.items()})
         batch_size = int(batch["n_original"])
+        total = self.log_training_step(terms, batch, batch_idx, batch_size)
         if self.grad_norm_every and self.global_step % self.grad_norm_every == 0 and len(terms) > 1:
             for name, norm in self.term_grad_norms(terms).items():
                 self.log(f"train/grad_norm_{name}", norm, batch_size=batch_size)
-        for name, value in terms.items():
-            self.log(f"train/loss_{name}", value, batch_size=batch_size)
-        self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
-        self.log("train/tokens", float(batch["attention_mask"].sum()), reduce_fx="sum", batch_size=batch_size)
         return total
 
     def term_grad_norms(self, terms: dict[str, Tensor]) -> dict[str, float]:
@@ -152,14 +136,6 @@ class ListwiseRanker(L.LightningModule):
         """Every configured loss's weighted term, read from one forward (`rankexp.losses` contract)."""
         out = self.outputs(self, batch)
         return {name: loss.term(out) for name, loss in self.losses.items()}
-
-    def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
-        total = self.trainer.max_steps if self.trainer is not None and self.trainer.max_steps > 0 else 0
-        factor = lr_factor(self.schedule, max(self.warmup_steps, 0), total, self.min_lr_ratio)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # ---- evaluation ----------------------------------------------------------------------
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
@@ -199,29 +175,10 @@ class ListwiseRanker(L.LightningModule):
                         self.log(f"{prefix}/{name}", value)
             metric.reset()
 
-    # ---- checkpoints: adapters only ---------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        trainable = {name for name, p in self.named_parameters() if p.requires_grad}
-        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
-        checkpoint["rankexp_trainable_keys"] = sorted(trainable)
-
-    def on_fit_end(self) -> None:
-        self.restored_step = None  # a checkpoint loaded to resume is not the one selected for testing
-
     def selected_val_scores(self, n_lists: int) -> Tensor | None:
         """The validation scores of the checkpoint `trainer.test` restored, when every list has one."""
         scores = self.val_scores_at.get(self.restored_step) if self.restored_step is not None else None
         return scores if scores is not None and len(scores) == n_lists else None
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.restored_step = checkpoint.get("global_step")
-        expected = sorted(name for name, p in self.named_parameters() if p.requires_grad)
-        saved = checkpoint.get("rankexp_trainable_keys")
-        if saved is not None and saved != expected:
-            raise ConfigError(
-                "checkpoint was saved for another model or LoRA config: its adapter weights "
-                f"({len(saved)} tensors) do not match this model's ({len(expected)}); check `ckpt_path`"
-            )
 
 
 def check_losses(losses: nn.ModuleDict, scoring: str) -> None:
@@ -231,17 +188,3 @@ def check_losses(losses: nn.ModuleDict, scoring: str) -> None:
             able = [n for n, other in losses.items() if scoring in tuple(other.scorings)]
             raise ConfigError(f"`loss.{name}` trains task.scoring in {list(loss.scorings)}, not `task.scoring={scoring}`;"
                               f" drop it from `loss=[...]` (usable here: {able or 'none of the configured ones'})")
-
-
-def lr_factor(schedule: str, warmup: int, total: int, min_ratio: float):
-    """Step -> LR multiplier: linear warmup, then constant, linear or cosine decay to `min_ratio` at `total`."""
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        if schedule == "constant" or total <= warmup:
-            return 1.0
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        shape = 1.0 - progress if schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
-        return min_ratio + (1.0 - min_ratio) * shape
-
-    return factor

@@ -15,7 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from rankexp.models.ranker import ListwiseRanker, lr_factor
+from rankexp.models.base import lr_factor
+from rankexp.models.ranker import ListwiseRanker
 
 W, T, MIN = 4, 14, 0.1  # decay runs over steps 4..14: progress (s - 4) / 10
 COS_36 = (1 + math.sqrt(5)) / 4  # cos(pi/5), exact

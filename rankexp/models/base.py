@@ -1,0 +1,90 @@
+"""What every ranker module shares: the optimizer and its LR schedule, the training-step log, adapter-only
+checkpoints, and which checkpoint `trainer.test` restored.
+
+The slot and candidate rankers (`models/ranker.py`, `models/candidate_ranker.py`) and RecRanker's instruction
+ranker (`models/instruction.py`) differ in what they score and how they evaluate; everything below is the
+same for all three, so `optim.*` means the same under every recipe.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from rankexp.errors import ConfigError, diverged
+
+
+class RankerBase(L.LightningModule):
+    """A LoRA-wrapped causal LM (`model`) trained with AdamW and a stepwise LR schedule."""
+
+    def __init__(self, model: nn.Module, *, lr: float = 1e-4, weight_decay: float = 0.0, warmup_steps: int = 0,
+                 schedule: str = "constant", min_lr_ratio: float = 0.0) -> None:
+        super().__init__()
+        self.model = model
+        self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
+        self.schedule, self.min_lr_ratio = schedule, min_lr_ratio
+        self.restored_step: int | None = None  # global step of the checkpoint last loaded (the selected one)
+        # Checkpoints hold the trainable (LoRA) weights only; the frozen base reloads from its source.
+        self.strict_loading = False
+
+    # ---- training ------------------------------------------------------------------------
+    def on_train_start(self) -> None:
+        # Hugging Face loaders return the model in eval mode; LoRA dropout needs train mode.
+        self.model.train()
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        total = self.trainer.max_steps if self.trainer is not None and self.trainer.max_steps > 0 else 0
+        factor = lr_factor(self.schedule, max(self.warmup_steps, 0), total, self.min_lr_ratio)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def log_training_step(self, terms: dict[str, Tensor], batch: dict[str, Tensor], batch_idx: int,
+                          batch_size: int) -> Tensor:
+        """The step's loss (the sum of `terms`), stopped with the step and batch named when it is not finite;
+        logs each term, the total and the tokens seen."""
+        total = sum(terms.values())
+        if not torch.isfinite(total):
+            raise diverged(total.item(), self.global_step, batch_idx, {k: float(v) for k, v in terms.items()})
+        for name, value in terms.items():
+            self.log(f"train/loss_{name}", value, batch_size=batch_size)
+        self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
+        self.log("train/tokens", float(batch["attention_mask"].sum()), reduce_fx="sum", batch_size=batch_size)
+        return total
+
+    # ---- checkpoints: adapters only ---------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        trainable = {name for name, p in self.named_parameters() if p.requires_grad}
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
+        checkpoint["rankexp_trainable_keys"] = sorted(trainable)
+
+    def on_fit_end(self) -> None:
+        self.restored_step = None  # a checkpoint loaded to resume is not the one selected for testing
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.restored_step = checkpoint.get("global_step")
+        expected = sorted(name for name, p in self.named_parameters() if p.requires_grad)
+        saved = checkpoint.get("rankexp_trainable_keys")
+        if saved is not None and saved != expected:
+            raise ConfigError(
+                "checkpoint was saved for another model or LoRA config: its adapter weights "
+                f"({len(saved)} tensors) do not match this model's ({len(expected)}); check `ckpt_path`"
+            )
+
+
+def lr_factor(schedule: str, warmup: int, total: int, min_ratio: float):
+    """Step -> LR multiplier: linear warmup, then constant, linear or cosine decay to `min_ratio` at `total`."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        if schedule == "constant" or total <= warmup:
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        shape = 1.0 - progress if schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+        return min_ratio + (1.0 - min_ratio) * shape
+
+    return factor
