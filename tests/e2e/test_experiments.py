@@ -27,6 +27,46 @@ LISTWISE_KEYS = ("test/ndcg@5", "test/ndcg@1", "best_val/ndcg@5", "zero_shot_val
 PROVENANCE = ("seed", "config_hash", "git_sha", "wall_time_s", "mode", "task_name")
 
 
+# Keys a shipped experiment sets that its recipe does not read yet, by recipe (fnmatch patterns). Each one is
+# a known gap with its reason; any other key set and never read fails `test_experiment_runs_two_steps`
+# (tests/helpers/read_keys.py records the reads). Remove a pattern when its keys move where they are read.
+UNREAD_YET = {
+    "*": ["tags"],  # read by the W&B logger only (the runs here log to CSV)
+    "alro": [
+        "prompt.recranker.*", "prompt.listwise.*", "prompt.candidate.*",  # every shape's prompt is composed;
+        # the run reads its readout's (task.scoring) only: the `readout` group will own its prompt
+        "sampler.*",  # RecRanker's user sampling; ALRO trains on every train user
+        "task.chat_template", "task.dislike_threshold", "task.listwise_top", "task.mix_mode", "task.form",
+        "task.weights", "task.pairs", "task.both_orders", "task.candidates_in_prefix", "task.labels",
+        "task.hint_folds", "task.hint_format", "task.hint_signal", "task.hint_source", "task.name",
+        # RecRanker's task keys live in task/listwise.yaml too; the hint keys are read when task.hints=true
+        "eval.chunk_size", "eval.pad_waste", "eval.score_misses", "eval.share_prefix",  # RecRanker's evaluation
+        "eval.max_decode_lists",  # read when eval.methods holds a decoding path
+        "paths.cache_dir",  # the retriever's cache: read under protocol=rerank_topk
+        "y_over",  # the slot verbalizer's Y; not read by the candidate readout
+    ],
+    "recranker": [
+        "prompt.listwise.*", "prompt.candidate.*",  # ALRO's prompt shapes
+        "loss.*", "train.grad_norm_every", "y_over",  # ALRO's loss terms: RecRanker trains SFT only
+        "eval.fusion", "eval.methods", "eval.position_bias_lists", "eval.test_orders", "eval.max_decode_lists",
+        "train.draws_per_epoch", "train.eval_batch_size",  # ALRO's list sampling and evaluation batches
+        "task.hint_folds",  # read with task.hint_source=retriever_cv
+        "task.hint_format", "task.hint_signal",  # read when task.hints=true
+        "task.scoring", "task.strip_year",  # ALRO's readout and title style: RecRanker's prompts ignore them
+    ],
+    # the retriever alone composes the LLM groups it never builds
+    "retrieval": ["model.*", "loss.*", "prompt.*", "optim.*", "trainer.*", "callbacks.*", "logger.*", "train.*",
+                  "task.*", "sampler.*", "eval.*", "y_over", "ckpt_path"],
+}
+
+
+def unexpected_unread(unread: list[str], recipe: str) -> list[str]:
+    from fnmatch import fnmatch
+
+    known = UNREAD_YET["*"] + UNREAD_YET[recipe]
+    return [key for key in unread if not any(fnmatch(key, pattern) for pattern in known)]
+
+
 def _results(job: Path) -> dict:
     path = job / "results.json"
     assert path.is_file(), f"no results.json in {job}: {sorted(p.name for p in job.iterdir())}"
@@ -54,6 +94,8 @@ def test_experiment_runs_two_steps(experiment: str, tmp_path: Path):
     for key in PROVENANCE:
         assert key in results, key
     assert results["mode"] == cfg.mode
+    unread = json.loads((tmp_path / "unread_keys.json").read_text())
+    assert not unexpected_unread(unread, cfg.recipe), f"keys the run set and never read: {unexpected_unread(unread, cfg.recipe)}"
     if cfg.mode == "train" and cfg.recipe != "retrieval":
         test_ndcg = [k for k in results if re.fullmatch(r"test(_subset)?/.*ndcg@5", k)]
         assert test_ndcg, sorted(results)

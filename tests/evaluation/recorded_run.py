@@ -2,7 +2,8 @@
 scored, for tests that recompute its results by hand:
 - `recorded.json`: what ALRO's `compare_on_test` was given and every list the real model scored inside it;
 - `recorded_lists.json`: the train rows and test lists the baselines were computed on (every run with lists);
-- `recorded_recranker.json`: RecRanker's per-user test scores of every method.
+- `recorded_recranker.json`: RecRanker's per-user test scores of every method;
+- `unread_keys.json`: the config keys the run set and never read (`tests/helpers/read_keys.py`).
 
 Nothing is replaced: the wrappers only copy the inputs and outputs and call the real functions.
 """
@@ -28,7 +29,29 @@ def _write(name: str, payload: object) -> None:
     Path(HydraConfig.get().runtime.output_dir, name).write_text(json.dumps(payload))
 
 
+def record_unread_keys() -> None:
+    """Count the run's config reads; at exit, write the keys it set and never read."""
+    import atexit
+
+    from hydra.core.hydra_config import HydraConfig
+
+    from tests.helpers.read_keys import record_reads, unread
+
+    reads = record_reads()  # before rankexp is imported (see record_reads)
+    from rankexp.recipes import experiment
+
+    real_validate = experiment.validate_config
+
+    def validate_config(cfg):
+        out = Path(HydraConfig.get().runtime.output_dir, "unread_keys.json")
+        atexit.register(lambda: out.write_text(json.dumps(unread(cfg, reads), indent=1)))
+        return real_validate(cfg)
+
+    experiment.validate_config = validate_config
+
+
 def install() -> None:
+    record_unread_keys()
     from rankexp.models import list_scores
     from rankexp.recipes import alro, experiment, recranker
 
