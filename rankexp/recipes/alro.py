@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rankexp.data import RatingData
 from rankexp.errors import ConfigError
-from rankexp.evaluation.metrics import ranking_metrics
+from rankexp.evaluation.comparison import Comparison, compare, write_per_list
 from rankexp.losses import build_losses
 from rankexp.models.candidate_ranker import CandidateRanker
 from rankexp.models.ranker import ListwiseRanker
@@ -157,128 +157,35 @@ def draws_hash(source, seed: int, n: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def _stack(examples, field: str) -> torch.Tensor:
-    return torch.as_tensor(np.stack([getattr(e, field) for e in examples]), dtype=torch.float32)
+def comparison_spec(cfg: DictConfig) -> Comparison:
+    return Comparison(metric=cfg.eval.selection_metric, ks=tuple(cfg.eval.ks), test_orders=int(cfg.eval.test_orders),
+                      fusion=str(cfg.eval.fusion), seed=int(cfg.seed),
+                      ndcg_only=cfg.protocol.name == "explicit_listwise")
 
 
 def compare_on_test(cfg: DictConfig, ranker, encoder, lists: RankingLists) -> dict[str, float]:
-    """Paired differences with the item mean (and the retriever) on the test lists, `eval.test_orders`
-    and `eval.fusion`.
+    """The post-test analysis (`rankexp.evaluation.comparison`) of the scores this run already has.
 
     The LLM's test scores are the ones `trainer.test` just computed. The validation scores are the
     ones the selected checkpoint's validation computed (scored again here, with the same weights, only
     when the run has none: `mode=eval`, no checkpointing, DDP shards); fusion picks its weight there and
     touches the test lists once.
     """
-    from rankexp.evaluation.baselines import item_mean
-    from rankexp.evaluation.fusion import paired_difference, per_list
-    from rankexp.evaluation.metrics import ndcg_gain
     from rankexp.models.list_scores import make_score_fn
 
     test = lists.test
     llm = tested_scores(ranker, len(test)) if test else None
     if llm is None:
         return {}
-    metric = cfg.eval.selection_metric
-    gains = ndcg_gain(_stack(test, "gains"))
-    others = fusion_signals(lists.train, test, item_mean)
-    out: dict[str, float] = {}
-    per_list_rows = {"llm": per_list(llm, gains, metric), "item_mean": per_list(others["item_mean"], gains, metric)}
-    for name, scores in others.items():
-        out.update(paired_difference(llm, scores, gains, metric).keys(f"paired_test/llm_minus_{name}/{metric}"))
-    orders, fusion = int(cfg.eval.test_orders) > 1, cfg.eval.fusion != "none" and bool(lists.val)
     score = make_score_fn(ranker, encoder, batch_size=cfg.train.eval_batch_size)
-    val_llm = None
-    if lists.val and (orders or fusion):
+
+    def val_llm() -> np.ndarray:
         reused = ranker.selected_val_scores(len(lists.val))
-        val_llm = reused.numpy() if reused is not None else np.asarray(score(lists.val))
-    if orders:
-        averaged, order_metrics = average_orders(cfg, score, lists, llm, val_llm, others)
-        out.update(order_metrics)
-        per_list_rows["orders"] = per_list(averaged, gains, metric)
-    if fusion:
-        fused, fusion_metrics = fuse_on_test(cfg, lists, llm, val_llm, others)
-        out.update(fusion_metrics)
-        per_list_rows["fusion"] = per_list(fused, gains, metric)
-    write_per_list(Path(cfg.paths.output_dir) / "test_per_list.csv", test, metric, per_list_rows)
+        return reused.numpy() if reused is not None else np.asarray(score(lists.val))
+
+    out, rows = compare(comparison_spec(cfg), lists.train, lists.val, test, llm, val_llm, score)
+    write_per_list(Path(cfg.paths.output_dir) / "test_per_list.csv", test, cfg.eval.selection_metric, rows)
     return out
-
-
-def fusion_signals(train, examples, item_mean) -> dict[str, torch.Tensor]:
-    """The non-LLM scores of these lists: the train item mean, and the retriever's scores where it ranked them."""
-    signals = {"item_mean": item_mean(train, np.stack([e.candidates for e in examples]))}
-    if examples[0].prior_scores is not None:
-        signals["retriever"] = _stack(examples, "prior_scores")
-    return signals
-
-
-def own_row(cfg: DictConfig, name: str, scores: torch.Tensor, gains: torch.Tensor,
-            references: dict[str, torch.Tensor]) -> dict[str, float]:
-    """`test_<name>/*` of a score derived from the LLM's, and `paired_test/<name>_minus_<reference>/*`."""
-    from rankexp.evaluation.fusion import paired_difference
-
-    metric = cfg.eval.selection_metric
-    values = ranking_metrics(scores, gains, tuple(cfg.eval.ks))
-    out = {f"test_{name}/{k}": float(v.mean()) for k, v in values.items() if k.startswith("ndcg")
-           or cfg.protocol.name != "explicit_listwise"}
-    for reference, other in references.items():
-        out.update(paired_difference(scores, other, gains, metric).keys(f"paired_test/{name}_minus_{reference}/{metric}"))
-    return out
-
-
-def average_orders(cfg: DictConfig, score, lists: RankingLists, llm: torch.Tensor, val_llm: np.ndarray | None,
-                   test_signals: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-    """`eval.test_orders=K`: the LLM's scores averaged over K candidate orders, its own row `test_orders/*`.
-
-    The same K orders are scored on the validation lists (`val_orders/*`, beside the one-order
-    `val_orders/one_order_*`), so whether averaging helps is read on validation. Order 0 of the
-    test lists is the order `trainer.test` just scored; order 0 of the validation lists is `val_llm`.
-    """
-    from rankexp.evaluation.fusion import per_list
-    from rankexp.evaluation.metrics import ndcg_gain
-    from rankexp.evaluation.order_averaging import order_averaged_scores
-
-    k, metric = int(cfg.eval.test_orders), cfg.eval.selection_metric
-    out: dict[str, float] = {"orders/n": float(k)}
-    if val_llm is not None:
-        val_avg = order_averaged_scores(score, lists.val, k, cfg.seed + 1, shown_scores=val_llm)
-        val_gains = ndcg_gain(_stack(lists.val, "gains"))
-        out[f"val_orders/one_order_{metric}"] = float(per_list(torch.as_tensor(val_llm), val_gains, metric).mean())
-        out[f"val_orders/{metric}"] = float(per_list(torch.as_tensor(val_avg), val_gains, metric).mean())
-    averaged = torch.as_tensor(order_averaged_scores(score, lists.test, k, cfg.seed + 2, shown_scores=llm.numpy()),
-                               dtype=torch.float32)
-    out.update(own_row(cfg, "orders", averaged, ndcg_gain(_stack(lists.test, "gains")), {"llm": llm, **test_signals}))
-    return averaged, out
-
-
-def fuse_on_test(cfg: DictConfig, lists: RankingLists, llm: torch.Tensor, val_llm: np.ndarray,
-                 test_signals: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-    """`eval.fusion`: z(LLM) + w z(signal), w chosen on the validation lists, applied once to the test lists."""
-    from rankexp.evaluation.baselines import item_mean
-    from rankexp.evaluation.fusion import check_fusion, choose_weight, fuse
-    from rankexp.evaluation.metrics import ndcg_gain
-
-    source, metric = cfg.eval.fusion, cfg.eval.selection_metric
-    check_fusion(source, test_signals)
-    val_signal = fusion_signals(lists.train, lists.val, item_mean)[source]
-    weight, val_value = choose_weight(torch.as_tensor(val_llm, dtype=torch.float32), val_signal,
-                                      ndcg_gain(_stack(lists.val, "gains")), metric)
-    fused = fuse(llm, test_signals[source], weight)
-    out = own_row(cfg, "fusion", fused, ndcg_gain(_stack(lists.test, "gains")), test_signals)
-    out["fusion/weight"], out[f"fusion/val_{metric}"] = weight, val_value
-    return fused, out
-
-
-def write_per_list(path: Path, lists, metric: str, columns: dict[str, torch.Tensor]) -> None:
-    """One row per test list (user, metric of each scorer): lets `experiments/paired_runs.py` pair two runs."""
-    from rankexp.io import atomic_write_text
-
-    header = ["list", "user"] + [f"{name}_{metric}" for name in columns]
-    rows = [",".join(header)]
-    for i, example in enumerate(lists):
-        values = [f"{float(col[i]):.6f}" for col in columns.values()]
-        rows.append(",".join([str(i), str(int(example.user))] + values))
-    atomic_write_text(path, "\n".join(rows) + "\n")
 
 
 def learning_curve(cfg: DictConfig, trainer: L.Trainer, lists: RankingLists) -> dict[str, float]:

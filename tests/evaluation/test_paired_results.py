@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 from rich.console import Console
 
 from rankexp.evaluation.paired import SUFFIXES, paired_stats
@@ -17,9 +16,9 @@ KEY = "paired_test/llm_minus_item_mean/ndcg@5"
 
 
 def test_alro_rows_write_every_paired_key():
-    from rankexp.recipes.alro import own_row
+    from rankexp.evaluation.comparison import Comparison, own_row
 
-    cfg = OmegaConf.create({"eval": {"selection_metric": "ndcg@1", "ks": [1]}, "protocol": {"name": "rerank_topk"}})
+    cfg = Comparison(metric="ndcg@1", ks=(1,), test_orders=1, fusion="none", seed=0, ndcg_only=False)
     gains = torch.tensor([[3.0, 0.0], [0.0, 3.0], [3.0, 0.0], [0.0, 3.0]])
     scores = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # right on lists 0, 2, 3
     out = own_row(cfg, "orders", scores, gains, {"llm": -gains})
