@@ -7,10 +7,12 @@ list of names to edit: a new loss is a class and a yaml file.
 
 The contract a loss class meets (an `nn.Module`):
 - `weight`: its factor in the sum, applied by the loss itself inside `term`;
-- `scorings`: the `task.scoring` modes it can train ("slot", "candidate");
+- `needs`: the forward outputs it reads, as alternatives: `(("y", "gains"), ("scores", "gains"))` trains on
+  ALRO's Y where the ranker's forward gives it, else on candidate scores. The ranker refuses a loss none of
+  whose groups its outputs `provides` (older losses may declare `scorings`, the `task.scoring` modes, instead);
 - `needs_permuted`: True if it compares each list with a shuffled copy (the datamodule then adds one);
 - `term(out) -> Tensor`: the weighted scalar, read from the ranker's forward `out`. `out` offers
-  `scoring`, `batch`, `n` (original lists in the batch), `hidden` and `gains` for every ranker;
+  `provides` (the names below), `scoring`, `batch`, `n` (original lists in the batch), `hidden` and `gains` for every ranker;
   slot scoring adds `answer_logits` ((logits [N, V], labels [N])), `y` and `y_permuted`
   (ALRO's Y [n, m, m], the shuffled copy's re-indexed by item); candidate readout adds `scores`,
   `scores_permuted` [n, m], `rating_logits` [n, m, R], `rating_targets`, `history_logits`,
@@ -26,6 +28,7 @@ from torch import nn
 
 from rankexp.config.conf_dir import CONF_DIR
 from rankexp.errors import ConfigError
+from rankexp.losses.common import needs_text, usable_needs
 from rankexp.losses.perm_kl import PermutationKLLoss, permutation_kl, reindex_by_item
 from rankexp.losses.rating_ce import RatingCELoss, rating_cross_entropy
 from rankexp.losses.sft import SFTLoss, sft_loss
@@ -40,11 +43,13 @@ __all__ = [
     "SoftLambdaLoss",
     "build_loss",
     "build_losses",
+    "needs_text",
     "permutation_kl",
     "rating_cross_entropy",
     "reindex_by_item",
     "sft_loss",
     "soft_lambda_loss",
+    "usable_needs",
 ]
 
 
@@ -75,10 +80,11 @@ def build_loss(name: str, params: Mapping[str, Any] | None = None) -> nn.Module:
         if cause is not None:
             raise cause from err
         raise ConfigError(f"`loss.{name}`: cannot build {params.get('_target_')!r} ({err})") from err
-    missing = [attr for attr in ("weight", "scorings", "term") if not hasattr(loss, attr)]
+    missing = [attr for attr in ("weight", "term") if not hasattr(loss, attr)]
+    missing += [] if hasattr(loss, "needs") or hasattr(loss, "scorings") else ["needs"]
     if not isinstance(loss, nn.Module) or missing:
         raise ConfigError(f"`loss.{name}._target_` {params['_target_']!r} is not a loss: it needs to be an nn.Module "
-                          f"with {missing or ['weight', 'scorings', 'term']} (see rankexp.losses)")
+                          f"with {missing or ['weight', 'needs', 'term']} (see rankexp.losses)")
     return loss
 
 

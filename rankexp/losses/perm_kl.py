@@ -159,14 +159,15 @@ class PermutationKLLoss(nn.Module):
         """PSL for score vectors [B, m] (both indexed by item): KL between softmax(score) of the two orders."""
         return self.forward(torch.softmax(scores_orig.float(), -1)[:, None], torch.softmax(scores_perm.float(), -1)[:, None])
 
-    scorings = ("slot", "candidate")
+    needs = (("y", "y_permuted"), ("scores", "scores_permuted"))
     needs_permuted = True  # the datamodule adds a shuffled copy of every list
 
     def term(self, out) -> Tensor:
-        """KL between the original and the shuffled prompt, both indexed by item."""
-        if out.scoring == "candidate":
-            return self.on_scores(out.scores, out.scores_permuted)
-        return self(out.y, out.y_permuted)
+        """KL between the original and the shuffled prompt, both indexed by item: on Y where the forward gives
+        it, else on the candidates' scores."""
+        if "y" in out.provides:
+            return self(out.y, out.y_permuted)
+        return self.on_scores(out.scores, out.scores_permuted)
 
     def extra_repr(self) -> str:
         return f"weight={self.weight}, direction={self.direction!r}, stop_grad_orig={self.stop_grad_orig}"

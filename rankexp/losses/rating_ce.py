@@ -43,7 +43,7 @@ class RatingCELoss(nn.Module):
             loss = loss + self.history_weight * rating_cross_entropy(history_logits, history_targets, history_mask)
         return self.weight * loss
 
-    scorings = ("candidate",)
+    needs = (("rating_logits", "rating_targets", "history_logits", "history_targets", "history_mask"),)
     needs_permuted = False
 
     def term(self, out) -> Tensor:

@@ -49,7 +49,7 @@ class SFTLoss(nn.Module):
     def forward(self, logits: Tensor, labels: Tensor) -> Tensor:
         return self.weight * sft_loss(logits, labels)
 
-    scorings = ("slot",)
+    needs = (("answer_logits",),)
     needs_permuted = False
 
     def term(self, out) -> Tensor:

@@ -216,14 +216,14 @@ class SoftLambdaLoss(nn.Module):
         """SLL's pairwise loss on a score vector (higher = better), as candidate readout needs it."""
         return self.weight * lambda_pairwise(-scores, ratings, self.delta)
 
-    scorings = ("slot", "candidate")
+    needs = (("y", "gains"), ("scores", "gains"))  # ALRO's Y (slot verbalizer), else candidate scores
     needs_permuted = False
 
     def term(self, out) -> Tensor:
-        """On ALRO's Y (slot scoring) or on the candidates' scores (candidate readout)."""
-        if out.scoring == "candidate":
-            return self.on_scores(out.scores, out.gains)
-        return self(out.y, out.gains)
+        """On ALRO's Y where the forward gives it, else on the candidates' scores."""
+        if "y" in out.provides:
+            return self(out.y, out.gains)
+        return self.on_scores(out.scores, out.gains)
 
     def extra_repr(self) -> str:
         return f"weight={self.weight}, gamma={self.gamma}, delta={self.delta!r}, scores={self.scores!r}"

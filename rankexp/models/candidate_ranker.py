@@ -25,6 +25,8 @@ class CandidateOutputs(ForwardOutputs):
     """The candidate readout's pieces: rating logits, expected-rating scores (see `rankexp.losses`)."""
 
     scoring = "candidate"
+    provides = ForwardOutputs.provides | {"rating_logits", "rating_targets", "history_logits", "history_targets",
+                                          "history_mask", "scores", "scores_permuted"}
 
     @cached_property
     def logits_all(self) -> Tensor:

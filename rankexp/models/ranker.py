@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from rankexp.errors import ConfigError
 from rankexp.evaluation.metrics import RankingMetrics, ndcg_gain
-from rankexp.losses import reindex_by_item
+from rankexp.losses import needs_text, reindex_by_item, usable_needs
 from rankexp.models.base import RankerBase
 from rankexp.models.scoring import answer_logits, gather_rows, hidden_states, vocab_probs, y_matrix
 
@@ -30,6 +30,7 @@ class ForwardOutputs:
     """
 
     scoring = ""
+    provides: frozenset[str] = frozenset({"hidden", "gains"})  # what a loss's `needs` are matched against
 
     def __init__(self, ranker: ListwiseRanker, batch: dict[str, Tensor]) -> None:
         self.ranker, self.batch, self.n = ranker, batch, int(batch["n_original"])
@@ -48,6 +49,7 @@ class SlotOutputs(ForwardOutputs):
     builds the shuffled lists' Y)."""
 
     scoring = "slot"
+    provides = ForwardOutputs.provides | {"answer_logits", "y", "y_permuted"}
 
     @cached_property
     def answer_logits(self) -> tuple[Tensor, Tensor]:
@@ -79,7 +81,7 @@ class ListwiseRanker(RankerBase):
         super().__init__(model, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, schedule=schedule,
                          min_lr_ratio=min_lr_ratio)
         self.losses = losses
-        check_losses(losses, self.scoring)
+        check_losses(losses, self.outputs)
         self.register_buffer("label_ids", torch.tensor(label_ids, dtype=torch.long), persistent=False)
         self.grad_norm_every = int(grad_norm_every)
         self.y_over = y_over
@@ -181,10 +183,11 @@ class ListwiseRanker(RankerBase):
         return scores if scores is not None and len(scores) == n_lists else None
 
 
-def check_losses(losses: nn.ModuleDict, scoring: str) -> None:
-    """Every loss must be able to train this scoring mode (`scorings` of its class)."""
+def check_losses(losses: nn.ModuleDict, outputs: type[ForwardOutputs]) -> None:
+    """Every loss must find the outputs it needs (`needs` of its class) in this ranker's forward."""
     for name, loss in losses.items():
-        if scoring not in tuple(loss.scorings):
-            able = [n for n, other in losses.items() if scoring in tuple(other.scorings)]
-            raise ConfigError(f"`loss.{name}` trains task.scoring in {list(loss.scorings)}, not `task.scoring={scoring}`;"
-                              f" drop it from `loss=[...]` (usable here: {able or 'none of the configured ones'})")
+        if usable_needs(loss, outputs) is None:
+            able = [n for n, other in losses.items() if usable_needs(other, outputs) is not None]
+            raise ConfigError(f"`loss.{name}` reads {needs_text(loss)}, which `task.scoring={outputs.scoring}` does not give "
+                              f"(it gives {', '.join(sorted(outputs.provides))}); drop it from `loss=[...]` "
+                              f"(usable here: {able or 'none of the configured ones'})")

@@ -84,10 +84,10 @@ def test_a_constructor_error_reaches_the_user_unwrapped():
 def test_soft_lambda_term_reads_y_on_slots_and_scores_on_candidates():
     y, ratings = _random_y(2, 4), torch.tensor([[4.0, 3, 2, 1], [1.0, 5, 2, 2]], dtype=torch.float64)
     loss = SoftLambdaLoss(weight=2.0, gamma=5.0)
-    slot = loss.term(SimpleNamespace(scoring="slot", y=y, gains=ratings))
+    slot = loss.term(SimpleNamespace(provides={"y", "gains"}, y=y, gains=ratings))
     assert slot.item() == pytest.approx(2.0 * reference_loss(y, ratings, 5.0), rel=1e-9)
     scores = torch.tensor([[0.3, -1.0, 2.0, 0.1], [1.0, 0.0, -0.5, 2.0]], dtype=torch.float64)
-    candidate = loss.term(SimpleNamespace(scoring="candidate", scores=scores, gains=ratings))
+    candidate = loss.term(SimpleNamespace(provides={"scores", "gains"}, scores=scores, gains=ratings))
     assert candidate.item() == pytest.approx(2.0 * reference_pairwise(-scores, ratings), rel=1e-9)
 
 
@@ -153,11 +153,11 @@ def test_first_slot_scores_are_minus_log_of_slot_one():
 def test_perm_kl_term_reads_y_on_slots_and_softmax_scores_on_candidates():
     loss = PermutationKLLoss(weight=2.0)
     y1, y2 = _random_y(2, 4, seed=4), _random_y(2, 4, seed=5)
-    slot = loss.term(SimpleNamespace(scoring="slot", y=y1, y_permuted=y2))
+    slot = loss.term(SimpleNamespace(provides={"y", "y_permuted"}, y=y1, y_permuted=y2))
     assert slot.item() == pytest.approx(2.0 * slot_kl_reference(y1, y2), rel=1e-6)
     s1 = torch.tensor([[0.5, -1.0, 2.0], [1.0, 1.5, -0.5]])
     s2 = torch.tensor([[1.5, 0.0, 0.2], [-1.0, 0.5, 0.5]])
-    candidate = loss.term(SimpleNamespace(scoring="candidate", scores=s1, scores_permuted=s2))
+    candidate = loss.term(SimpleNamespace(provides={"scores", "scores_permuted"}, scores=s1, scores_permuted=s2))
     expected = slot_kl_reference(torch.softmax(s1.double(), -1)[:, None], torch.softmax(s2.double(), -1)[:, None])
     assert candidate.item() == pytest.approx(2.0 * expected, rel=1e-5)
 
@@ -226,3 +226,17 @@ def test_sft_term_is_weighted_unshifted_ce_over_the_answer_tokens():
     assert term.item() == pytest.approx(2.0 * hand, rel=1e-6)
     one_token = SFTLoss().term(SimpleNamespace(answer_logits=(logits, torch.tensor([-100, -100, 2]))))
     assert one_token.item() == pytest.approx(-torch.log_softmax(logits[2], -1)[2].item(), rel=1e-6)
+
+
+def test_a_loss_is_matched_on_the_outputs_it_needs_and_older_scorings_still_match():
+    from rankexp.losses import usable_needs
+    from rankexp.models.candidate_ranker import CandidateOutputs
+    from rankexp.models.ranker import SlotOutputs
+
+    assert usable_needs(SoftLambdaLoss(), SlotOutputs) == ("y", "gains")
+    assert usable_needs(SoftLambdaLoss(), CandidateOutputs) == ("scores", "gains")
+    assert usable_needs(PermutationKLLoss(), CandidateOutputs) == ("scores", "scores_permuted")
+    assert usable_needs(SFTLoss(), CandidateOutputs) is None and usable_needs(RatingCELoss(), SlotOutputs) is None
+    older = SimpleNamespace(scorings=("slot",))  # a user's loss from before `needs`
+    assert usable_needs(older, SlotOutputs) == ("slot",) and usable_needs(older, CandidateOutputs) is None
+

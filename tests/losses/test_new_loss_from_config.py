@@ -22,7 +22,7 @@ from torch import nn
 class ToyLoss(nn.Module):
     """Pulls the hidden states towards 0: any differentiable term of the forward will do."""
 
-    scorings = ("slot", "candidate")
+    needs = (("hidden",),)  # any readout's forward gives the hidden states
     needs_permuted = False
 
     def __init__(self, weight: float = 1.0, scale: float = 1.0) -> None:

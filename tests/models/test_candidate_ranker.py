@@ -117,7 +117,7 @@ def test_soft_lambda_and_perm_kl_on_scores(tiny_model, synthetic):
 
 
 @pytest.mark.parametrize(("overrides", "expected"), [
-    (["loss=[sft]"], "`loss.sft` trains task.scoring in ['slot'], not `task.scoring=candidate`"),
+    (["loss=[sft]"], "`loss.sft` reads answer_logits, which `task.scoring=candidate` does not give"),
     (["task=hybrid"], "`task.scoring=candidate` is a listwise prompt"),
     (["eval.methods=[verbalizer,constrained]"], "`eval.methods` ['constrained']"),
     (["task.scoring=slots"], "`task.scoring` must be one of slot, candidate"),
