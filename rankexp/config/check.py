@@ -62,6 +62,9 @@ def check_cross_keys(cfg: DictConfig) -> None:
         if task.get("name") != "listwise":
             raise ConfigError(f"`task.scoring=candidate` is a listwise prompt; `task={task.get('name')}` cannot do "
                               "it (use task=listwise, or task.scoring=slot)")
+        if recipe == "recranker":
+            raise ConfigError("`task.scoring=candidate` is a readout of the ALRO recipe; `recipe=recranker` ranks "
+                              "with its own tasks' answers (use recipe=alro, or task.scoring=slot)")
         methods = [m for m in (cfg.eval.methods if cfg.get("eval") is not None else []) if m != "verbalizer"]
         if methods:
             raise ConfigError(f"`eval.methods` {methods} decode the slot answer that `task.scoring=candidate` does "

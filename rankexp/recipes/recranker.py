@@ -27,7 +27,7 @@ from rankexp.errors import ConfigError
 from rankexp.models.instruction import InstructionRanker
 from rankexp.prompts.instruction_datamodule import InstructionDataModule, InstructionSet
 from rankexp.prompts.instructions import InstructionEncoder
-from rankexp.prompts.style import LABELS, PromptStyle, labels_for
+from rankexp.prompts.style import LABELS, PromptStyle, labels_for, strip_years
 from rankexp.recipes.lists import RankingLists
 from rankexp.recipes.loop import build_trainer, fit_select_test, save_adapter_of
 
@@ -101,7 +101,10 @@ def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, block_hint=None)
     point, pair, labels = _answers(task)
     style = PromptStyle(item_noun=data.item_noun, title_max_chars=task.title_max_chars,
                         history_with_ratings=task.history_with_ratings, hints=bool(task.hints))
-    return InstructionEncoder(tokenizer, data.items["title"].to_numpy(), style, labels_for(cfg.protocol.m, labels),
+    titles = data.items["title"].to_numpy()
+    if task.strip_year:
+        titles = strip_years(titles)
+    return InstructionEncoder(tokenizer, titles, style, labels_for(cfg.protocol.m, labels),
                               pointwise_answers=point, pairwise_answers=pair, rating_scale=data.rating_scale,
                               max_length=int(cfg.model.max_length), chat_template=bool(task.chat_template),
                               listwise_top=int(task.listwise_top),

@@ -52,7 +52,7 @@ UNREAD_YET = {
         "train.draws_per_epoch", "train.eval_batch_size",  # ALRO's list sampling and evaluation batches
         "task.hint_folds",  # read with task.hint_source=retriever_cv
         "task.hint_format", "task.hint_signal",  # read when task.hints=true
-        "task.scoring", "task.strip_year",  # ALRO's readout and title style: RecRanker's prompts ignore them
+        "task.scoring",  # ALRO's readout choice: RecRanker's tasks have their own answers
     ],
     # the retriever alone composes the LLM groups it never builds
     "retrieval": ["model.*", "loss.*", "prompt.*", "optim.*", "trainer.*", "callbacks.*", "logger.*", "train.*",

@@ -120,3 +120,16 @@ def test_ddp_ranks_take_instructions_in_order(instructions):
     assert seen[0][:3] == [0, 2, 4] and seen[1][:3] == [1, 3, 5]
     single = InstructionDataModule(instructions, [], [], batch_size=2, pad_id=2)
     assert single.train_dataloader().sampler.__class__.__name__ == "SequentialSampler"
+
+
+def test_strip_year_reaches_recrankers_prompts(tiny, rerank, synthetic):
+    """`task.strip_year=true` drops " (1995)" from RecRanker's titles as from ALRO's (it was read by ALRO only)."""
+    from dataclasses import replace
+
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.merge(rerank[0], {"task": {"strip_year": True}})
+    items = synthetic.items.assign(title=[f"Film {i} (199{i % 10})" for i in range(len(synthetic.items))])
+    dated = replace(synthetic, items=items)
+    assert build_encoder(cfg, dated, tiny[1]).titles[3] == "Film 3"
+    assert build_encoder(rerank[0], dated, tiny[1]).titles[3] == "Film 3 (1993)"

@@ -77,3 +77,8 @@ def test_manifests_of_old_and_unresolved_configs_name_the_recipe():
     assert recipe_of({"recranker": True, "task": {"name": "listwise"}}) == "recranker"  # before `recipe`
     assert recipe_of({"recranker": False, "task": {"name": "pairwise"}}) == "recranker"
     assert recipe_of({"task": {"name": "listwise"}}) == "alro"
+
+
+def test_the_candidate_readout_under_recranker_is_refused_not_ignored():
+    with pytest.raises(ConfigError, match=r"`task.scoring=candidate` is a readout of the ALRO recipe; `recipe=recranker`"):
+        validate_config(compose("+experiment=recranker_ml100k_listwise", "task.scoring=candidate"))
