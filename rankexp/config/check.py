@@ -51,6 +51,20 @@ def upgrade_deprecated_keys(cfg: DictConfig) -> None:
         cfg.recipe, cfg.mode = "retrieval", "train"
 
 
+def _check_candidate_readout(cfg: DictConfig, task: DictConfig, recipe: str | None) -> None:
+    """`task.scoring=candidate`: a listwise prompt of the ALRO recipe, scored by the verbalizer path only."""
+    if task.get("name") != "listwise":
+        raise ConfigError(f"`task.scoring=candidate` is a listwise prompt; `task={task.get('name')}` cannot do "
+                          "it (use task=listwise, or task.scoring=slot)")
+    if recipe == "recranker":
+        raise ConfigError("`task.scoring=candidate` is a readout of the ALRO recipe; `recipe=recranker` ranks "
+                          "with its own tasks' answers (use recipe=alro, or task.scoring=slot)")
+    methods = [m for m in (cfg.eval.methods if cfg.get("eval") is not None else []) if m != "verbalizer"]
+    if methods:
+        raise ConfigError(f"`eval.methods` {methods} decode the slot answer that `task.scoring=candidate` does "
+                          "not write; use eval.methods=[verbalizer]")
+
+
 def check_cross_keys(cfg: DictConfig) -> None:
     """Rules between keys, checked before the model loads."""
     task, protocol = cfg.get("task"), cfg.get("protocol")
@@ -59,16 +73,7 @@ def check_cross_keys(cfg: DictConfig) -> None:
         raise ConfigError(f"`task={task.get('name')}` is one of RecRanker's tasks: it needs `recipe=recranker` (its "
                           "default), not `recipe=alro`")
     if task is not None and task.get("scoring") == "candidate":
-        if task.get("name") != "listwise":
-            raise ConfigError(f"`task.scoring=candidate` is a listwise prompt; `task={task.get('name')}` cannot do "
-                              "it (use task=listwise, or task.scoring=slot)")
-        if recipe == "recranker":
-            raise ConfigError("`task.scoring=candidate` is a readout of the ALRO recipe; `recipe=recranker` ranks "
-                              "with its own tasks' answers (use recipe=alro, or task.scoring=slot)")
-        methods = [m for m in (cfg.eval.methods if cfg.get("eval") is not None else []) if m != "verbalizer"]
-        if methods:
-            raise ConfigError(f"`eval.methods` {methods} decode the slot answer that `task.scoring=candidate` does "
-                              "not write; use eval.methods=[verbalizer]")
+        _check_candidate_readout(cfg, task, recipe)
     if task is not None and protocol is not None and task.get("name") in ("listwise", "hybrid"):
         labels = _labels(task)
         if labels and int(protocol.m) > len(labels):
