@@ -85,8 +85,8 @@ def test_the_adapter_folder_travels(smol_candidate_adapter):
     assert (adapter / "tokenizer_config.json").is_file() and (adapter / "tokenizer.json").is_file()
 
 
-def _readme_block(marker: str | None, starts: str) -> str:
-    text = (REPO / "README.md").read_text()
+def _readme_block(marker: str | None, starts: str, doc: str = "README.md") -> str:
+    text = (REPO / doc).read_text()
     if marker is not None:
         text = text[text.index(marker):]
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
@@ -95,8 +95,8 @@ def _readme_block(marker: str | None, starts: str) -> str:
 
 @pytest.mark.slow
 def test_plain_transformers_peft_snippet_scores_as_ranker_does(smol_candidate_adapter):
-    """The README's no-rankexp snippet, run as a script, gives Ranker.rank's scores (same prompt, same readout)."""
-    snippet = _readme_block("<!-- plain-peft-snippet -->", "import importlib.metadata")
+    """docs/library.md's no-rankexp snippet, run as a script, gives Ranker.rank's scores (same prompt, same readout)."""
+    snippet = _readme_block("<!-- plain-peft-snippet -->", "import importlib.metadata", "docs/library.md")
     assert "rankexp" not in snippet.replace('"rankexp.json"', "")
     script = Path(smol_candidate_adapter).parent / "snippet.py"
     script.write_text(snippet)
