@@ -35,7 +35,6 @@ from rankexp.models.manifest import manifest_from_config, read_manifest
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "smollm2_135m"
-SCORINGS = ("slot", "candidate")
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ class Ranker:
     """A base model + LoRA adapter + the prompt it was trained on; `rank` orders candidates best first."""
 
     def __init__(self, model, tokenizer, manifest: dict[str, Any], source: str) -> None:
-        check_recipe(manifest, source)
+        self.readout = readout_of_manifest(manifest, source)
         self.model, self.tokenizer, self.manifest, self.source = model.eval(), tokenizer, manifest, source
         self.data_hints = None  # rankexp.data.hint_lookup.DataHints, set by with_hints_from
         self._warned_hints = False
@@ -70,7 +69,7 @@ class Ranker:
         `adapter`: a run's `adapter` folder, or a Hugging Face hub repo id holding one (fetched with
         `huggingface_hub.snapshot_download`; `HF_HUB_OFFLINE=1` reads the local HF cache only).
         `model`: a conf/model/<name>.yaml to use as the base instead of the adapter's (or the default).
-        `scoring`: refuse an adapter whose readout is not this one (slot | candidate).
+        `scoring`: refuse an adapter whose readout is not this one (slot | candidate | a readout's `name`).
         `data`: derive the hints the adapter was trained with from this dataset (see `with_hints_from`).
         """
         from rankexp.models.adapters import resolve_adapter
@@ -82,7 +81,7 @@ class Ranker:
         if scoring is not None and manifest["scoring"] != scoring:
             raise ConfigError(f"{source} scores with {manifest['scoring']!r} (recipe {manifest['recipe']}, task "
                               f"{manifest['task']!r}), not the asked {scoring!r}")
-        check_recipe(manifest, source)  # before loading gigabytes
+        readout_of_manifest(manifest, source)  # refused before loading gigabytes
         if model is not None:
             manifest = {**manifest, "model": {k: v for k, v in model_config(model).items() if k not in ("_target_", "lora")}}
         if item_noun is not None:
@@ -91,7 +90,7 @@ class Ranker:
         with quiet_loading():  # only rankexp's own lines: no dependency notes or deprecation warnings
             import peft  # noqa: F401 - the scorers' imports (peft, Lightning) cost seconds: paid here, not at rank
 
-            from rankexp.models import candidate_ranker, ranker  # noqa: F401
+            from rankexp.models import candidate_ranker, ranker, readouts  # noqa: F401
 
             with oom_hint(f"Ranker.from_pretrained loading {spec.name_or_path} ({source})"):
                 base, tokenizer = spec.load()
@@ -122,7 +121,7 @@ class Ranker:
 
     @property
     def max_candidates(self) -> int | None:
-        return len(self.manifest["labels"]) if self.scoring == "slot" else None
+        return self.readout.max_candidates()
 
     def rank(self, history: Sequence[Any], candidates: Sequence[str], hints: Mapping[str, float] | None = None,
              user: Any = None) -> list[Ranked]:
@@ -204,27 +203,17 @@ class Ranker:
         return example, titles
 
     def _scorer(self, titles: np.ndarray, m: int, with_hints: bool):
+        """The adapter's readout's encoder and ranker over `titles`, with the prompt it was trained on."""
         from torch import nn
 
-        from rankexp.prompts.style import PromptStyle, labels_for, strip_years
+        from rankexp.prompts.style import PromptStyle, strip_years
 
         man = self.manifest
         style = PromptStyle(item_noun=man["item_noun"], **{**man["style"], "hints": with_hints})
         shown = strip_years(titles) if man["strip_year"] else titles
-        template = man["prompt"] or None
-        if self.scoring == "candidate":
-            from rankexp.models.candidate_ranker import CandidateRanker
-            from rankexp.prompts.candidate import CandidateEncoder
-
-            encoder = CandidateEncoder(self.tokenizer, shown, style, man["max_length"], man["rating_values"], template)
-            return encoder, CandidateRanker(self.model, encoder.rating_ids, encoder.rating_values, nn.ModuleDict()), None
-        from rankexp.models.ranker import ListwiseRanker
-        from rankexp.prompts.listwise import ListwiseEncoder
-
-        labels = labels_for(m, man["labels"])
-        encoder = ListwiseEncoder(self.tokenizer, shown, labels, style, man["max_length"], man["chat_template"],
-                                  template)
-        return encoder, ListwiseRanker(self.model, encoder.label_ids, nn.ModuleDict()), labels
+        encoder = self.readout.encoder(self.tokenizer, shown, style, man["max_length"], m=m,
+                                       rating_scale=tuple(man["rating_scale"]))
+        return encoder, self.readout.ranker(self.model, encoder, nn.ModuleDict()), self.readout.shown_labels(encoder)
 
 
 @contextmanager
@@ -258,14 +247,21 @@ def _ranked(candidates: list[str], scores: np.ndarray, labels: list[str] | None)
                    label=labels[j] if labels else None) for r, j in enumerate(order)]
 
 
-def check_recipe(manifest: Mapping[str, Any], source: str) -> None:
-    """Refuse an adapter of another recipe or readout, naming what it is and what Ranker ranks."""
-    if manifest["recipe"] != "alro" or manifest["scoring"] not in SCORINGS:
+def readout_of_manifest(manifest: Mapping[str, Any], source: str):
+    """The adapter's readout (`rankexp.models.readouts`); an adapter of another recipe is refused, naming what
+    it is and how to test it."""
+    from rankexp.models.manifest import manifest_readout
+    from rankexp.models.readouts import build_readout, readout_class
+
+    spec = manifest_readout(manifest)
+    cls = readout_class(spec)
+    if manifest["recipe"] != "alro" or cls.recipe != "alro":
         raise ConfigError(
-            f"{source} was trained by the {manifest['recipe']} recipe (task {manifest['task']!r}, scoring "
-            f"{manifest['scoring']!r}); rankexp.Ranker ranks adapters of the ALRO listwise recipe "
-            f"(task 'listwise', scoring {' or '.join(SCORINGS)}). Evaluate a RecRanker adapter with "
+            f"{source} was trained by the {manifest['recipe']} recipe (task {manifest['task']!r}, readout "
+            f"{cls.name!r}); rankexp.Ranker ranks adapters of the ALRO listwise recipe (readout=slot, "
+            "readout=candidate, or a readout of your own). Evaluate a RecRanker adapter with "
             "`python -m rankexp.run +experiment=recranker_ml100k mode=eval adapter=<run>/adapter`")
+    return build_readout(spec)
 
 
 def model_config(name: str) -> dict[str, Any]:
@@ -288,5 +284,5 @@ def default_manifest() -> dict[str, Any]:
     task = load("task", "listwise")
     cfg = {"task": {**task, "hints": False}, "data": {"rating_scale": [1.0, 5.0], "item_noun": "movie"},
            "model": model_config(DEFAULT_MODEL), "prompt": {"listwise": load("prompt", "listwise")},
-           "protocol": {"m": len(task.get("labels", ""))}}
+           "protocol": {"m": len(task.get("labels", ""))}, "y_over": "vocab"}
     return manifest_from_config(cfg)

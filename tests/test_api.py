@@ -150,7 +150,8 @@ def test_the_prompt_is_the_training_prompt(tmp_path):
 
 
 def test_refuses_a_recranker_adapter_naming_both(tmp_path):
-    cfg = {"task": {"name": "hybrid"}, "model": {"source": "tiny_random"}, "data": {}, "protocol": {"m": 10}}
+    cfg = {"task": {"name": "hybrid", "chat_template": True}, "model": {"source": "tiny_random"}, "data": {},
+           "protocol": {"m": 10}, "prompt": {"recranker": {}}}
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text("{}")

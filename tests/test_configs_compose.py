@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 
 from rankexp.losses import build_losses
 from rankexp.models.loading import ModelSpec
+from rankexp.models.readouts import readout_spec
 from tests.helpers.runs import CONF_DIR, EXPERIMENTS, compose, data_available
 
 # Which loss terms each experiment asks for: ALRO's ablation files drop some; RecRanker trains with SFT.
@@ -99,8 +100,8 @@ def test_a_bare_run_is_the_default_experiment():
         bare = OmegaConf.to_container(hydra_compose("run"))
         named = OmegaConf.to_container(hydra_compose("run", overrides=["+experiment=alro_ml100k_candidate"]))
         paper = hydra_compose("run", overrides=["+experiment=alro_ml100k"])
-    assert bare == named and bare["task"]["scoring"] == "candidate"
-    assert paper.task.scoring == "slot" and list(paper.loss) == ["sft", "soft_lambda", "perm_kl"]
+    assert bare == named and readout_spec(bare)["_target_"].endswith(".CandidateReadout")
+    assert readout_spec(paper)["_target_"].endswith(".SlotReadout") and list(paper.loss) == ["sft", "soft_lambda", "perm_kl"]
     makefile = (CONF_DIR.parents[1] / "Makefile").read_text()
     assert "python -m rankexp.run $(if $(EXPERIMENT),+experiment=$(EXPERIMENT)) $(ARGS)" in makefile
 

@@ -36,7 +36,8 @@ def _labels(task: DictConfig) -> list[str]:
 
 def upgrade_deprecated_keys(cfg: DictConfig) -> None:
     """Map the keys older configs and commands used onto today's, with one warning line each, so they mean
-    what they meant: `recranker=true` is `recipe=recranker`; `mode=retrieval` is `recipe=retrieval`."""
+    what they meant: `recranker=true` is `recipe=recranker`; `mode=retrieval` is `recipe=retrieval`;
+    `task.scoring=X` is `readout=X`."""
     flag = cfg.get("recranker")
     if flag is not None:
         if not isinstance(flag, bool):
@@ -49,19 +50,27 @@ def upgrade_deprecated_keys(cfg: DictConfig) -> None:
     if cfg.get("mode") == "retrieval":
         log.warning("`mode=retrieval` is deprecated: use `recipe=retrieval`")
         cfg.recipe, cfg.mode = "retrieval", "train"
+    scoring = cfg.task.get("scoring") if cfg.get("task") is not None else None
+    if scoring is not None:  # rankexp.models.readouts.readout_spec maps it
+        log.warning("`task.scoring=%s` is deprecated: use `readout=%s`", scoring, scoring)
 
 
-def _check_candidate_readout(cfg: DictConfig, task: DictConfig, recipe: str | None) -> None:
-    """`task.scoring=candidate`: a listwise prompt of the ALRO recipe, scored by the verbalizer path only."""
-    if task.get("name") != "listwise":
-        raise ConfigError(f"`task.scoring=candidate` is a listwise prompt; `task={task.get('name')}` cannot do "
-                          "it (use task=listwise, or task.scoring=slot)")
-    if recipe == "recranker":
-        raise ConfigError("`task.scoring=candidate` is a readout of the ALRO recipe; `recipe=recranker` ranks "
-                          "with its own tasks' answers (use recipe=alro, or task.scoring=slot)")
+def _check_readout(cfg: DictConfig, recipe: str | None) -> None:
+    """The run's readout (`rankexp.models.readouts.readout_spec`) belongs to its recipe, and `eval.methods`
+    decodes only a readout whose answers can be decoded."""
+    from rankexp.models.readouts import readout_class, readout_spec
+
+    spec = readout_spec(cfg) if recipe in ("alro", "recranker") else None
+    if spec is None:
+        return
+    readout = readout_class(spec)
+    if readout.recipe != recipe:
+        raise ConfigError(f"`readout={readout.name}` is read by the {readout.recipe} recipe, and this run's is "
+                          f"`recipe={recipe}` (task={cfg.task.get('name')}): drop `readout` (the recipe then uses "
+                          "its own) or pick a readout of this recipe")
     methods = [m for m in (cfg.eval.methods if cfg.get("eval") is not None else []) if m != "verbalizer"]
-    if methods:
-        raise ConfigError(f"`eval.methods` {methods} decode the slot answer that `task.scoring=candidate` does "
+    if methods and not readout.decodes:
+        raise ConfigError(f"`eval.methods` {methods} decode the slot answer that `readout={readout.name}` does "
                           "not write; use eval.methods=[verbalizer]")
 
 
@@ -72,8 +81,7 @@ def check_cross_keys(cfg: DictConfig) -> None:
     if task is not None and task.get("name") in RECRANKER_TASKS and recipe == "alro":
         raise ConfigError(f"`task={task.get('name')}` is one of RecRanker's tasks: it needs `recipe=recranker` (its "
                           "default), not `recipe=alro`")
-    if task is not None and task.get("scoring") == "candidate":
-        _check_candidate_readout(cfg, task, recipe)
+    _check_readout(cfg, recipe)
     if task is not None and protocol is not None and task.get("name") in ("listwise", "hybrid"):
         labels = _labels(task)
         if labels and int(protocol.m) > len(labels):
@@ -152,7 +160,7 @@ def unknown_key_error(path: str, key: str, known: list[str] | None = None) -> st
 
 
 # Groups built by `_target_`: their keys are the target's parameters (torchtune checks configs the same way).
-TARGET_GROUPS = ("data", "model", "trainer", "sampler")
+TARGET_GROUPS = ("data", "model", "trainer", "sampler", "readout")
 HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
 
 

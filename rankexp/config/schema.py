@@ -172,7 +172,7 @@ class TaskSchema:
     """`task.*`: prompt shape and, for RecRanker, the task mix and the hybrid."""
 
     name: str = key(choice("listwise", "pointwise", "pairwise", "hybrid"), "the ranking task")
-    scoring: str = key(choice("slot", "candidate"), "listwise: the slot verbalizer or candidate readout")
+    scoring: str = key(choice("slot", "candidate", nullable=True), "deprecated: use readout=slot|candidate")
     tie_break: str = key(choice("random", "time"), "order of equal ratings in the target")
     history_with_ratings: bool = key(FLAG, "show the user's rating next to each history item")
     title_max_chars: int = key(count(4), "titles are cut to this many characters")

@@ -40,6 +40,15 @@ def default_recipe(task_name: str | None) -> str:
     its recipe's, every other task is ALRO's (`recipe=recranker` puts task=listwise under RecRanker)."""
     return "recranker" if task_name in RECRANKER_TASKS else "alro"
 
+
+def recipe_of(cfg) -> str:
+    """The `recipe` of a config mapping. A config read unresolved (run.yaml's default is a resolver) or written
+    before the key existed (then `recranker: true` said it) gets the rule the resolver applies."""
+    recipe = cfg.get("recipe")
+    if isinstance(recipe, str) and not recipe.startswith("${"):
+        return recipe
+    return "recranker" if cfg.get("recranker") else default_recipe((cfg.get("task") or {}).get("name"))
+
 PredictRating = Callable[[int, np.ndarray], np.ndarray]  # (user, items) -> predicted ratings
 Score = Callable[[int, np.ndarray], np.ndarray]  # (user, items) -> scores, higher = preferred
 

@@ -49,8 +49,9 @@ def export(cfg: DictConfig, out: Path, epochs: int, experiment: str | None = Non
         recipe, readout, splits = "recranker", "instructions", instruction_splits(cfg, data, lists, tokenizer, epochs)
     else:
         from rankexp.export.listwise import listwise_splits
+        from rankexp.models.readouts import readout_of
 
-        recipe, readout, splits = "alro", str(cfg.task.scoring), listwise_splits(cfg, data, lists, tokenizer, epochs)
+        recipe, readout, splits = "alro", readout_of(cfg).name, listwise_splits(cfg, data, lists, tokenizer, epochs)
     base = {"schema": SCHEMA, "version": VERSION, "recipe": recipe, "readout": readout, "experiment": experiment,
             "task": str(cfg.task.name), "protocol": str(cfg.protocol.name), "data": str(cfg.data.name),
             "config_hash": config_hash(cfg), "git_sha": git_sha(Path(__file__).resolve().parent),

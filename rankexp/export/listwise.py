@@ -94,7 +94,7 @@ def _eval(split: str, examples: list, encoder, ids: RawIds) -> Iterator[dict[str
 
 
 def listwise_splits(cfg: DictConfig, data, lists, tokenizer, epochs: int) -> dict[str, Split]:
-    """train / val / test of a listwise run (`task.scoring` slot or candidate)."""
+    """train / val / test of a listwise run (the slot or the candidate readout)."""
     encoder = build_encoder(cfg, data, tokenizer, int(cfg.model.max_length))
     permute = any(loss.needs_permuted for loss in active_losses(cfg).values())
     size, seed = int(cfg.train.draws_per_epoch), int(cfg.seed)

@@ -9,7 +9,7 @@ The contract a loss class meets (an `nn.Module`):
 - `weight`: its factor in the sum, applied by the loss itself inside `term`;
 - `needs`: the forward outputs it reads, as alternatives: `(("y", "gains"), ("scores", "gains"))` trains on
   ALRO's Y where the ranker's forward gives it, else on candidate scores. The ranker refuses a loss none of
-  whose groups its outputs `provides` (older losses may declare `scorings`, the `task.scoring` modes, instead);
+  whose groups its outputs `provides` (older losses may declare `scorings`, the readout names, instead);
 - `needs_permuted`: True if it compares each list with a shuffled copy (the datamodule then adds one);
 - `term(out) -> Tensor`: the weighted scalar, read from the ranker's forward `out`. `out` offers
   `provides` (the names below), `scoring`, `batch`, `n` (original lists in the batch), `hidden` and `gains` for every ranker;

@@ -18,7 +18,7 @@ def check_weight(weight: float, name: str) -> float:
 
 def usable_needs(loss: object, outputs: object) -> tuple[str, ...] | None:
     """The first group of `loss.needs` that `outputs` (a ranker's forward outputs, class or instance) provides,
-    else None. A loss written before `needs` existed declares `scorings` instead (the `task.scoring` modes it
+    else None. A loss written before `needs` existed declares `scorings` instead (the readout names it
     trains) and is matched on `outputs.scoring`."""
     needs = getattr(loss, "needs", None)
     if needs is None:
@@ -32,5 +32,5 @@ def needs_text(loss: object) -> str:
     """`y or scores`, for an error message."""
     needs = getattr(loss, "needs", None)
     if needs is None:
-        return f"task.scoring in {list(getattr(loss, 'scorings', ()))}"
+        return f"readout in {list(getattr(loss, 'scorings', ()))}"
     return " or ".join("+".join(group) for group in needs)

@@ -1,6 +1,6 @@
 """Rating cross-entropy for candidate readout: the true rating at every readout position.
 
-With `task.scoring=candidate` a list of m candidates gives m training signals (one per
+With `readout=candidate` a list of m candidates gives m training signals (one per
 candidate line), and the history lines give `history_weight` times more for free: each
 history line's rating is predicted from the lines before it, the same pattern. The softmax
 runs over the rating tokens only, which is also what the score (the expected rating) reads.

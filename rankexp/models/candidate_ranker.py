@@ -1,4 +1,4 @@
-"""Candidate readout ranker (`task.scoring=candidate`, ours): one forward scores all m candidates.
+"""Candidate readout ranker (`readout=candidate`, ours): one forward scores all m candidates.
 
 Each candidate line of the prompt ends where its rating would be written
 (`rankexp.prompts.candidate`). The logits of the R rating tokens at those m positions

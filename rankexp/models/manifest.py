@@ -20,20 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from rankexp.data.hints import hint_label
-from rankexp.data.recranker import default_recipe
+from rankexp.data.recranker import recipe_of
 from rankexp.errors import ConfigError
+from rankexp.models.readouts import readout_class, readout_spec
+from rankexp.prompts.style import LABELS
 
 MANIFEST_FILE = "rankexp.json"
 FORMAT = 1
-
-
-def recipe_of(cfg: Mapping[str, Any]) -> str:
-    """The run's `recipe`. A config read unresolved (run.yaml's default is a resolver) or written before the
-    key existed (then `recranker: true` said it) gets the rule the resolver applies."""
-    recipe = cfg.get("recipe")
-    if isinstance(recipe, str) and not recipe.startswith("${"):
-        return recipe
-    return "recranker" if cfg.get("recranker") else default_recipe((cfg.get("task") or {}).get("name"))
+READOUTS = "rankexp.models.readouts"
 
 
 def base_of(model: Mapping[str, Any]) -> dict[str, Any]:
@@ -67,9 +61,10 @@ def manifest_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The manifest of a run's (resolved, plain) config: task, readout, prompt settings, base model."""
     task, data, model = dict(cfg["task"]), dict(cfg.get("data") or {}), dict(cfg["model"])
     recipe = recipe_of(cfg)
-    scoring = "instruction" if recipe == "recranker" else str(task.get("scoring", "slot"))
+    readout = readout_spec(cfg)
+    if readout is None:
+        raise ConfigError(f"`recipe={recipe}` trains no LLM: it has no adapter to describe")
     scale = [float(v) for v in data.get("rating_scale", (1.0, 5.0))]
-    shape = {"slot": "listwise", "candidate": "candidate", "instruction": "recranker"}[scoring]
     hint_source = task.get("hint_source") if task.get("hints") else None
     model_spec = {k: v for k, v in model.items() if k not in ("_target_", "lora")}
     return {
@@ -77,7 +72,8 @@ def manifest_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "rankexp_version": _version(),
         "recipe": recipe,
         "task": str(task.get("name")),
-        "scoring": scoring,
+        "scoring": readout_class(readout).name,
+        "readout": readout,  # the readout's resolved config: `rankexp.Ranker` builds it again from this
         "m": int((cfg.get("protocol") or {}).get("m", 0)),
         "labels": str(task.get("labels", "")),
         "rating_scale": scale,
@@ -92,7 +88,7 @@ def manifest_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "hint_label": hint_label(hint_source) if hint_source else None,
         "hint_format": str(task.get("hint_format", "value")) if hint_source else None,
         "hint_signal": str(task.get("hint_signal", "rating")) if hint_source else None,
-        "prompt": dict((cfg.get("prompt") or {}).get(shape) or {}),
+        "prompt": dict(readout.get("template") or {}),
         # the split the hints were computed on (`Ranker.with_hints_from` derives them again from it)
         "protocol": {k: v for k, v in dict(cfg.get("protocol") or {}).items()
                      if k in ("name", "m", "min_history", "min_distinct_ratings", "history_len")},
@@ -104,7 +100,7 @@ def manifest_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 # What fixes the prompt and the readout an adapter was trained on: manifest key -> the config key that sets
 # it. `m`, the data and the protocol are free, so an adapter can be tested on other lists.
-PROMPT_DEFINING = (("recipe", "recranker / task.name"), ("scoring", "task.scoring"),
+PROMPT_DEFINING = (("recipe", "recipe"), ("scoring", "readout"),
                    ("style.title_max_chars", "task.title_max_chars"),
                    ("style.history_with_ratings", "task.history_with_ratings"), ("style.hints", "task.hints"),
                    ("strip_year", "task.strip_year"), ("chat_template", "task.chat_template"),
@@ -129,22 +125,22 @@ def _at(manifest: Mapping[str, Any], dotted: str) -> Any:
 def prompt_mismatches(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
     """`config key: adapter X, config Y` for every prompt- or readout-defining setting that differs.
 
-    A key the older manifest lacks is not compared. The slot readout's labels and the candidate
-    readout's rating tokens are compared only under that readout; the prompt wording key by key.
+    A key the older manifest lacks is not compared. What the readout itself fixes (its `fit_keys`: the slot
+    readout's labels, the candidate readout's rating tokens) and the prompt wording, key by key, are
+    compared when both use the same readout.
     """
     checks = list(PROMPT_DEFINING)
-    if saved.get("scoring") == "slot":
-        checks.append(("labels", "task.labels"))
-    if saved.get("scoring") == "candidate":
-        checks.append(("rating_values", "data.rating_scale"))
+    same_readout = saved.get("scoring") == wanted.get("scoring")
+    if same_readout:  # what the readout itself fixes (slot: its labels; candidate: its rating tokens)
+        checks += readout_class(manifest_readout(saved)).fit_keys
     out = []
     for dotted, config_key in checks:
         have, want = _at(saved, dotted), _at(wanted, dotted)
         if have is not _ABSENT and want is not _ABSENT and have != want:
             out.append(f"{config_key}: adapter {have!r}, config {want!r}")
-    shape = {"slot": "listwise", "candidate": "candidate", "instruction": "recranker"}.get(str(wanted.get("scoring")))
     saved_prompt, wanted_prompt = dict(saved.get("prompt") or {}), dict(wanted.get("prompt") or {})
-    if saved.get("scoring") == wanted.get("scoring"):
+    if same_readout:
+        shape = readout_class(manifest_readout(wanted)).prompt_shape
         for key in sorted(set(saved_prompt) | set(wanted_prompt)):
             if saved_prompt.get(key) != wanted_prompt.get(key):
                 out.append(f"prompt.{shape}.{key}: adapter {saved_prompt.get(key)!r}, config {wanted_prompt.get(key)!r}")
@@ -184,3 +180,19 @@ def _version() -> str:
         return importlib.metadata.version("rankexp")
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
+
+
+def manifest_readout(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The readout config of an adapter's `rankexp.json`; one written before the key existed names it by
+    `scoring` and keeps its settings at the top level."""
+    if manifest.get("readout"):
+        return dict(manifest["readout"])
+    scoring, template = str(manifest.get("scoring")), manifest.get("prompt") or None
+    built_in = {"slot": {"_target_": f"{READOUTS}.SlotReadout", "labels": manifest.get("labels") or LABELS,
+                         "chat_template": bool(manifest.get("chat_template", True))},
+                "candidate": {"_target_": f"{READOUTS}.CandidateReadout"},
+                "instruction": {"_target_": f"{READOUTS}.InstructionReadout",
+                                "chat_template": bool(manifest.get("chat_template", True))}}
+    if scoring not in built_in:
+        raise ConfigError(f"rankexp.json names the readout {scoring!r}, which this rankexp does not know")
+    return {**built_in[scoring], "template": template}

@@ -188,6 +188,6 @@ def check_losses(losses: nn.ModuleDict, outputs: type[ForwardOutputs]) -> None:
     for name, loss in losses.items():
         if usable_needs(loss, outputs) is None:
             able = [n for n, other in losses.items() if usable_needs(other, outputs) is not None]
-            raise ConfigError(f"`loss.{name}` reads {needs_text(loss)}, which `task.scoring={outputs.scoring}` does not give "
+            raise ConfigError(f"`loss.{name}` reads {needs_text(loss)}, which `readout={outputs.scoring}` does not give "
                               f"(it gives {', '.join(sorted(outputs.provides))}); drop it from `loss=[...]` "
                               f"(usable here: {able or 'none of the configured ones'})")

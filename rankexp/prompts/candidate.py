@@ -1,4 +1,4 @@
-"""Candidate readout (`task.scoring=candidate`, ours): each candidate is scored at the end of its own line.
+"""Candidate readout (`readout=candidate`, ours): each candidate is scored at the end of its own line.
 
 The slot verbalizer asks the model to find the best line and copy its letter: a two-hop
 pattern that a small model replaces with a slot prior. Here the prompt lists the user's
@@ -42,14 +42,14 @@ def rating_tokens(tokenizer, values: list[int]) -> tuple[list[int], list[int]]:
     for value in values:
         ids = tokenizer.encode(f": {value}", add_special_tokens=False)
         if ids[: len(colon)] != colon:
-            raise ConfigError(f"the tokenizer merges ':' with the rating {value}; `task.scoring=candidate` needs "
+            raise ConfigError(f"the tokenizer merges ':' with the rating {value}; `readout=candidate` needs "
                               "ratings written as separate tokens")
         tails.append(ids[len(colon):])
     gap = tails[0][:-1]
     if any(tail[:-1] != gap for tail in tails) or len({tail[-1] for tail in tails}) != len(values):
         shown = {v: [tokenizer.decode([i]) for i in t] for v, t in zip(values, tails)}
-        raise ConfigError(f"`task.scoring=candidate` needs each rating to be one token after ': ', got {shown}; "
-                          "this dataset's rating scale does not fit (use task.scoring=slot)")
+        raise ConfigError(f"`readout=candidate` needs each rating to be one token after ': ', got {shown}; "
+                          "this dataset's rating scale does not fit (use readout=slot)")
     return gap, [tail[-1] for tail in tails]
 
 

@@ -9,11 +9,13 @@ the listwise (ALRO), candidate-readout and RecRanker encoders:
 - `label_lines`: labels written one per line (the listwise answer) tokenize as label, newline, ...
 - `chat_parts`: the chat template split around the user turn, so prompts can be assembled as
   head + text + tail (and as shared prefix + suffix for the hybrid's KV cache).
+- `ListEncoder`: the protocol a readout's encoder follows (encode, collate, truncation count).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 from rankexp.errors import ConfigError
 
@@ -95,3 +97,17 @@ def chat_parts(tokenizer, enabled: bool, plain_tail: str = "\nAnswer:\n") -> tup
         raise ConfigError("the chat template does not place the user turn verbatim; set `+task.chat_template=false`")
     head, tail = text.split(marker)
     return head, tail
+
+
+class ListEncoder(Protocol):
+    """What a listwise readout's encoder gives the datamodule, the scorers and the run's figures
+    (`rankexp.models.readouts.Readout.encoder`): one example's ids, a batch of them, and how many prompts
+    lost history lines to `model.max_length`."""
+
+    tokenizer: Any
+    labels: list[str]  # the slot names shown in example tables
+    truncations: int
+
+    def encode(self, example: Any, with_target: bool = True) -> Any: ...
+
+    def collate(self, encoded: list[Any], pad_id: int, with_target: bool) -> dict[str, Any]: ...

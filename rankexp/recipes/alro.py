@@ -16,12 +16,11 @@ from rankexp.data import RatingData
 from rankexp.errors import ConfigError
 from rankexp.evaluation.comparison import Comparison, compare, write_per_list
 from rankexp.losses import build_losses
-from rankexp.models.candidate_ranker import CandidateRanker
-from rankexp.models.ranker import ListwiseRanker
-from rankexp.prompts.candidate import CandidateEncoder
+from rankexp.models.base import RankerBase
+from rankexp.models.readouts import Readout, readout_of
+from rankexp.prompts.core import ListEncoder
 from rankexp.prompts.datamodule import RankingDataModule
-from rankexp.prompts.listwise import ListwiseEncoder
-from rankexp.prompts.style import PromptStyle, labels_for, strip_years
+from rankexp.prompts.style import PromptStyle, strip_years
 from rankexp.recipes.lists import RankingLists
 from rankexp.recipes.loop import build_trainer, fit_select_test, save_adapter_of, val_curve_callback
 
@@ -38,9 +37,11 @@ def active_losses(cfg: DictConfig):
     return losses  # `protocol.m` >= 2, which the permuted copies need, is the schema's rule
 
 
-def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, max_length: int) -> ListwiseEncoder | CandidateEncoder:
-    """The slot verbalizer's encoder (ALRO) or the candidate-readout encoder (`task.scoring`)."""
+def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, max_length: int,
+                  readout: Readout | None = None) -> ListEncoder:
+    """The run's readout's encoder (`rankexp.models.readouts`) over the data's titles, in the task's style."""
     task = cfg.task
+    readout = readout if readout is not None else readout_of(cfg)
     style = PromptStyle(
         item_noun=data.item_noun,
         title_max_chars=task.title_max_chars,
@@ -48,41 +49,32 @@ def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, max_length: int)
         rating_max=int(data.rating_scale[1]),
         hints=bool(task.hints),
     )
-    template = OmegaConf.to_container(cfg.prompt[scoring_of(cfg) if scoring_of(cfg) == "candidate" else "listwise"],
-                                      resolve=True)
     titles = data.items["title"].to_numpy()
     if task.strip_year:
         titles = strip_years(titles)
-    if scoring_of(cfg) == "candidate":
-        low, high = (int(v) for v in data.rating_scale)
-        return CandidateEncoder(tokenizer, titles, style, max_length, list(range(max(low, 1), high + 1)), template)
-    labels = labels_for(cfg.protocol.m, task.labels)
-    return ListwiseEncoder(tokenizer, titles, labels, style, max_length, bool(task.chat_template), template)
+    return readout.encoder(tokenizer, titles, style, max_length, m=int(cfg.protocol.m),
+                           rating_scale=tuple(data.rating_scale))
 
 
-def scoring_of(cfg: DictConfig) -> str:
-    return str(cfg.task.scoring)
-
-
-def build_ranker(cfg: DictConfig, model, encoder, losses) -> ListwiseRanker:
-    """The LightningModule for `task.scoring`: the slot verbalizer (ALRO) or candidate readout (ours)."""
+def build_ranker(cfg: DictConfig, model, encoder, losses, readout: Readout | None = None) -> RankerBase:
+    """The run's readout's LightningModule with the run's `optim.*`, `eval.*` and `train.*` settings."""
     explicit = cfg.protocol.name == "explicit_listwise"
-    common = {
-        "lr": cfg.optim.lr, "weight_decay": cfg.optim.weight_decay, "warmup_steps": cfg.optim.warmup_steps,
-        "schedule": cfg.optim.schedule, "min_lr_ratio": cfg.optim.min_lr_ratio,
-        "ks": tuple(cfg.eval.ks), "selection_metric": cfg.eval.selection_metric,
-        "report": ("ndcg",) if explicit else ("ndcg", "hr", "mrr"), "subset_metrics": not explicit,
-        "grad_norm_every": int(cfg.train.grad_norm_every or 0),
-    }
-    if scoring_of(cfg) == "candidate":
-        return CandidateRanker(model, encoder.rating_ids, encoder.rating_values, losses, **common)
-    return ListwiseRanker(model, encoder.label_ids, losses, y_over=cfg.y_over, **common)
+    readout = readout if readout is not None else readout_of(cfg)
+    return readout.ranker(
+        model, encoder, losses,
+        lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay, warmup_steps=cfg.optim.warmup_steps,
+        schedule=cfg.optim.schedule, min_lr_ratio=cfg.optim.min_lr_ratio,
+        ks=tuple(cfg.eval.ks), selection_metric=cfg.eval.selection_metric,
+        report=("ndcg",) if explicit else ("ndcg", "hr", "mrr"), subset_metrics=not explicit,
+        grad_norm_every=int(cfg.train.grad_norm_every or 0),
+    )
 
 
 def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[str, Any]:
     spec = instantiate(cfg.model)
     model, tokenizer = spec.load()
-    encoder = build_encoder(cfg, data, tokenizer, int(cfg.model.max_length))
+    readout = readout_of(cfg)
+    encoder = build_encoder(cfg, data, tokenizer, int(cfg.model.max_length), readout)
     losses = active_losses(cfg)
     train_cfg = cfg.train
     val_lists = lists.val  # capped in build_lists
@@ -92,7 +84,7 @@ def run_ranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[s
         draws_per_epoch=train_cfg.draws_per_epoch, batch_size=train_cfg.batch_size,
         eval_batch_size=train_cfg.eval_batch_size, permute=any(loss.needs_permuted for loss in losses.values()),
     )
-    ranker = build_ranker(cfg, model, encoder, losses)
+    ranker = build_ranker(cfg, model, encoder, losses, readout)
     trainer = build_trainer(cfg)
     metrics: dict[str, Any] = {"train/draws_hash": draws_hash(lists.train_source, cfg.seed, train_cfg.draws_per_epoch)}
     metrics.update(fit_select_test(cfg, trainer, ranker, datamodule, lambda: learning_curve(cfg, trainer, lists)))

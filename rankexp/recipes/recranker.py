@@ -25,9 +25,10 @@ from rankexp.data.sampling import build_sampler, instruction_set_hash, liked_cou
 from rankexp.ensemble import HybridEvaluator, HybridOptions
 from rankexp.errors import ConfigError
 from rankexp.models.instruction import InstructionRanker
+from rankexp.models.readouts import readout_of
 from rankexp.prompts.instruction_datamodule import InstructionDataModule, InstructionSet
 from rankexp.prompts.instructions import InstructionEncoder
-from rankexp.prompts.style import LABELS, PromptStyle, labels_for, strip_years
+from rankexp.prompts.style import LABELS, PromptStyle, strip_years
 from rankexp.recipes.lists import RankingLists
 from rankexp.recipes.loop import build_trainer, fit_select_test, save_adapter_of
 
@@ -104,12 +105,10 @@ def build_encoder(cfg: DictConfig, data: RatingData, tokenizer, block_hint=None)
     titles = data.items["title"].to_numpy()
     if task.strip_year:
         titles = strip_years(titles)
-    return InstructionEncoder(tokenizer, titles, style, labels_for(cfg.protocol.m, labels),
-                              pointwise_answers=point, pairwise_answers=pair, rating_scale=data.rating_scale,
-                              max_length=int(cfg.model.max_length), chat_template=bool(task.chat_template),
-                              listwise_top=int(task.listwise_top),
-                              candidates_in_prefix=bool(task.candidates_in_prefix),
-                              block_hint=block_hint, template=OmegaConf.to_container(cfg.prompt.recranker, resolve=True))
+    return readout_of(cfg).encoder(tokenizer, titles, style, int(cfg.model.max_length), m=int(cfg.protocol.m),
+                                   rating_scale=data.rating_scale, labels=labels, pointwise_answers=point,
+                                   pairwise_answers=pair, listwise_top=int(task.listwise_top),
+                                   candidates_in_prefix=bool(task.candidates_in_prefix), block_hint=block_hint)
 
 
 def build_tasks(cfg: DictConfig, data: RatingData, lists: RankingLists, predict_rating, score) -> RecRankerTasks:
@@ -149,10 +148,11 @@ def sample_users(cfg: DictConfig, data: RatingData, lists: RankingLists) -> np.n
 def build_ranker(cfg: DictConfig, model, evaluator) -> InstructionRanker:
     """The instruction ranker with the run's `optim.*` (schedule and its floor included) and `eval.*` keys."""
     optim = cfg.optim
-    return InstructionRanker(model, evaluator, lr=optim.lr, weight_decay=optim.weight_decay,
-                             warmup_steps=optim.warmup_steps, schedule=optim.schedule,
-                             min_lr_ratio=optim.min_lr_ratio, ks=tuple(cfg.eval.ks),
-                             selection_metric=cfg.eval.selection_metric, score_misses=bool(cfg.eval.score_misses))
+    return readout_of(cfg).ranker(model, None, None, evaluator=evaluator, lr=optim.lr,
+                                  weight_decay=optim.weight_decay, warmup_steps=optim.warmup_steps,
+                                  schedule=optim.schedule, min_lr_ratio=optim.min_lr_ratio, ks=tuple(cfg.eval.ks),
+                                  selection_metric=cfg.eval.selection_metric,
+                                  score_misses=bool(cfg.eval.score_misses))
 
 
 def run_recranker(cfg: DictConfig, data: RatingData, lists: RankingLists) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def test_every_experiment_defines_what_its_recipe_reads(experiment: str):
             assert key in cfg.task, (experiment, key)
     else:
         active_losses(cfg)
-        for key in ("scoring", "strip_year", "hints", "hint_source", "hint_format", "title_max_chars",
+        for key in ("strip_year", "hints", "hint_source", "hint_format", "title_max_chars",
                     "history_with_ratings"):
             assert key in cfg.task, (experiment, key)
     for key in ("schedule", "min_lr_ratio", "lr", "weight_decay", "warmup_steps"):

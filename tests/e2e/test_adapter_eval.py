@@ -18,7 +18,7 @@ from tests.helpers.runs import TINY, TINY_PROTOCOL, explain, run_module
 pytestmark = pytest.mark.slow
 
 STEPS = ["trainer.max_steps=4", "trainer.val_check_interval=2", "optim.lr=5e-3", "optim.warmup_steps=0"]
-CANDIDATE = ["data=synthetic", *TINY, *TINY_PROTOCOL, *STEPS, "task.scoring=candidate", "loss=[rating_ce]",
+CANDIDATE = ["data=synthetic", *TINY, *TINY_PROTOCOL, *STEPS, "readout=candidate", "loss=[rating_ce]",
              "task.hints=true", "eval.position_bias_lists=0", "eval.example_rankings=0"]
 RECRANKER = ["+experiment=recranker_ml100k", "data=synthetic", "retriever=pop", *TINY, "protocol.history_len=5",
              "protocol.min_history=3", *STEPS, "sampler.budget=40", "train.max_test_lists=12"]
@@ -71,12 +71,13 @@ def test_adapter_tests_on_other_lists_and_refuses_other_prompts(tmp_path: Path, 
     assert other["seed"] == 3 and 0.0 <= other["test/ndcg@5"] <= 1.0
     assert "baseline_test/item_mean/ndcg@5" in other
 
-    proc = run_module("rankexp.run", *CANDIDATE, "task.scoring=slot", "loss=[sft]", "mode=eval", f"adapter={adapter}",
+    as_slot = [o for o in CANDIDATE if o != "readout=candidate"]
+    proc = run_module("rankexp.run", *as_slot, "readout=slot", "loss=[sft]", "mode=eval", f"adapter={adapter}",
                       f"hydra.run.dir={tmp_path / 'slot'}")
     assert proc.returncode == 2, explain(proc)
     error = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(error) == 1, proc.stderr[-2000:]
-    assert "task.scoring: adapter 'candidate', config 'slot'" in error[0]
+    assert "readout: adapter 'candidate', config 'slot'" in error[0]
     assert not (tmp_path / "slot" / "results.json").exists()
 
     proc = run_module("rankexp.run", *CANDIDATE, "task.title_max_chars=12", "mode=eval", f"adapter={adapter}",

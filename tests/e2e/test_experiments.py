@@ -34,7 +34,7 @@ UNREAD_YET = {
     "*": ["tags"],  # read by the W&B logger only (the runs here log to CSV)
     "alro": [
         "prompt.recranker.*", "prompt.listwise.*", "prompt.candidate.*",  # every shape's prompt is composed;
-        # the run reads its readout's (task.scoring) only: the `readout` group will own its prompt
+        # the run reads its readout's only (readout.template)
         "sampler.*",  # RecRanker's user sampling; ALRO trains on every train user
         "task.chat_template", "task.dislike_threshold", "task.listwise_top", "task.mix_mode", "task.form",
         "task.weights", "task.pairs", "task.both_orders", "task.candidates_in_prefix", "task.labels",
@@ -52,7 +52,6 @@ UNREAD_YET = {
         "train.draws_per_epoch", "train.eval_batch_size",  # ALRO's list sampling and evaluation batches
         "task.hint_folds",  # read with task.hint_source=retriever_cv
         "task.hint_format", "task.hint_signal",  # read when task.hints=true
-        "task.scoring",  # ALRO's readout choice: RecRanker's tasks have their own answers
     ],
     # the retriever alone composes the LLM groups it never builds
     "retrieval": ["model.*", "loss.*", "prompt.*", "optim.*", "trainer.*", "callbacks.*", "logger.*", "train.*",

@@ -20,7 +20,7 @@ GOLDEN_DIR = Path(__file__).parent / "goldens"
 STEPS = ["trainer.max_steps=2", "trainer.val_check_interval=1", "seed=0"]
 RUNS = {
     "alro_synthetic": ["data=synthetic", *TINY, *TINY_PROTOCOL, *STEPS],
-    "alro_candidate_synthetic": ["data=synthetic", *TINY, *TINY_PROTOCOL, *STEPS, "task.scoring=candidate",
+    "alro_candidate_synthetic": ["data=synthetic", *TINY, *TINY_PROTOCOL, *STEPS, "readout=candidate",
                                  "loss=[rating_ce,soft_lambda,perm_kl]", "task.hints=true", "eval.fusion=item_mean"],
     "recranker_hybrid_synthetic": ["+experiment=recranker_ml100k", "data=synthetic", "retriever=pop", *TINY,
                                    "protocol.history_len=5", "protocol.min_history=3", *STEPS, "sampler.budget=40",
@@ -35,7 +35,7 @@ LEARN = ["data.synthetic.genre_bias=2.0", "trainer.max_steps=60", "trainer.val_c
          "train.draws_per_epoch=60", "train.max_val_lists=16", "train.max_test_lists=16", "seed=0"]
 RUNS |= {
     "alro_learns_synthetic": ["data=synthetic", *TINY, *TINY_PROTOCOL, *LEARN, "task.hints=true", "optim.lr=1e-2"],
-    "alro_candidate_learns_synthetic": ["data=synthetic", *TINY, *TINY_PROTOCOL, *LEARN, "task.scoring=candidate",
+    "alro_candidate_learns_synthetic": ["data=synthetic", *TINY, *TINY_PROTOCOL, *LEARN, "readout=candidate",
                                         "loss=[rating_ce,soft_lambda,perm_kl]", "task.hints=true",
                                         "eval.fusion=item_mean", "optim.lr=3e-3"],
     "recranker_hybrid_learns_synthetic": ["+experiment=recranker_ml100k", "data=synthetic", "retriever=pop", *TINY,

@@ -53,7 +53,7 @@ def test_wheel_install_runs_from_another_directory(tmp_path: Path):
     assert job.returncode == 0, job.stdout[-2000:] + job.stderr[-3000:]
     assert "soft_lambda" in job.stdout and "_target_: rankexp.data.movielens.load_movielens" in job.stdout
     script = _run([str(venv / "bin" / "rankexp-run"), "--cfg", "job", "+experiment=alro_ml100k_candidate"], elsewhere, env)
-    assert script.returncode == 0 and "scoring: candidate" in script.stdout, script.stderr[-3000:]
+    assert script.returncode == 0 and "_target_: rankexp.models.readouts.CandidateReadout" in script.stdout, script.stderr[-3000:]
     bad = _run([str(venv / "bin" / "rankexp-run"), "seed=-1"], elsewhere, env)
     assert bad.returncode == 2 and "error: `seed`" in bad.stderr, bad.stderr[-2000:]
     for name in ("rankexp-predict", "rankexp-report"):

@@ -20,7 +20,7 @@ RUNS_LONGEST = True  # started first under make test's workers (tests/conftest.p
 
 RECIPE = [
     "default_experiment=none", "data=synthetic", "data.synthetic.genre_bias=0.0", "protocol.m=6",
-    "protocol.history_len=10", "protocol.min_history=10", "task.scoring=candidate", "task.hints=false", "loss=[rating_ce]",
+    "protocol.history_len=10", "protocol.min_history=10", "readout=candidate", "task.hints=false", "loss=[rating_ce]",
     "loss.rating_ce.history_weight=1.0", "model.lora.r=16", "model.lora.alpha=32",
     "model.lora.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]",
     "optim.lr=2e-3", "optim.warmup_steps=10", "optim.schedule=linear", "optim.min_lr_ratio=0.1",

@@ -37,7 +37,7 @@ def test_slot_readout_export_equals_the_training_input_token_for_token(tmp_path)
     from rankexp.prompts.datamodule import TrainDraws
     from rankexp.recipes.alro import build_encoder
 
-    cfg = compose(*TINY, *TINY_PROTOCOL, "data=synthetic", "task.scoring=slot", "loss=[sft,perm_kl]",
+    cfg = compose(*TINY, *TINY_PROTOCOL, "data=synthetic", "readout=slot", "loss=[sft,perm_kl]",
                   "train.draws_per_epoch=3")
     counts = export(cfg, tmp_path, epochs=2, experiment="mine")
     assert counts == {"train": 2 * 3 * 2, "val": 8, "test": 8}  # 2 epochs x 3 draws x (original + permuted)
@@ -70,7 +70,7 @@ def test_slot_readout_export_equals_the_training_input_token_for_token(tmp_path)
 def test_candidate_readout_export_keeps_the_ids_and_readout_positions(tmp_path):
     from rankexp.recipes.alro import build_encoder
 
-    cfg = compose(*TINY, *TINY_PROTOCOL, "data=synthetic", "task.scoring=candidate", "loss=[rating_ce]",
+    cfg = compose(*TINY, *TINY_PROTOCOL, "data=synthetic", "readout=candidate", "loss=[rating_ce]",
                   "eval.methods=[verbalizer]", "train.draws_per_epoch=2", "train.max_val_lists=2")
     export(cfg, tmp_path, epochs=1)
     schema, train = read(tmp_path, "train")

@@ -97,7 +97,7 @@ def test_the_candidate_rankers_term_on_a_padded_batch_equals_the_loop_over_the_m
 
     model, tokenizer = tiny_model
     cfg = compose_cfg("data=synthetic", "protocol.m=6", "protocol.history_len=5", "protocol.min_history=3",
-                      "task.scoring=candidate", "task.hints=false", "loss=[rating_ce]",
+                      "readout=candidate", "task.hints=false", "loss=[rating_ce]",
                       "loss.rating_ce.history_weight=0.5")
     lists = build_lists(cfg, synthetic)
     encoder = build_encoder(cfg, synthetic, tokenizer, 512)

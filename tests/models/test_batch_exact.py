@@ -25,8 +25,8 @@ from tests.helpers.runs import compose_cfg
 
 COMMON = ["data=synthetic", "protocol.m=6", "protocol.history_len=5", "protocol.min_history=3", "model=tiny_random"]
 SCORINGS = {
-    "slot": ["task.scoring=slot", "loss=[sft,soft_lambda,perm_kl]"],
-    "candidate": ["task.scoring=candidate", "task.hints=true", "loss=[rating_ce,soft_lambda,perm_kl]"],
+    "slot": ["readout=slot", "loss=[sft,soft_lambda,perm_kl]"],
+    "candidate": ["readout=candidate", "task.hints=true", "loss=[rating_ce,soft_lambda,perm_kl]"],
 }
 TOKENS = ("input_ids", "attention_mask", "sft_labels")  # [B, T], shifted by left padding
 POSITIONS = ("slot_positions", "readout_positions", "history_readout")  # indices into T (-1 = none)

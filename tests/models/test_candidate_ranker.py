@@ -1,4 +1,4 @@
-"""Candidate readout (`task.scoring=candidate`): positions, exact batching, learning, config errors."""
+"""Candidate readout (`readout=candidate`): positions, exact batching, learning, config errors."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from omegaconf import OmegaConf
 
 from rankexp.config.check import validate_config
 from rankexp.errors import ConfigError
+from rankexp.models.readouts import readout_of
 from rankexp.prompts.datamodule import RankingDataModule
 from rankexp.recipes.alro import active_losses, build_encoder, build_ranker
 from tests.helpers.runs import compose_cfg
 
 CANDIDATE = ["data=synthetic", "protocol.m=6", "protocol.history_len=5", "protocol.min_history=3",
-             "task.scoring=candidate", "task.hints=true", "loss=[rating_ce]", "loss.rating_ce.history_weight=0.5"]
+             "readout=candidate", "task.hints=true", "loss=[rating_ce]", "loss.rating_ce.history_weight=0.5"]
 
 
 @pytest.fixture()
@@ -117,8 +118,8 @@ def test_soft_lambda_and_perm_kl_on_scores(tiny_model, synthetic):
 
 
 @pytest.mark.parametrize(("overrides", "expected"), [
-    (["loss=[sft]"], "`loss.sft` reads answer_logits, which `task.scoring=candidate` does not give"),
-    (["task=hybrid"], "`task.scoring=candidate` is a listwise prompt"),
+    (["loss=[sft]"], "`loss.sft` reads answer_logits, which `readout=candidate` does not give"),
+    (["task=hybrid"], "`readout=candidate` is read by the alro recipe, and this run's is `recipe=recranker`"),
     (["eval.methods=[verbalizer,constrained]"], "`eval.methods` ['constrained']"),
     (["task.scoring=slots"], "`task.scoring` must be one of slot, candidate"),
 ])
@@ -126,7 +127,6 @@ def test_scoring_mode_errors_name_the_key(tiny_model, synthetic, overrides, expe
     base = [o for o in CANDIDATE if not (o.startswith("loss") and overrides[0].startswith("loss"))]
     if overrides[0] == "task=hybrid":
         base = [o for o in base if not o.startswith("task.")] + ["task.hints=true"]
-        overrides = ["task=hybrid", "+task.scoring=candidate"]
     with pytest.raises(ConfigError) as caught:
         cfg = compose_cfg(*base, *overrides)
         validate_config(cfg)
@@ -138,7 +138,7 @@ def test_scoring_mode_errors_name_the_key(tiny_model, synthetic, overrides, expe
 def test_the_shipped_candidate_experiment_composes():
     cfg = compose_cfg("+experiment=alro_ml100k_candidate")
     validate_config(cfg)
-    assert cfg.task.scoring == "candidate" and list(cfg.loss) == ["rating_ce"]
+    assert readout_of(cfg).name == "candidate" and list(cfg.loss) == ["rating_ce"]
     assert OmegaConf.select(cfg, "optim.schedule") == "linear"
     assert instantiate(cfg.loss.rating_ce).weight == 1.0
     assert np.isfinite(cfg.optim.lr)

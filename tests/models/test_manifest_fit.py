@@ -25,9 +25,9 @@ def test_lists_settings_are_free_prompt_settings_are_not():
 
 def test_other_readout_and_recipe_are_refused_naming_both():
     saved = manifest("+experiment=alro_ml100k_candidate")
-    with pytest.raises(ConfigError, match="task.scoring: adapter 'candidate', config 'slot'"):
-        check_adapter_fits(saved, manifest("+experiment=alro_ml100k_candidate", "task.scoring=slot"), "ad")
-    with pytest.raises(ConfigError, match="recranker / task.name: adapter 'alro', config 'recranker'"):
+    with pytest.raises(ConfigError, match="readout: adapter 'candidate', config 'slot'"):
+        check_adapter_fits(saved, manifest("+experiment=alro_ml100k_candidate", "readout=slot"), "ad")
+    with pytest.raises(ConfigError, match="recipe: adapter 'alro', config 'recranker'"):
         check_adapter_fits(saved, manifest("+experiment=recranker_ml100k"), "ad")
 
 

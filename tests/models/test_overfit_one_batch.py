@@ -72,7 +72,7 @@ def _one_batch(readout: str, loss: str, fit_model, synthetic):
     from rankexp.recipes.lists import build_lists
 
     model, tokenizer = fit_model
-    cfg = compose_cfg(*PROTOCOL, f"task.scoring={readout}", f"loss=[{loss}]", *EXTRA.get((readout, loss), []))
+    cfg = compose_cfg(*PROTOCOL, f"readout={readout}", f"loss=[{loss}]", *EXTRA.get((readout, loss), []))
     lists = build_lists(cfg, synthetic)
     encoder = build_encoder(cfg, synthetic, tokenizer, 512)
     losses = active_losses(cfg)

@@ -79,6 +79,7 @@ def test_manifests_of_old_and_unresolved_configs_name_the_recipe():
     assert recipe_of({"task": {"name": "listwise"}}) == "alro"
 
 
-def test_the_candidate_readout_under_recranker_is_refused_not_ignored():
-    with pytest.raises(ConfigError, match=r"`task.scoring=candidate` is a readout of the ALRO recipe; `recipe=recranker`"):
-        validate_config(compose("+experiment=recranker_ml100k_listwise", "task.scoring=candidate"))
+@pytest.mark.parametrize("override", ["readout=candidate", "readout=slot", "task.scoring=candidate"])
+def test_a_readout_of_another_recipe_is_refused_not_ignored(override):
+    with pytest.raises(ConfigError, match=r"is read by the alro recipe, and this run's is `recipe=recranker`"):
+        validate_config(compose("+experiment=recranker_ml100k_listwise", override))
