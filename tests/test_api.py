@@ -171,6 +171,19 @@ def test_refuses_another_readout_and_missing_hints(tmp_path):
     assert np.isfinite([r.score for r in ranker.rank([("Heat", 3)], ["Babe", "Casino"])]).all()
 
 
+@pytest.mark.parametrize("experiment", ["alro_ml100k_candidate", "alro_ml100k"])
+def test_a_manifest_written_before_the_readout_key_ranks_the_same(tmp_path, experiment):
+    """rankexp.json of older runs names its readout by `scoring` only: the same built-in readout is rebuilt."""
+    adapter, _ = _save(tmp_path, [f"+experiment={experiment}"], model_source="tiny_random")
+    request = ([("Heat", 3), ("Babe", 5)], ["Casino", "Jumanji", "Sabrina"])
+    now = [(r.title, r.score) for r in Ranker.from_pretrained(adapter).rank(*request)]
+    manifest = json.loads((adapter / MANIFEST_FILE).read_text())
+    (adapter / MANIFEST_FILE).write_text(json.dumps({k: v for k, v in manifest.items() if k != "readout"}))
+    before = Ranker.from_pretrained(adapter)
+    assert type(before.readout).__name__ == manifest["readout"]["_target_"].rsplit(".", 1)[1]
+    assert [(r.title, r.score) for r in before.rank(*request)] == now
+
+
 def test_an_adapter_folder_without_manifest_or_run_config_is_refused(tmp_path):
     (tmp_path / "adapter").mkdir()
     (tmp_path / "adapter" / "adapter_config.json").write_text("{}")

@@ -83,3 +83,17 @@ def test_manifests_of_old_and_unresolved_configs_name_the_recipe():
 def test_a_readout_of_another_recipe_is_refused_not_ignored(override):
     with pytest.raises(ConfigError, match=r"is read by the alro recipe, and this run's is `recipe=recranker`"):
         validate_config(compose("+experiment=recranker_ml100k_listwise", override))
+
+
+@pytest.mark.parametrize("scoring, readout", [("candidate", "CandidateReadout"), ("slot", "SlotReadout")])
+def test_task_scoring_maps_onto_the_readout_with_one_warning(scoring, readout, caplog):
+    from rankexp.models.readouts import readout_of
+
+    cfg = compose(f"task.scoring={scoring}")
+    with caplog.at_level(logging.WARNING, logger="rankexp.config.check"):
+        validate_config(cfg)
+    warnings = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert warnings == [f"`task.scoring={scoring}` is deprecated: use `readout={scoring}`"]
+    assert type(readout_of(cfg)).__name__ == readout
+    with pytest.raises(ConfigError, match="disagree"):
+        readout_of(compose(f"task.scoring={scoring}", f"readout={'slot' if scoring == 'candidate' else 'candidate'}"))
