@@ -1,14 +1,16 @@
 """What every ranker module shares: the optimizer and its LR schedule, the training-step log, adapter-only
 checkpoints, and which checkpoint `trainer.test` restored.
 
-The slot and candidate rankers (`models/ranker.py`, `models/candidate_ranker.py`) and RecRanker's instruction
-ranker (`models/instruction.py`) differ in what they score and how they evaluate; everything below is the
-same for all three, so `optim.*` means the same under every recipe.
+The slot and candidate rankers (`models/ranker.py`, `models/candidate_ranker.py`, both on `models/list_ranker.py`)
+and RecRanker's instruction ranker (`models/instruction.py`) differ in what they score and how they evaluate;
+everything below is the same for all three, so `optim.*` and the logged metrics mean the same under every
+recipe.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import lightning as L
 import torch
@@ -21,9 +23,9 @@ class RankerBase(L.LightningModule):
     """A LoRA-wrapped causal LM (`model`) trained with AdamW and a stepwise LR schedule."""
 
     def __init__(self, model: nn.Module, *, lr: float = 1e-4, weight_decay: float = 0.0, warmup_steps: int = 0,
-                 schedule: str = "constant", min_lr_ratio: float = 0.0) -> None:
+                 schedule: str = "constant", min_lr_ratio: float = 0.0, selection_metric: str = "ndcg@5") -> None:
         super().__init__()
-        self.model = model
+        self.model, self.selection_metric = model, selection_metric
         self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
         self.schedule, self.min_lr_ratio = schedule, min_lr_ratio
         self.restored_step: int | None = None  # global step of the checkpoint last loaded (the selected one)
@@ -55,6 +57,17 @@ class RankerBase(L.LightningModule):
         self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
         self.log("train/tokens", float(batch["attention_mask"].sum()), reduce_fx="sum", batch_size=batch_size)
         return total
+
+    # ---- evaluation: one way to log ranking metrics ----------------------------------------------
+    def log_ranking(self, prefix: str, metric, keep: Callable[[str], bool] | None = None, *, selection: bool = False,
+                    sync_dist: bool = False) -> None:
+        """Log `metric`'s aggregated values (a `RankingMetrics` over the epoch's lists) as `<prefix>/<name>`, for
+        the names `keep` accepts, then reset it; `selection`: show `selection_metric` on the progress bar."""
+        for name, value in metric.compute().items():
+            if keep is None or keep(name):
+                self.log(f"{prefix}/{name}", value, prog_bar=selection and name == self.selection_metric,
+                          sync_dist=sync_dist)
+        metric.reset()
 
     # ---- checkpoints: adapters only ---------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:

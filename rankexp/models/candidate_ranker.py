@@ -6,8 +6,8 @@ give a distribution over ratings per candidate; its expectation is the candidate
 Training uses what inference reads: rating cross-entropy at every readout (and, with
 `loss.rating_ce.history_weight`, at every history line), optionally SLL's pairwise loss on
 the scores, and a permutation KL between the score distributions of two candidate orders.
-Evaluation, checkpoints and metrics are the slot ranker's (this class only changes the
-forward pieces).
+Evaluation, checkpoints and metrics are every list ranker's (`models/list_ranker.py`); this class
+only brings the forward pieces.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from functools import cached_property
 import torch
 from torch import Tensor, nn
 
-from rankexp.models.ranker import ForwardOutputs, ListwiseRanker
+from rankexp.models.list_ranker import ForwardOutputs, ListRanker
 from rankexp.models.scoring import expected_rating, hidden_states, label_logits
 
 
@@ -66,7 +66,7 @@ class CandidateOutputs(ForwardOutputs):
         return self.scores_all[self.n:].gather(1, torch.argsort(self.batch["perm"], dim=1))
 
 
-class CandidateRanker(ListwiseRanker):
+class CandidateRanker(ListRanker):
     """LoRA causal LM that predicts each candidate's rating at the end of its line."""
 
     scoring = "candidate"
@@ -74,12 +74,13 @@ class CandidateRanker(ListwiseRanker):
 
     def __init__(self, model: nn.Module, rating_ids: list[int], rating_values: list[int], losses: nn.ModuleDict,
                  **kwargs) -> None:
-        super().__init__(model, rating_ids, losses, **kwargs)
+        super().__init__(model, losses, **kwargs)
+        self.register_buffer("rating_ids", torch.tensor(rating_ids, dtype=torch.long), persistent=False)
         self.register_buffer("rating_values", torch.tensor(rating_values, dtype=torch.float32), persistent=False)
 
     def rating_logits(self, hidden: Tensor, positions: Tensor) -> Tensor:
         """[B, S, R] fp32 logits of the rating tokens at `positions` [B, S] (-1 = padding, read at 0)."""
-        return label_logits(self.model, hidden, positions.clamp_min(0), self.label_ids)
+        return label_logits(self.model, hidden, positions.clamp_min(0), self.rating_ids)
 
     def score(self, batch: dict[str, Tensor]) -> Tensor:
         hidden = hidden_states(self.model, batch["input_ids"], batch["attention_mask"])

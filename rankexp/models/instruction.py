@@ -30,10 +30,9 @@ class InstructionRanker(RankerBase):
                  warmup_steps: int = 0, schedule: str = "constant", min_lr_ratio: float = 0.0,
                  ks: tuple[int, ...] = (3, 5), selection_metric: str = "ndcg@5", score_misses: bool = True) -> None:
         super().__init__(model, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, schedule=schedule,
-                         min_lr_ratio=min_lr_ratio)
+                         min_lr_ratio=min_lr_ratio, selection_metric=selection_metric)
         self.evaluator = evaluator
         self.ks = tuple(sorted({int(k) for k in ks} | {3, 5}))
-        self.selection_metric = selection_metric
         # false: a user whose target is not among the retriever's top-m is not run through the model (its
         # metrics are 0 whatever the order: HybridEvaluator.unscored); costs are then per scored user.
         self.score_misses = score_misses
@@ -81,11 +80,10 @@ class InstructionRanker(RankerBase):
                 metric = self.metrics[f"{prefix}_{method}"]
                 if not metric.update_count:
                     continue
-                for name, value in metric.compute().items():
-                    self.log(f"{prefix}/{method}/{name}", value, sync_dist=True)
-                    if method == "hybrid" and prefix == stage:  # what ModelCheckpoint monitors (val/ndcg@5)
+                if method == "hybrid" and prefix == stage:  # what ModelCheckpoint monitors (val/ndcg@5)
+                    for name, value in metric.compute().items():
                         self.log(f"{prefix}/{name}", value, prog_bar=name == self.selection_metric, sync_dist=True)
-                metric.reset()
+                self.log_ranking(f"{prefix}/{method}", metric, sync_dist=True)
         hits, scored = self._costs.pop("hit", []), self._costs.pop("scored", [])
         if hits:  # share of users whose target is among the candidates (the ceiling of HR@m)
             self.log(f"{stage}/users", float(len(hits)), sync_dist=True, reduce_fx="sum")

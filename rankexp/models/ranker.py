@@ -16,32 +16,9 @@ from functools import cached_property
 import torch
 from torch import Tensor, nn
 
-from rankexp.errors import ConfigError
-from rankexp.evaluation.metrics import RankingMetrics, ndcg_gain
-from rankexp.losses import needs_text, reindex_by_item, usable_needs
-from rankexp.models.base import RankerBase
+from rankexp.losses import reindex_by_item
+from rankexp.models.list_ranker import ForwardOutputs, ListRanker, check_losses  # noqa: F401 - re-exported
 from rankexp.models.scoring import answer_logits, gather_rows, hidden_states, vocab_probs, y_matrix
-
-
-class ForwardOutputs:
-    """What every loss may read from one training forward (the `rankexp.losses` contract).
-
-    Rows are [originals; permuted copies]; each piece is computed on first use only.
-    """
-
-    scoring = ""
-    provides: frozenset[str] = frozenset({"hidden", "gains"})  # what a loss's `needs` are matched against
-
-    def __init__(self, ranker: ListwiseRanker, batch: dict[str, Tensor]) -> None:
-        self.ranker, self.batch, self.n = ranker, batch, int(batch["n_original"])
-
-    @cached_property
-    def hidden(self) -> Tensor:
-        return hidden_states(self.ranker.model, self.batch["input_ids"], self.batch["attention_mask"])
-
-    @property
-    def gains(self) -> Tensor:
-        return self.batch["gains"][: self.n]
 
 
 class SlotOutputs(ForwardOutputs):
@@ -69,36 +46,14 @@ class SlotOutputs(ForwardOutputs):
         return reindex_by_item(self.y_all[self.n:], self.batch["perm"])
 
 
-class ListwiseRanker(RankerBase):
-    """LoRA causal LM trained to write candidate labels best first."""
+class ListwiseRanker(ListRanker):
+    """The slot verbalizer's module: a LoRA causal LM trained to write candidate labels best first."""
 
-    def __init__(self, model: nn.Module, label_ids: list[int], losses: nn.ModuleDict, *, lr: float = 1e-4,
-                 weight_decay: float = 0.0, warmup_steps: int = 0, schedule: str = "constant",
-                 min_lr_ratio: float = 0.0, ks: tuple[int, ...] = (1, 3, 5, 10),
-                 y_over: str = "vocab", selection_metric: str = "ndcg@5",
-                 report: tuple[str, ...] = ("ndcg", "hr", "mrr"), subset_metrics: bool = True,
-                 grad_norm_every: int = 0) -> None:
-        super().__init__(model, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, schedule=schedule,
-                         min_lr_ratio=min_lr_ratio)
-        self.losses = losses
-        check_losses(losses, self.outputs)
+    def __init__(self, model: nn.Module, label_ids: list[int], losses: nn.ModuleDict, *, y_over: str = "vocab",
+                 **settings) -> None:
+        super().__init__(model, losses, **settings)
         self.register_buffer("label_ids", torch.tensor(label_ids, dtype=torch.long), persistent=False)
-        self.grad_norm_every = int(grad_norm_every)
         self.y_over = y_over
-        self.ks = tuple(ks)
-        self.selection_metric = selection_metric
-        # Graded explicit lists have a positive item in every list, so HR/MRR are trivially 1 there.
-        self.report = tuple(report)
-        # Rerank protocol: also metrics over lists whose target the retriever found (hits only).
-        self.subset_metrics = subset_metrics
-        self.val_metrics = RankingMetrics(ks=self.ks)
-        self.test_metrics = RankingMetrics(ks=self.ks)
-        self.test_subset_metrics = RankingMetrics(ks=self.ks)
-        self.test_scores: dict[int, Tensor] = {}
-        # Every validation's scores [lists, m] by the global step it ran at: the post-test analysis (fusion,
-        # order averaging) reuses the selected checkpoint's instead of scoring the validation lists again.
-        self.val_scores: dict[int, Tensor] = {}
-        self.val_scores_at: dict[int, Tensor] = {}
 
     # ---- forward pieces (all in rankexp.models.scoring) -----------------------------------------
     scoring = "slot"
@@ -109,85 +64,3 @@ class ListwiseRanker(RankerBase):
         hidden = hidden_states(self.model, batch["input_ids"], batch["attention_mask"])
         rows = gather_rows(hidden, batch["slot_positions"][:, :1])[:, 0]
         return vocab_probs(self.model, rows, self.label_ids[: batch["gains"].shape[1]])
-
-    # ---- training ------------------------------------------------------------------------
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        terms = self.loss_terms(batch)
-        batch_size = int(batch["n_original"])
-        total = self.log_training_step(terms, batch, batch_idx, batch_size)
-        if self.grad_norm_every and self.global_step % self.grad_norm_every == 0 and len(terms) > 1:
-            for name, norm in self.term_grad_norms(terms).items():
-                self.log(f"train/grad_norm_{name}", norm, batch_size=batch_size)
-        return total
-
-    def term_grad_norms(self, terms: dict[str, Tensor]) -> dict[str, float]:
-        """L2 norm of each loss term's gradient on the trainable (LoRA) weights.
-
-        Tells which term actually moves the adapter (a term whose loss is large but whose
-        gradient is tiny does nothing); costs one extra backward per term, so it runs every
-        `train.grad_norm_every` steps only.
-        """
-        params = [p for p in self.parameters() if p.requires_grad]
-        norms = {}
-        for name, value in terms.items():
-            grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
-            norms[name] = float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None)))
-        return norms
-
-    def loss_terms(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Every configured loss's weighted term, read from one forward (`rankexp.losses` contract)."""
-        out = self.outputs(self, batch)
-        return {name: loss.term(out) for name, loss in self.losses.items()}
-
-    # ---- evaluation ----------------------------------------------------------------------
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        scores = self.score(batch)
-        self.val_metrics.update(scores, ndcg_gain(batch["gains"]))
-        for index, row in zip(batch["index"].tolist(), scores.detach().float().cpu()):
-            self.val_scores[index] = row
-
-    def on_validation_epoch_end(self) -> None:
-        if self.val_scores:
-            self.val_scores_at[self.global_step] = torch.stack([self.val_scores[i] for i in sorted(self.val_scores)])
-            self.val_scores = {}
-        values = self.val_metrics.compute()
-        errors = self.val_metrics.standard_errors()
-        self.val_metrics.reset()
-        for name, value in values.items():
-            if name.split("@")[0] in self.report:
-                self.log(f"val/{name}", value, prog_bar=name == self.selection_metric, sync_dist=False)
-        # its standard error: a learning curve is read against it (zero_shot_val/..._se in results.json)
-        self.log(f"val/{self.selection_metric}_se", errors[self.selection_metric], sync_dist=False)
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        scores = self.score(batch)
-        gains = ndcg_gain(batch["gains"])
-        self.test_metrics.update(scores, gains)
-        hit = gains.sum(dim=1) > 0
-        if hit.any():
-            self.test_subset_metrics.update(scores[hit], gains[hit])
-        for index, row in zip(batch["index"].tolist(), scores.cpu()):
-            self.test_scores[index] = row
-
-    def on_test_epoch_end(self) -> None:
-        for prefix, metric in (("test", self.test_metrics), ("test_subset", self.test_subset_metrics)):
-            if metric.update_count and (prefix == "test" or self.subset_metrics):
-                for name, value in metric.compute().items():
-                    if name.split("@")[0] in self.report:
-                        self.log(f"{prefix}/{name}", value)
-            metric.reset()
-
-    def selected_val_scores(self, n_lists: int) -> Tensor | None:
-        """The validation scores of the checkpoint `trainer.test` restored, when every list has one."""
-        scores = self.val_scores_at.get(self.restored_step) if self.restored_step is not None else None
-        return scores if scores is not None and len(scores) == n_lists else None
-
-
-def check_losses(losses: nn.ModuleDict, outputs: type[ForwardOutputs]) -> None:
-    """Every loss must find the outputs it needs (`needs` of its class) in this ranker's forward."""
-    for name, loss in losses.items():
-        if usable_needs(loss, outputs) is None:
-            able = [n for n, other in losses.items() if usable_needs(other, outputs) is not None]
-            raise ConfigError(f"`loss.{name}` reads {needs_text(loss)}, which `readout={outputs.scoring}` does not give "
-                              f"(it gives {', '.join(sorted(outputs.provides))}); drop it from `loss=[...]` "
-                              f"(usable here: {able or 'none of the configured ones'})")

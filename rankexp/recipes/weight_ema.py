@@ -8,7 +8,7 @@ on the ML-100K candidate readout at decay 0.95 (README, 3 seeds) it did not help
 Why not Lightning's `EMAWeightAveraging`: it deep-copies the whole LightningModule, frozen base
 included (twice the memory of a 7B model on one GPU), and writes the full model into every
 checkpoint as `current_model_state`. This callback keeps only the trainable tensors; the
-checkpoints stay adapter-only (see `ListwiseRanker.on_save_checkpoint`).
+checkpoints stay adapter-only (see `RankerBase.on_save_checkpoint`).
 
 `callbacks.weight_ema.decay`: null = off. The effective decay is min(decay, (1 + n) / (10 + n)) after
 n updates (the TensorFlow / timm warm-up), so the early average is not dragged toward the
