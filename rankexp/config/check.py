@@ -55,6 +55,21 @@ def upgrade_deprecated_keys(cfg: DictConfig) -> None:
         log.warning("`task.scoring=%s` is deprecated: use `readout=%s`", scoring, scoring)
 
 
+def _fill_readout(cfg: DictConfig) -> None:
+    """An unset `readout` becomes the one `readout_spec` picks (the recipe's own, or the deprecated
+    `task.scoring`'s), so the run's config, results.json and W&B show the readout it used."""
+    from omegaconf import open_dict
+
+    from rankexp.models.readouts import readout_class, readout_node, readout_spec
+
+    spec = readout_spec(cfg)  # a `task.scoring` that disagrees with `readout` is refused here
+    if spec is not None and cfg.get("readout") is None:
+        with open_dict(cfg):
+            cfg.readout = readout_node(readout_class(spec).name)
+            if cfg.get("task") is not None and "scoring" in cfg.task:
+                cfg.task.scoring = None
+
+
 def _check_readout(cfg: DictConfig, recipe: str | None) -> None:
     """The run's readout (`rankexp.models.readouts.readout_spec`) belongs to its recipe, and `eval.methods`
     decodes only a readout whose answers can be decoded."""
@@ -223,6 +238,7 @@ def validate_config(cfg: DictConfig) -> None:
         node = node_at(cfg, path)
         if node is not None:
             check_group(node, schema, path)
+    _fill_readout(cfg)
     check_closed_groups(cfg)
     check_cross_keys(cfg)
 

@@ -1,8 +1,8 @@
 """`rankexp.json`: what an adapter folder needs besides its weights to rank again, anywhere.
 
 A LoRA adapter alone cannot rank: the prompt it was trained on (wording, title length, labels,
-hints), its readout (slot verbalizer or candidate readout) and its base model are part of the
-model. The run writes them next to the adapter, so `rankexp.Ranker.from_pretrained(dir)` and a
+hints), its readout (`readout`: the resolved config of its `rankexp.models.readouts.Readout`, `_target_`
+included; `scoring`: its name) and its base model are part of the model. The run writes them next to the adapter, so `rankexp.Ranker.from_pretrained(dir)` and a
 plain transformers + peft script (README) can rebuild the exact prompt and base.
 
 `base` says how to get the base model: a hub id (`AutoModelForCausalLM.from_pretrained(id)`),

@@ -159,14 +159,21 @@ def readout_spec(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
             raise ConfigError(f"`task.scoring={scoring}` (deprecated) and `readout` "
                               f"({readout_class(spec).name}) disagree: drop `task.scoring`")
         return spec
-    name = str(scoring) if scoring is not None else DEFAULT_READOUT[recipe]
-    path = CONF_DIR / "readout" / f"{name}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"`task.scoring={name}` names no readout in conf/readout/ (slot, candidate)")
     root = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else dict(cfg))
-    root.readout = OmegaConf.load(path)
+    root.readout = readout_node(str(scoring) if scoring is not None else DEFAULT_READOUT[recipe])
     return {key: value for key, value in ((key, _resolved(root.readout, key)) for key in root.readout)
             if value is not _MISSING}
+
+
+def readout_node(name: str):
+    """conf/readout/<name>.yaml as written (its interpolations resolve against the config it is put in)."""
+    from omegaconf import OmegaConf
+
+    path = CONF_DIR / "readout" / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (CONF_DIR / "readout").glob("*.yaml"))
+        raise ConfigError(f"`task.scoring={name}` names no readout in conf/readout/ ({', '.join(known)})")
+    return OmegaConf.load(path)
 
 
 _MISSING = object()

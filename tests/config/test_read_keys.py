@@ -20,9 +20,10 @@ from omegaconf import OmegaConf
 
 cfg = OmegaConf.create({
     "a": {"read": 1, "unread": 2, "nested": {"deep": 3}},
-    "whole": {"x": 1, "y": [1, 2]},
+    "whole": {"x": 1, "y": [1, 2], "template": "${wording}"},  # read whole, and a node interpolated whole
     "built": {"_target_": "builtins.dict", "k": 1},
     "via": "${target}", "target": 5, "orphan": 6, "unset": None,
+    "wording": {"line": "x", "header": "y"},
 })
 
 

@@ -109,9 +109,9 @@ def leaves(cfg: DictConfig, prefix: str = "") -> Iterator[str]:
 
 def unread(cfg: DictConfig, reads: Reads, skip: tuple[str, ...] = ("hydra",)) -> list[str]:
     """Leaves of `cfg` set to a value (null is an option left unset) that no code read."""
-    through = interpolated(cfg)
-    return sorted(p for p in leaves(cfg) if not p.startswith(skip) and not reads.covers(p) and p not in through
-                  and not _node(cfg, p)._is_none())
+    through = interpolated(cfg)  # a key interpolated whole (`template: ${prompt.listwise}`) covers its subtree
+    return sorted(p for p in leaves(cfg) if not p.startswith(skip) and not reads.covers(p)
+                  and not any(p == key or p.startswith(key + ".") for key in through) and not _node(cfg, p)._is_none())
 
 
 def _node(cfg: DictConfig, path: str):
