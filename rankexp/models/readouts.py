@@ -154,7 +154,7 @@ def readout_spec(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
     if recipe == "recranker" and scoring == "slot":
         scoring = None  # what task/listwise.yaml said by default before `readout` existed: RecRanker ignored it
     if node is not None:
-        spec = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+        spec = _plain(node) if isinstance(node, DictConfig) else dict(node)
         if scoring is not None and scoring != readout_class(spec).name:
             raise ConfigError(f"`task.scoring={scoring}` (deprecated) and `readout` "
                               f"({readout_class(spec).name}) disagree: drop `task.scoring`")
@@ -177,6 +177,17 @@ def readout_node(name: str):
 
 
 _MISSING = object()
+
+
+def _plain(node) -> dict[str, Any]:
+    """The `readout` node resolved; an interpolation to a key this config lacks is one ConfigError line."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(node, resolve=True)
+    except OmegaConfBaseException as error:
+        raise ConfigError(f"`readout` cannot be resolved: {str(error).splitlines()[0]}") from error
 
 
 def _resolved(node, key: str) -> Any:

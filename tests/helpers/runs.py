@@ -51,6 +51,13 @@ def run_module(module: str, *args: str, timeout: int = 600,
                           text=True, timeout=timeout, check=False)
 
 
+def run_with_components(folder, run_dir, *overrides: str) -> subprocess.CompletedProcess:
+    """`python -m rankexp.run` with components of one's own: their modules in `folder`, their yaml files in
+    `folder/conf/<group>/` (found through `hydra.searchpath`), as a user adds a loss or a readout."""
+    return run_module("rankexp.run", *overrides, f"hydra.searchpath=[file://{folder}/conf]", f"hydra.run.dir={run_dir}",
+                      env_overrides={"PYTHONPATH": os.pathsep.join([str(folder), str(REPO)])})
+
+
 def explain(proc: subprocess.CompletedProcess) -> str:
     return f"exit {proc.returncode}\n--- stdout (tail) ---\n{proc.stdout[-3000:]}\n--- stderr (tail) ---\n{proc.stderr[-5000:]}"
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.runs import REPO, TINY, TINY_PROTOCOL, env, explain
+from tests.helpers.runs import TINY, TINY_PROTOCOL, explain, run_with_components
 
 pytestmark = pytest.mark.slow
 
@@ -40,12 +37,8 @@ def test_a_toy_loss_in_a_temp_dir_trains_and_is_logged(tmp_path: Path):
     (tmp_path / "conf" / "loss" / "toy.yaml").write_text(
         "# @package loss.toy\n_target_: toy_loss_pkg.ToyLoss\nweight: 0.5\nscale: 2.0\n")
     run_dir = tmp_path / "run"
-    environment = {**env(), "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
-    proc = subprocess.run(
-        [sys.executable, "-m", "rankexp.run", "data=synthetic", *TINY, *TINY_PROTOCOL, "trainer.max_steps=2",
-         "trainer.val_check_interval=1", "trainer.log_every_n_steps=1", "loss=[sft,toy]",
-         f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"hydra.run.dir={run_dir}"],
-        cwd=REPO, env=environment, capture_output=True, text=True, timeout=600, check=False)
+    proc = run_with_components(tmp_path, run_dir, "data=synthetic", *TINY, *TINY_PROTOCOL, "trainer.max_steps=2",
+                               "trainer.val_check_interval=1", "trainer.log_every_n_steps=1", "loss=[sft,toy]")
     assert proc.returncode == 0, explain(proc)
     assert "test/ndcg@5" in json.loads((run_dir / "results.json").read_text())
     rows = list(csv.DictReader((run_dir / "csv" / "version_0" / "metrics.csv").open()))

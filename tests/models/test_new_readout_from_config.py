@@ -10,15 +10,12 @@ the toy's (log-probabilities over m labels: <= 0, and their exponentials sum to 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.helpers.runs import REPO, TINY, TINY_PROTOCOL, env, explain
+from tests.helpers.runs import TINY, TINY_PROTOCOL, explain, run_with_components
 
 pytestmark = pytest.mark.slow
 
@@ -68,12 +65,9 @@ def test_a_toy_readout_in_a_temp_dir_trains_and_ranks(tmp_path: Path, monkeypatc
     (tmp_path / "conf" / "readout" / "toy.yaml").write_text(
         "_target_: toy_readout_pkg.ToyReadout\ntemplate: ${prompt.listwise}\nlabels: ${task.labels}\n")
     run_dir = tmp_path / "run"
-    environment = {**env(), "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
-    proc = subprocess.run(
-        [sys.executable, "-m", "rankexp.run", "data=synthetic", *TINY, *TINY_PROTOCOL, "trainer.max_steps=2",
-         "trainer.val_check_interval=1", "readout=toy", "loss=[sft]", "eval.position_bias_lists=0",
-         f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"hydra.run.dir={run_dir}"],
-        cwd=REPO, env=environment, capture_output=True, text=True, timeout=600, check=False)
+    proc = run_with_components(tmp_path, run_dir, "data=synthetic", *TINY, *TINY_PROTOCOL, "trainer.max_steps=2",
+                               "trainer.val_check_interval=1", "readout=toy", "loss=[sft]",
+                               "eval.position_bias_lists=0")
     assert proc.returncode == 0, explain(proc)
     assert "test/ndcg@5" in json.loads((run_dir / "results.json").read_text())
     manifest = json.loads((run_dir / "adapter" / "rankexp.json").read_text())

@@ -97,3 +97,15 @@ def test_task_scoring_maps_onto_the_readout_with_one_warning(scoring, readout, c
     assert type(readout_of(cfg)).__name__ == readout
     with pytest.raises(ConfigError, match="disagree"):
         readout_of(compose(f"task.scoring={scoring}", f"readout={'slot' if scoring == 'candidate' else 'candidate'}"))
+
+
+def test_a_readout_interpolating_a_missing_key_is_one_line(tmp_path):
+    from omegaconf import OmegaConf
+
+    from rankexp.models.readouts import readout_of
+
+    cfg = compose("readout=slot")
+    cfg.readout.labels = "${task.no_such_key}"
+    with pytest.raises(ConfigError, match=r"`readout` cannot be resolved: .*no_such_key"):
+        readout_of(cfg)
+    assert OmegaConf.select(cfg, "readout._target_").endswith("SlotReadout")
