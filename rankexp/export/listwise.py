@@ -14,8 +14,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from rankexp.errors import ConfigError
 from rankexp.export.records import COMMON_FIELDS, RawIds, Split
 from rankexp.export.text import decode, prompt_fields
+from rankexp.models.readouts import readout_of
 from rankexp.prompts.candidate import CandidateEncoder
 from rankexp.prompts.datamodule import TrainDraws
 from rankexp.recipes.alro import active_losses, build_encoder, draws_hash
@@ -39,6 +41,7 @@ CANDIDATE_FIELDS = {"readout_positions": "index in prompt_ids whose next token i
                     "history_targets": "the rating of each history line",
                     "rating_targets": "train: the rating each candidate is trained to (its gain)"}
 
+READOUT_FIELDS = {"slot": SLOT_FIELDS, "candidate": CANDIDATE_FIELDS}  # the record format of each readout
 
 class Recording:
     """The encoder, remembering the examples it is handed (TrainDraws draws them; the export needs them)."""
@@ -95,14 +98,18 @@ def _eval(split: str, examples: list, encoder, ids: RawIds) -> Iterator[dict[str
 
 def listwise_splits(cfg: DictConfig, data, lists, tokenizer, epochs: int) -> dict[str, Split]:
     """train / val / test of a listwise run (the slot or the candidate readout)."""
-    encoder = build_encoder(cfg, data, tokenizer, int(cfg.model.max_length))
+    readout = readout_of(cfg)
+    if readout.name not in READOUT_FIELDS:
+        raise ConfigError(f"`python -m rankexp.export` writes the records of the {' and '.join(READOUT_FIELDS)} "
+                          f"readouts; `readout={readout.name}` has no record format")
+    encoder = build_encoder(cfg, data, tokenizer, int(cfg.model.max_length), readout)
     permute = any(loss.needs_permuted for loss in active_losses(cfg).values())
     size, seed = int(cfg.train.draws_per_epoch), int(cfg.seed)
     recording = Recording(encoder)
     draws = TrainDraws(lists.train_source, recording, size, seed, permute)
-    readout = CANDIDATE_FIELDS if isinstance(encoder, CandidateEncoder) else SLOT_FIELDS
-    train_fields = {**LIST_FIELDS, **TRAIN_FIELDS, **readout}
-    eval_fields = {**LIST_FIELDS, **{k: v for k, v in readout.items() if k != "rating_targets"}}
+    fields = READOUT_FIELDS[readout.name]
+    train_fields = {**LIST_FIELDS, **TRAIN_FIELDS, **fields}
+    eval_fields = {**LIST_FIELDS, **{k: v for k, v in fields.items() if k != "rating_targets"}}
     labels, ids = {"labels": list(encoder.labels)}, RawIds(data)
     return {
         "train": Split(_train(draws, recording, epochs, ids), epochs * size * (2 if permute else 1),

@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from rankexp.export.core import export, load_tokenizer_of
 from rankexp.export.jsonl import write_splits
 from rankexp.io.results import config_hash
+from rankexp.models.readouts import SlotReadout
 from rankexp.recipes.lists import build_lists
 from tests.helpers.recranker import rerank_cfg
 from tests.helpers.runs import TINY, TINY_PROTOCOL, compose, explain, run_module
@@ -147,3 +148,23 @@ def test_the_cli_documents_itself_and_names_a_missing_out(tmp_path):
     assert done.returncode == 0, explain(done)
     assert "wrote train.jsonl (" in done.stdout and sorted(p.name for p in (tmp_path / "x").iterdir()) == [
         "test.jsonl", "train.jsonl", "val.jsonl"]
+
+
+def test_a_readout_without_a_record_format_is_refused_before_any_work():
+    from omegaconf import OmegaConf, open_dict
+
+    from rankexp.errors import ConfigError
+    from rankexp.export.listwise import listwise_splits
+
+    cfg = compose(*TINY, *TINY_PROTOCOL, "data=synthetic", "readout=slot")
+    with open_dict(cfg):
+        cfg.readout._target_ = f"{__name__}.OwnReadout"
+    with pytest.raises(ConfigError, match=r"writes the records of the slot and candidate readouts; `readout=own`"):
+        listwise_splits(cfg, None, None, None, 1)
+    assert OmegaConf.select(cfg, "readout.labels") and issubclass(OwnReadout, SlotReadout)
+
+
+class OwnReadout(SlotReadout):
+    """A readout of one's own (the slot readout under another name): the export knows the shipped formats only."""
+
+    name = "own"
