@@ -441,6 +441,29 @@ def probe_cross_fit(d: dict) -> str:
         f"{d['fit_s']['5_fold_copies']:.0f} s.")])
 
 
+def threads(d: dict) -> str:
+    """OpenMP thread settings against the default environment, each in a fresh process, the default run twice."""
+    rows = [[name.replace("_", " "), ", ".join(f"`{k}={v}`" for k, v in r["environment"].items()) or "(none)",
+             f"{r['train_tokens_per_s']:.0f}", f"{r['train_x_default']:.2f}", f"{r['eval_tokens_per_s']:.0f}",
+             f"{r['eval_x_default']:.2f}"] for name, r in d["settings"].items()]
+    first = next(iter(d["settings"].values()))
+    best = max((r for n, r in d["settings"].items() if not n.startswith("default")),
+               key=lambda r: r["train_x_default"])
+    verdict = ("beyond" if best["train_x_default"] - 1 > d["drift"]["train_tokens_per_s"] else "within")
+    return "\n\n".join([
+        "## OpenMP thread settings (a speed lever)",
+        facts("bench_threads.json", command=f"`{d['command']}`", machine=f"{d['machine']}, "
+              f"{'native bf16' if first['bf16_native'] else 'AVX2, no native bf16'}, {d['torch_threads']} threads, "
+              f"trainer.precision={first['precision']}",
+              steps=f"{d['train_steps']} timed training steps and {d['eval_lists']} test lists per setting"),
+        table(["setting", "environment", "train tokens/s", "x default", "eval tokens/s", "x default"], rows),
+        (f"The default environment ran first and last; the two differ by {d['drift']['train_tokens_per_s']:.0%} "
+         f"(train) and {d['drift']['eval_tokens_per_s']:.0%} (eval), the machine's own drift. The best other "
+         f"setting's training gain is {verdict} that drift; `OMP_WAIT_POLICY=PASSIVE` (threads sleep between "
+         "kernels) is slower, since a step is thousands of short kernels. rankexp sets none of these. Allocators "
+         "(jemalloc, tcmalloc) need system libraries and are not measured.")])
+
+
 def lora_dropout(d: dict) -> str:
     """LoRA dropout 0 against the default 0.05: one seed, the same lists, on the machine the speed figures name."""
     ref, lever = d["dropout_0.05"]["seeds"][0], d["dropout_0"]["seeds"][0]
@@ -578,7 +601,7 @@ KNOWN = {"make_commands.json", "candidate_ml100k.json", "alro_ml100k_slot.json",
          "hint_value_rank_candidate.json", "order_averaging.json", "probe_order_averaging.json",
          "weight_ema_candidate.json", "probe_hint_rounding.json", "probe_rating_ceiling.json",
          "bench_retrievers.json", "rerank_candidate.json", "recranker_ml100k_corrected_split.json",
-         "probe_cross_fit.json", "bench_speed.json", "lora_dropout_candidate.json", "bench_train.json", "bench_inference.json", "bench_inference_trained.json",
+         "probe_cross_fit.json", "bench_speed.json", "bench_threads.json", "lora_dropout_candidate.json", "bench_train.json", "bench_inference.json", "bench_inference_trained.json",
          "bench_hybrid.json", "bench_sampling.json", "probe_calibration.json", "mutation.json"}
 
 
@@ -623,6 +646,7 @@ def render() -> tuple[str, dict[str, str]]:
         *(hint_sources(name, load(name)) for name in hint_files),
         probe_cross_fit(load("probe_cross_fit.json")),
         speed(load("bench_speed.json")),
+        threads(load("bench_threads.json")),
         lora_dropout(load("lora_dropout_candidate.json")),
         costs(load("bench_train.json"), load("bench_inference.json"), load("bench_inference_trained.json"),
               load("bench_hybrid.json"), load("bench_sampling.json")),
