@@ -284,5 +284,5 @@ def default_manifest() -> dict[str, Any]:
     task = load("task", "listwise")
     cfg = {"task": {**task, "hints": False}, "data": {"rating_scale": [1.0, 5.0], "item_noun": "movie"},
            "model": model_config(DEFAULT_MODEL), "prompt": {"listwise": load("prompt", "listwise")},
-           "protocol": {"m": len(task.get("labels", ""))}, "y_over": "vocab"}
+           "protocol": {"m": len(task.get("labels", ""))}}
     return manifest_from_config(cfg)

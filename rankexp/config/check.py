@@ -53,21 +53,30 @@ def upgrade_deprecated_keys(cfg: DictConfig) -> None:
     scoring = cfg.task.get("scoring") if cfg.get("task") is not None else None
     if scoring is not None:  # rankexp.models.readouts.readout_spec maps it
         log.warning("`task.scoring=%s` is deprecated: use `readout=%s`", scoring, scoring)
+    if cfg.get("y_over") is not None:  # readout_spec carries it into the readout
+        log.warning("`y_over=%s` is deprecated: use `readout.y_over=%s`", cfg.y_over, cfg.y_over)
 
 
 def _fill_readout(cfg: DictConfig) -> None:
     """An unset `readout` becomes the one `readout_spec` picks (the recipe's own, or the deprecated
-    `task.scoring`'s), so the run's config, results.json and W&B show the readout it used."""
+    `task.scoring`'s), so the run's config, results.json and W&B show the readout it used; the deprecated
+    `task.scoring` and root `y_over` are then cleared, their meaning carried by `readout`."""
     from omegaconf import open_dict
 
     from rankexp.models.readouts import readout_class, readout_node, readout_spec
 
     spec = readout_spec(cfg)  # a `task.scoring` that disagrees with `readout` is refused here
-    if spec is not None and cfg.get("readout") is None:
-        with open_dict(cfg):
+    if spec is None:
+        return
+    with open_dict(cfg):
+        if cfg.get("readout") is None:
             cfg.readout = readout_node(readout_class(spec).name)
-            if cfg.get("task") is not None and "scoring" in cfg.task:
-                cfg.task.scoring = None
+        if cfg.get("task") is not None and "scoring" in cfg.task:
+            cfg.task.scoring = None
+        if cfg.get("y_over") is not None:
+            if "y_over" in spec:
+                cfg.readout.y_over = spec["y_over"]
+            cfg.y_over = None
 
 
 def _check_readout(cfg: DictConfig, recipe: str | None) -> None:

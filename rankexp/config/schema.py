@@ -112,7 +112,7 @@ class RunSchema:
     recipe: str = key(choice(*RECIPES), "which recipe runs: ALRO's listwise ranker, RecRanker's instruction tuning + "
                                         "hybrid, or the retriever alone (default: recranker for RecRanker's tasks)")
     mode: str = key(choice(*MODES), "what the recipe does: fit + test, test an adapter or checkpoint, or data stats")
-    y_over: str = key(choice("vocab", "labels"), "ALRO's Y: softmax over the full vocabulary or over the m labels")
+    y_over: str = key(choice("vocab", "labels", nullable=True), "deprecated: readout.y_over (the slot readout's Y)")
 
 
 @dataclass

@@ -158,11 +158,27 @@ def readout_spec(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
         if scoring is not None and scoring != readout_class(spec).name:
             raise ConfigError(f"`task.scoring={scoring}` (deprecated) and `readout` "
                               f"({readout_class(spec).name}) disagree: drop `task.scoring`")
-        return spec
+        return with_root_y_over(spec, cfg.get("y_over"))
     root = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else dict(cfg))
     root.readout = readout_node(str(scoring) if scoring is not None else DEFAULT_READOUT[recipe])
-    return {key: value for key, value in ((key, _resolved(root.readout, key)) for key in root.readout)
+    spec = {key: value for key, value in ((key, _resolved(root.readout, key)) for key in root.readout)
             if value is not _MISSING}
+    return with_root_y_over(spec, cfg.get("y_over"))
+
+
+def with_root_y_over(spec: dict[str, Any], y_over: str | None) -> dict[str, Any]:
+    """The deprecated root `y_over` (older configs and commands) is the readout's `y_over`, where it has one;
+    `y_over=labels` for a readout without ALRO's Y is refused rather than ignored."""
+    if y_over is None:
+        return spec
+    import inspect
+
+    if "y_over" in inspect.signature(readout_class(spec)).parameters:
+        return {**spec, "y_over": y_over}
+    if y_over != "vocab":  # "vocab" was every older config's value: nothing to carry over
+        raise ConfigError(f"`y_over={y_over}` sets ALRO's Y of the slot readout; `readout={readout_class(spec).name}` "
+                          "has none: drop `y_over`")
+    return spec
 
 
 def readout_node(name: str):

@@ -43,11 +43,10 @@ UNREAD_YET = {
         "eval.chunk_size", "eval.pad_waste", "eval.score_misses", "eval.share_prefix",  # RecRanker's evaluation
         "eval.max_decode_lists",  # read when eval.methods holds a decoding path
         "paths.cache_dir",  # the retriever's cache: read under protocol=rerank_topk
-        "y_over",  # the slot verbalizer's Y; not read by the candidate readout
     ],
     "recranker": [
         "prompt.listwise.*", "prompt.candidate.*",  # ALRO's prompt shapes
-        "loss.*", "train.grad_norm_every", "y_over",  # ALRO's loss terms: RecRanker trains SFT only
+        "loss.*", "train.grad_norm_every",  # ALRO's loss terms: RecRanker trains SFT only
         "eval.fusion", "eval.methods", "eval.position_bias_lists", "eval.test_orders", "eval.max_decode_lists",
         "train.draws_per_epoch", "train.eval_batch_size",  # ALRO's list sampling and evaluation batches
         "task.hint_folds",  # read with task.hint_source=retriever_cv
@@ -55,7 +54,7 @@ UNREAD_YET = {
     ],
     # the retriever alone composes the LLM groups it never builds
     "retrieval": ["model.*", "loss.*", "prompt.*", "optim.*", "trainer.*", "callbacks.*", "logger.*", "train.*",
-                  "task.*", "sampler.*", "eval.*", "y_over", "ckpt_path"],
+                  "task.*", "sampler.*", "eval.*", "ckpt_path"],
 }
 
 

@@ -51,8 +51,8 @@ COMBOS = {
 
 # Per-combination overrides. With ALRO's Y over the full vocabulary the tiny model leaves Soft Lambda's
 # expected positions tied at 2.5 for two items even after 300 steps (every label's probability ~1e-6);
-# Y over the m labels (`y_over=labels`, the same loss on Y renormalised) sorts both lists in 300 steps.
-EXTRA = {("slot", "soft_lambda"): ["y_over=labels"]}
+# Y over the m labels (`readout.y_over=labels`, the same loss on Y renormalised) sorts both lists in 300 steps.
+EXTRA = {("slot", "soft_lambda"): ["readout.y_over=labels"]}
 STEPS_OF = {("slot", "soft_lambda"): 300}
 
 

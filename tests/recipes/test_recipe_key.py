@@ -109,3 +109,17 @@ def test_a_readout_interpolating_a_missing_key_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match=r"`readout` cannot be resolved: .*no_such_key"):
         readout_of(cfg)
     assert OmegaConf.select(cfg, "readout._target_").endswith("SlotReadout")
+
+
+def test_root_y_over_maps_onto_the_slot_readout_with_one_warning_and_is_refused_elsewhere(caplog):
+    from rankexp.models.readouts import readout_of
+
+    cfg = compose("default_experiment=none", "y_over=labels")
+    with caplog.at_level(logging.WARNING, logger="rankexp.config.check"):
+        validate_config(cfg)
+    warnings = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert warnings == ["`y_over=labels` is deprecated: use `readout.y_over=labels`"]
+    assert cfg.y_over is None and cfg.readout.y_over == "labels" and readout_of(cfg).y_over == "labels"
+    assert readout_of(compose("default_experiment=none")).y_over == "vocab"
+    with pytest.raises(ConfigError, match=r"`y_over=labels` sets ALRO's Y of the slot readout; `readout=candidate`"):
+        validate_config(compose("readout=candidate", "y_over=labels"))
