@@ -70,12 +70,10 @@ class ListRanker(RankerBase):
         self.val_scores_at: dict[int, Tensor] = {}
 
     # ---- forward pieces: the readout's ------------------------------------------------------------
+    # A subclass sets `outputs` (what its losses read) and defines `score(batch) -> [lists, m]` candidate
+    # scores, higher = ranked higher, from one forward over the prompts (validation and test call it).
     scoring = ""  # the readout's name (messages; losses that declare `scorings`)
     outputs = ForwardOutputs
-
-    def score(self, batch: dict[str, Tensor]) -> Tensor:
-        """[lists, m] candidate scores, higher = ranked higher, from one forward over the prompts."""
-        raise NotImplementedError
 
     # ---- training ------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:

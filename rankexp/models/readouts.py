@@ -18,6 +18,7 @@ else the deprecated `task.scoring`, else the recipe's own (`DEFAULT_READOUT`).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -30,8 +31,9 @@ from rankexp.prompts.style import LABELS, labels_for
 DEFAULT_READOUT = {"alro": "slot", "recranker": "instruction"}  # the recipe's readout when `readout` is unset
 
 
-class Readout:
-    """The contract a readout class keeps; its yaml's keys are its constructor's parameters."""
+class Readout(ABC):
+    """The contract a readout class keeps; its yaml's keys are its constructor's parameters. A subclass that
+    leaves out `encoder` or `ranker` cannot be built (`build_readout` says so in one line)."""
 
     name: ClassVar[str] = ""  # what results, `rankexp.json` ("scoring") and messages call it
     prompt_shape: ClassVar[str] = ""  # conf/prompt/<shape>.yaml: the wording `template` holds
@@ -42,13 +44,14 @@ class Readout:
     def __init__(self, template: Mapping[str, Any] | None = None) -> None:
         self.template = dict(template) if template else None
 
+    @abstractmethod
     def encoder(self, tokenizer, titles, style, max_length: int, *, m: int,
                 rating_scale: tuple[float, float]) -> ListEncoder:
-        raise NotImplementedError
+        """The encoder of this readout's prompts over `titles`, for lists of `m` candidates."""
 
+    @abstractmethod
     def ranker(self, model, encoder: ListEncoder, losses, **settings):
         """The LightningModule; `settings` are `RankerBase`'s and the evaluation's keyword arguments."""
-        raise NotImplementedError
 
     def max_candidates(self) -> int | None:
         """The most candidates one prompt can show (None: no limit of the readout's own)."""

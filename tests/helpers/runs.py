@@ -51,6 +51,13 @@ def run_module(module: str, *args: str, timeout: int = 600,
                           text=True, timeout=timeout, check=False)
 
 
+def write_component(folder: Path, group: str, name: str, module: str, source: str, yaml_text: str) -> None:
+    """A component of one's own: `folder/<module>.py` holding `source`, and `folder/conf/<group>/<name>.yaml`."""
+    (folder / f"{module}.py").write_text(source)
+    (folder / "conf" / group).mkdir(parents=True, exist_ok=True)
+    (folder / "conf" / group / f"{name}.yaml").write_text(yaml_text)
+
+
 def run_with_components(folder, run_dir, *overrides: str) -> subprocess.CompletedProcess:
     """`python -m rankexp.run` with components of one's own: their modules in `folder`, their yaml files in
     `folder/conf/<group>/` (found through `hydra.searchpath`), as a user adds a loss or a readout."""

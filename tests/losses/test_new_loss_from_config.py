@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.runs import TINY, TINY_PROTOCOL, explain, run_with_components
+from tests.helpers.runs import TINY, TINY_PROTOCOL, explain, run_with_components, write_component
 
 pytestmark = pytest.mark.slow
 
@@ -32,10 +32,8 @@ class ToyLoss(nn.Module):
 
 
 def test_a_toy_loss_in_a_temp_dir_trains_and_is_logged(tmp_path: Path):
-    (tmp_path / "toy_loss_pkg.py").write_text(TOY)
-    (tmp_path / "conf" / "loss").mkdir(parents=True)
-    (tmp_path / "conf" / "loss" / "toy.yaml").write_text(
-        "# @package loss.toy\n_target_: toy_loss_pkg.ToyLoss\nweight: 0.5\nscale: 2.0\n")
+    write_component(tmp_path, "loss", "toy", "toy_loss_pkg", TOY,
+                    "# @package loss.toy\n_target_: toy_loss_pkg.ToyLoss\nweight: 0.5\nscale: 2.0\n")
     run_dir = tmp_path / "run"
     proc = run_with_components(tmp_path, run_dir, "data=synthetic", *TINY, *TINY_PROTOCOL, "trainer.max_steps=2",
                                "trainer.val_check_interval=1", "trainer.log_every_n_steps=1", "loss=[sft,toy]")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers.runs import TINY, TINY_PROTOCOL, explain, run_with_components
+from tests.helpers.runs import TINY, TINY_PROTOCOL, explain, run_with_components, write_component
 
 pytestmark = pytest.mark.slow
 
@@ -60,10 +60,8 @@ REQUEST = {"history": [("Toy Story (1995)", 5), ("Heat (1995)", 2), ("Babe (1995
 
 
 def test_a_toy_readout_in_a_temp_dir_trains_and_ranks(tmp_path: Path, monkeypatch):
-    (tmp_path / "toy_readout_pkg.py").write_text(TOY)
-    (tmp_path / "conf" / "readout").mkdir(parents=True)
-    (tmp_path / "conf" / "readout" / "toy.yaml").write_text(
-        "_target_: toy_readout_pkg.ToyReadout\ntemplate: ${prompt.listwise}\nlabels: ${task.labels}\n")
+    write_component(tmp_path, "readout", "toy", "toy_readout_pkg", TOY,
+                    "_target_: toy_readout_pkg.ToyReadout\ntemplate: ${prompt.listwise}\nlabels: ${task.labels}\n")
     run_dir = tmp_path / "run"
     proc = run_with_components(tmp_path, run_dir, "data=synthetic", *TINY, *TINY_PROTOCOL, "trainer.max_steps=2",
                                "trainer.val_check_interval=1", "readout=toy", "loss=[sft]",

@@ -10,6 +10,7 @@ import pytest
 from rankexp.config.check import validate_config
 from rankexp.errors import ConfigError
 from rankexp.models.manifest import recipe_of
+from rankexp.models.readouts import Readout
 from rankexp.recipes import model_stage
 from tests.helpers.runs import compose
 
@@ -123,3 +124,22 @@ def test_root_y_over_maps_onto_the_slot_readout_with_one_warning_and_is_refused_
     assert readout_of(compose("default_experiment=none")).y_over == "vocab"
     with pytest.raises(ConfigError, match=r"`y_over=labels` sets ALRO's Y of the slot readout; `readout=candidate`"):
         validate_config(compose("readout=candidate", "y_over=labels"))
+
+
+class HalfReadout(Readout):  # a Readout subclass that leaves out `ranker`
+    name = "half"
+
+    def encoder(self, tokenizer, titles, style, max_length, *, m, rating_scale):
+        return None
+
+
+def test_a_readout_class_missing_part_of_the_contract_is_one_line():
+    from omegaconf import open_dict
+
+    from rankexp.models.readouts import readout_of
+
+    cfg = compose("readout=candidate")
+    with open_dict(cfg):
+        cfg.readout._target_ = f"{__name__}.HalfReadout"
+    with pytest.raises(ConfigError, match=r"`readout` \(half\) cannot be built.*abstract method.*ranker"):
+        readout_of(cfg)
