@@ -22,6 +22,18 @@ def _data_root() -> Path | None:
     return None
 
 
+def pytest_sessionstart(session) -> None:
+    """Each test process starts the server its end-to-end runs are forked from (tests/helpers/forked.py) with
+    the plain test environment, before any test changes it; the server imports torch & co. in the background.
+    Under pytest-xdist the controller runs no test and starts none."""
+    if getattr(session.config.option, "numprocesses", None) and not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    from tests.helpers import forked
+    from tests.helpers.runs import env
+
+    forked.start(env())
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """The slow end-to-end runs first, and first of all those of a module that sets `RUNS_LONGEST = True`:
     under `make test`'s two workers a ten-minute run that starts last leaves one core idle until it ends.

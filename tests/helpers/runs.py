@@ -40,13 +40,20 @@ def env() -> dict[str, str]:
 
 def run_module(module: str, *args: str, timeout: int = 600,
                env_overrides: dict[str, str | None] | None = None) -> subprocess.CompletedProcess:
-    """`python -m module args...` from the repo root; output captured as text. An override of None unsets."""
+    """`python -m module args...` from the repo root; output captured as text. An override of None unsets.
+    Forked from a server that has imported torch & co. where the environment allows (tests/helpers/forked.py),
+    else a new interpreter."""
+    from tests.helpers import forked
+
     environment = env()
     for key, value in (env_overrides or {}).items():
         if value is None:
             environment.pop(key, None)
         else:
             environment[key] = value
+    done = forked.run(module, list(args), REPO, environment, timeout)
+    if done is not None:
+        return done
     return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=environment, capture_output=True,
                           text=True, timeout=timeout, check=False)
 
