@@ -23,15 +23,12 @@ def _data_root() -> Path | None:
 
 
 def pytest_sessionstart(session) -> None:
-    """Each test process starts the server its end-to-end runs are forked from (tests/helpers/forked.py) with
-    the plain test environment, before any test changes it; the server imports torch & co. in the background.
-    Under pytest-xdist the controller runs no test and starts none."""
-    if getattr(session.config.option, "numprocesses", None) and not os.environ.get("PYTEST_XDIST_WORKER"):
-        return
+    """The environment the end-to-end runs' fork server starts with (tests/helpers/forked.py): the plain test
+    environment, taken before any test changes it. The server starts on the first run."""
     from tests.helpers import forked
     from tests.helpers.runs import env
 
-    forked.start(env())
+    forked.remember(env())
 
 
 def pytest_collection_modifyitems(config, items) -> None:

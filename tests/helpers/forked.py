@@ -39,23 +39,33 @@ IMPORT_TIME = ("PYTHON", "LD_", "OMP_", "KMP_", "GOMP_", "MKL_", "OPENBLAS_", "N
 
 _context: multiprocessing.context.BaseContext | None = None
 _server_env: dict[str, str] | None = None
+_base_env: dict[str, str] | None = None
 
 
 def enabled() -> bool:
     return os.environ.get("RANKEXP_TEST_FORK", "1") != "0" and sys.platform == "linux"
 
 
+def remember(environment: dict[str, str]) -> None:
+    """The environment the server will start with (tests/conftest.py gives the plain test environment at session
+    start, before any test changes it). The server itself starts on the first run, so a session without runs
+    pays nothing."""
+    global _base_env
+    _base_env = _base_env or dict(environment)
+
+
 def start(environment: dict[str, str]) -> None:
-    """Start the server with `environment` and let it import PRELOAD in the background (tests/conftest.py calls
-    this at session start, before any test changes the environment). Later runs must match `environment`."""
+    """Start the server, with the remembered environment or else `environment`; it imports PRELOAD while the
+    first run waits. Later runs must match that environment in the variables read at import."""
     global _context, _server_env
     if _context is not None or not enabled():
         return
     from multiprocessing import forkserver
 
+    server_env = dict(_base_env or environment)
     saved = dict(os.environ)
     os.environ.clear()
-    os.environ.update(environment)  # the server inherits the environment of the moment it starts
+    os.environ.update(server_env)  # the server inherits the environment of the moment it starts
     try:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)
@@ -63,7 +73,7 @@ def start(environment: dict[str, str]) -> None:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    _context, _server_env = context, dict(environment)
+    _context, _server_env = context, server_env
 
 
 def differing(environment: dict[str, str]) -> set[str]:
