@@ -17,8 +17,7 @@ from omegaconf import DictConfig
 from rankexp.errors import ConfigError
 from rankexp.export.records import COMMON_FIELDS, RawIds, Split
 from rankexp.export.text import decode, prompt_fields
-from rankexp.models.readouts import readout_of
-from rankexp.prompts.candidate import CandidateEncoder
+from rankexp.models.readouts import Readout, readout_of
 from rankexp.prompts.datamodule import TrainDraws
 from rankexp.recipes.alro import active_losses, build_encoder, draws_hash
 
@@ -34,14 +33,7 @@ TRAIN_FIELDS = {"epoch": "training epoch the draw belongs to (fresh windows ever
                 "variant": "original | permuted (the same list in another candidate order, for the losses "
                            "that compare the two)",
                 "perm": "permuted only: shown slot j holds the original's slot perm[j]"}
-SLOT_FIELDS = {"target": "the answer text (labels best first, one per line); val/test: the reference, not shown",
-               "target_ids": "the answer's token ids, appended to prompt_ids in training"}
-CANDIDATE_FIELDS = {"readout_positions": "index in prompt_ids whose next token is each candidate's rating",
-                    "history_readout": "the same for each history line (its rating follows in the prompt)",
-                    "history_targets": "the rating of each history line",
-                    "rating_targets": "train: the rating each candidate is trained to (its gain)"}
 
-READOUT_FIELDS = {"slot": SLOT_FIELDS, "candidate": CANDIDATE_FIELDS}  # the record format of each readout
 
 class Recording:
     """The encoder, remembering the examples it is handed (TrainDraws draws them; the export needs them)."""
@@ -54,19 +46,16 @@ class Recording:
         return self.encoder.encode(example, with_target)
 
 
-def _fields(encoder, encoded, example, ids: RawIds, train: bool) -> dict[str, Any]:
-    """The record of one encoded list, for the encoder's readout."""
+def _fields(readout: Readout, encoder, encoded, example, ids: RawIds, train: bool) -> dict[str, Any]:
+    """The record of one encoded list: the readout's own fields (`Readout.record`; a `<name>_ids` field gets
+    its text as `<name>`), then the list's."""
     tokenizer = encoder.tokenizer
-    if isinstance(encoder, CandidateEncoder):
-        out = {**prompt_fields(tokenizer, encoded.input_ids), "readout_positions": encoded.readout,
-               "history_readout": encoded.history_readout,
-               "history_targets": [encoder.rating_values[i] for i in encoded.history_targets]}
-        if train:
-            out["rating_targets"] = [encoder.rating_values[i] for i in encoder.rating_targets(example.gains)]
-    else:
-        target = encoded.target_ids if train else encoder.target_ids(example)
-        out = {**prompt_fields(tokenizer, encoded.prompt_ids), "target": decode(tokenizer, target),
-               "target_ids": list(target)}
+    own = readout.record(encoder, encoded, example, train)
+    out = prompt_fields(tokenizer, own.pop("prompt_ids"))
+    for key, value in own.items():
+        if key.endswith("_ids"):
+            out[key.removesuffix("_ids")] = decode(tokenizer, value)
+        out[key] = value
     out.update(user=ids.user(example.user), candidates=ids.items(example.candidates),
                gains=[float(g) for g in example.gains], target_slots=[int(s) for s in example.target_slots],
                truncated_history=int(encoded.truncated_history))
@@ -75,7 +64,18 @@ def _fields(encoder, encoded, example, ids: RawIds, train: bool) -> dict[str, An
     return out
 
 
-def _train(draws: TrainDraws, recording: Recording, epochs: int, ids: RawIds) -> Iterator[dict[str, Any]]:
+def _documented(fields: dict[str, str]) -> dict[str, str]:
+    """`fields` with the text field the export writes before each `<name>_ids` field."""
+    out: dict[str, str] = {}
+    for key, meaning in fields.items():
+        if key.endswith("_ids"):
+            out[key.removesuffix("_ids")] = f"the text of {key}"
+        out[key] = meaning
+    return out
+
+
+def _train(readout: Readout, draws: TrainDraws, recording: Recording, epochs: int,
+           ids: RawIds) -> Iterator[dict[str, Any]]:
     for epoch in range(epochs):
         draws.epoch = epoch
         for index in range(len(draws)):
@@ -87,34 +87,34 @@ def _train(draws: TrainDraws, recording: Recording, epochs: int, ids: RawIds) ->
                           "variant": variant}
                 if variant == "permuted":
                     record["perm"] = [int(p) for p in perm]
-                yield {**record, **_fields(recording.encoder, item, example, ids, True)}
+                yield {**record, **_fields(readout, recording.encoder, item, example, ids, True)}
 
 
-def _eval(split: str, examples: list, encoder, ids: RawIds) -> Iterator[dict[str, Any]]:
+def _eval(readout: Readout, split: str, examples: list, encoder, ids: RawIds) -> Iterator[dict[str, Any]]:
     for index, example in enumerate(examples):
-        yield {"id": f"{split}-{index}", **_fields(encoder, encoder.encode(example, with_target=False), example, ids,
-                                                   False)}
+        encoded = encoder.encode(example, with_target=False)
+        yield {"id": f"{split}-{index}", **_fields(readout, encoder, encoded, example, ids, False)}
 
 
 def listwise_splits(cfg: DictConfig, data, lists, tokenizer, epochs: int) -> dict[str, Split]:
     """train / val / test of a listwise run (the slot or the candidate readout)."""
     readout = readout_of(cfg)
-    if readout.name not in READOUT_FIELDS:
-        raise ConfigError(f"`python -m rankexp.export` writes the records of the {' and '.join(READOUT_FIELDS)} "
-                          f"readouts; `readout={readout.name}` has no record format")
+    if not readout.record_fields:
+        raise ConfigError(f"`python -m rankexp.export` has no list record format for `readout={readout.name}` "
+                          "(its `Readout.record_fields` is empty)")
     encoder = build_encoder(cfg, data, tokenizer, int(cfg.model.max_length), readout)
     permute = any(loss.needs_permuted for loss in active_losses(cfg).values())
     size, seed = int(cfg.train.draws_per_epoch), int(cfg.seed)
     recording = Recording(encoder)
     draws = TrainDraws(lists.train_source, recording, size, seed, permute)
-    fields = READOUT_FIELDS[readout.name]
+    fields = _documented(dict(readout.record_fields))
     train_fields = {**LIST_FIELDS, **TRAIN_FIELDS, **fields}
-    eval_fields = {**LIST_FIELDS, **{k: v for k, v in fields.items() if k != "rating_targets"}}
+    eval_fields = {**LIST_FIELDS, **{k: v for k, v in fields.items() if k not in readout.record_train_only}}
     labels, ids = {"labels": list(encoder.labels)}, RawIds(data)
     return {
-        "train": Split(_train(draws, recording, epochs, ids), epochs * size * (2 if permute else 1),
+        "train": Split(_train(readout, draws, recording, epochs, ids), epochs * size * (2 if permute else 1),
                        train_fields, {**labels, "epochs": epochs, "draws_per_epoch": size, "permuted_copies": permute,
                                       "draws_hash": draws_hash(lists.train_source, seed, size)}),
-        "val": Split(_eval("val", lists.val, encoder, ids), len(lists.val), eval_fields, labels),
-        "test": Split(_eval("test", lists.test, encoder, ids), len(lists.test), eval_fields, labels),
+        "val": Split(_eval(readout, "val", lists.val, encoder, ids), len(lists.val), eval_fields, labels),
+        "test": Split(_eval(readout, "test", lists.test, encoder, ids), len(lists.test), eval_fields, labels),
     }

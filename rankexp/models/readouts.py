@@ -6,7 +6,8 @@ A readout owns everything that changes with the way scores are read:
 - its LightningModule (`ranker`): the forward outputs the losses read (`outputs.provides`, matched against each
   loss's `needs`) and `score`, the candidate scores every evaluation reads;
 - what an adapter keeps of it: `rankexp.json` stores the resolved readout config, `_target_` included, so
-  `rankexp.Ranker` and `mode=eval` rebuild the very prompt and readout later.
+  `rankexp.Ranker` and `mode=eval` rebuild the very prompt and readout later;
+- its fields in `python -m rankexp.export`'s list records (`record`, documented by `record_fields`).
 
 The recipes, `rankexp.Ranker` and the manifest ask the readout; none of them branches on its name. A new
 readout is a `Readout` subclass plus `conf/readout/<name>.yaml` (its `_target_` and settings), selected by
@@ -40,6 +41,10 @@ class Readout(ABC):
     recipe: ClassVar[str] = "alro"  # the recipe that trains and evaluates it
     decodes: ClassVar[bool] = False  # eval.methods constrained / generate can decode its answers
     fit_keys: ClassVar[tuple[tuple[str, str], ...]] = ()  # (manifest key, config key) an adapter must match
+    # `python -m rankexp.export`: the fields `record` writes next to `prompt_ids`, each with its meaning
+    # (empty: the readout has no list record format), and those written for training lists only
+    record_fields: ClassVar[Mapping[str, str]] = {}
+    record_train_only: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, template: Mapping[str, Any] | None = None) -> None:
         self.template = dict(template) if template else None
@@ -60,6 +65,11 @@ class Readout(ABC):
     def shown_labels(self, encoder: ListEncoder) -> list[str] | None:
         """The labels the prompt shows next to the candidates (`Ranked.label`), if it shows any."""
         return None
+
+    def record(self, encoder: ListEncoder, encoded, example, train: bool) -> dict[str, Any]:
+        """This readout's fields of one exported list: `prompt_ids` (what the model reads) and `record_fields`
+        (token ids as ids; the export writes their text). Only a readout with `record_fields` is exported."""
+        raise ConfigError(f"`python -m rankexp.export` has no list record format for `readout={self.name}`")
 
 
 def rating_values(rating_scale) -> list[int]:
@@ -98,6 +108,13 @@ class SlotReadout(Readout):
     def shown_labels(self, encoder):
         return list(encoder.labels)
 
+    record_fields = {"target_ids": "the answer's token ids (labels best first, one per line), appended to "
+                                   "prompt_ids in training; val/test: the reference, not shown"}
+
+    def record(self, encoder, encoded, example, train):
+        target = encoded.target_ids if train else encoder.target_ids(example)
+        return {"prompt_ids": list(encoded.prompt_ids), "target_ids": list(target)}
+
 
 class CandidateReadout(Readout):
     """Each candidate's rating is read at the end of its own prompt line; the expected rating is its score."""
@@ -114,6 +131,20 @@ class CandidateReadout(Readout):
         from rankexp.models.candidate_ranker import CandidateRanker
 
         return CandidateRanker(model, encoder.rating_ids, encoder.rating_values, losses, **settings)
+
+    record_fields = {"readout_positions": "index in prompt_ids whose next token is each candidate's rating",
+                     "history_readout": "the same for each history line (its rating follows in the prompt)",
+                     "history_targets": "the rating of each history line",
+                     "rating_targets": "train: the rating each candidate is trained to (its gain)"}
+    record_train_only = ("rating_targets",)
+
+    def record(self, encoder, encoded, example, train):
+        out = {"prompt_ids": list(encoded.input_ids), "readout_positions": list(encoded.readout),
+               "history_readout": list(encoded.history_readout),
+               "history_targets": [encoder.rating_values[i] for i in encoded.history_targets]}
+        if train:
+            out["rating_targets"] = [encoder.rating_values[i] for i in encoder.rating_targets(example.gains)]
+        return out
 
 
 class InstructionReadout(Readout):

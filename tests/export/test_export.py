@@ -159,12 +159,12 @@ def test_a_readout_without_a_record_format_is_refused_before_any_work():
     cfg = compose(*TINY, *TINY_PROTOCOL, "data=synthetic", "readout=slot")
     with open_dict(cfg):
         cfg.readout._target_ = f"{__name__}.OwnReadout"
-    with pytest.raises(ConfigError, match=r"writes the records of the slot and candidate readouts; `readout=own`"):
+    with pytest.raises(ConfigError, match=r"no list record format for `readout=own` \(its `Readout.record_fields` is "):
         listwise_splits(cfg, None, None, None, 1)
     assert OmegaConf.select(cfg, "readout.labels") and issubclass(OwnReadout, SlotReadout)
 
 
 class OwnReadout(SlotReadout):
-    """A readout of one's own (the slot readout under another name): the export knows the shipped formats only."""
+    """A readout of one's own (the slot readout under another name) that declares no record format."""
 
-    name = "own"
+    name, record_fields = "own", {}
