@@ -2,7 +2,7 @@
 
 Keys are `split/metric@k` (plus `baseline/...`, `retriever/...`), next to the
 provenance a reader needs to trust a number: seed, config hash, git sha, wall
-time. A crash mid-write leaves the previous file or none, never half a file.
+time, and the run's tags. A crash mid-write leaves the previous file or none, never half a file.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def write_results(path: Path, metrics: dict[str, Any], cfg: DictConfig, wall_tim
     payload.update(
         {
             "seed": int(cfg.seed),
+            "tags": [str(tag) for tag in cfg.get("tags") or []],
             "config_hash": config_hash(cfg),
             "git_sha": git_sha(Path(__file__).resolve().parent),
             "wall_time_s": round(wall_time_s, 3),

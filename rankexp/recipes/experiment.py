@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rankexp.config.check import validate_config
+from rankexp.config.idle import command_line_overrides, warn_idle_overrides
 from rankexp.data import RatingData
 from rankexp.data.summary import summarize
 from rankexp.evaluation.baselines import evaluate_baselines
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 def run_experiment(cfg: DictConfig) -> dict[str, Any]:
     """Check the config, run the experiment and write results.json into the output dir."""
     validate_config(cfg)  # before any data, model or Lightning work
+    warn_idle_overrides(cfg, command_line_overrides())  # a typed key this recipe never reads is said so
     results: dict[str, Any] | None = None
     try:
         results = _run(cfg)

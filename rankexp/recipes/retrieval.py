@@ -67,5 +67,6 @@ def retrieve(cfg: DictConfig, data: RatingData, split: Split, k: int) -> Retriev
 
 def uses_cross_fitted_hints(task: DictConfig) -> bool:
     """`task.hints` with `retriever_cv` as the hint source of any task: the fold copies are needed."""
-    sources = (task.get("hint_source"), task.get("pointwise_hint_source"))
-    return bool(task.get("hints")) and CROSS_FITTED in sources
+    if not task.get("hints"):  # the sources are not read without hints (rankexp.config.idle)
+        return False
+    return CROSS_FITTED in (task.get("hint_source"), task.get("pointwise_hint_source"))

@@ -24,45 +24,7 @@ pytestmark = pytest.mark.slow
 # What the listwise ranker stage (ALRO) writes; other stages (RecRanker) are checked more loosely.
 LISTWISE_KEYS = ("test/ndcg@5", "test/ndcg@1", "best_val/ndcg@5", "zero_shot_val/ndcg@5",
                  "baseline_test/random/ndcg@5", "baseline_test/popularity/ndcg@5", "baseline_test/item_mean/ndcg@5")
-PROVENANCE = ("seed", "config_hash", "git_sha", "wall_time_s", "mode", "task_name")
-
-
-# Keys a shipped experiment sets that its recipe does not read yet, by recipe (fnmatch patterns). Each one is
-# a known gap with its reason; any other key set and never read fails `test_experiment_runs_two_steps`
-# (tests/helpers/read_keys.py records the reads). Remove a pattern when its keys move where they are read.
-UNREAD_YET = {
-    "*": ["tags"],  # read by the W&B logger only (the runs here log to CSV)
-    "alro": [
-        "prompt.recranker.*", "prompt.listwise.*", "prompt.candidate.*",  # every shape's prompt is composed;
-        # the run reads its readout's only (readout.template)
-        "sampler.*",  # RecRanker's user sampling; ALRO trains on every train user
-        "task.chat_template", "task.dislike_threshold", "task.listwise_top", "task.mix_mode", "task.form",
-        "task.weights", "task.pairs", "task.both_orders", "task.candidates_in_prefix", "task.labels",
-        "task.hint_folds", "task.hint_format", "task.hint_signal", "task.hint_source", "task.name",
-        # RecRanker's task keys live in task/listwise.yaml too; the hint keys are read when task.hints=true
-        "eval.chunk_size", "eval.pad_waste", "eval.score_misses", "eval.share_prefix",  # RecRanker's evaluation
-        "eval.max_decode_lists",  # read when eval.methods holds a decoding path
-        "paths.cache_dir",  # the retriever's cache: read under protocol=rerank_topk
-    ],
-    "recranker": [
-        "prompt.listwise.*", "prompt.candidate.*",  # ALRO's prompt shapes
-        "loss.*", "train.grad_norm_every",  # ALRO's loss terms: RecRanker trains SFT only
-        "eval.fusion", "eval.methods", "eval.position_bias_lists", "eval.test_orders", "eval.max_decode_lists",
-        "train.draws_per_epoch", "train.eval_batch_size",  # ALRO's list sampling and evaluation batches
-        "task.hint_folds",  # read with task.hint_source=retriever_cv
-        "task.hint_format", "task.hint_signal",  # read when task.hints=true
-    ],
-    # the retriever alone composes the LLM groups it never builds
-    "retrieval": ["model.*", "loss.*", "prompt.*", "optim.*", "trainer.*", "callbacks.*", "logger.*", "train.*",
-                  "task.*", "sampler.*", "eval.*", "ckpt_path"],
-}
-
-
-def unexpected_unread(unread: list[str], recipe: str) -> list[str]:
-    from fnmatch import fnmatch
-
-    known = UNREAD_YET["*"] + UNREAD_YET[recipe]
-    return [key for key in unread if not any(fnmatch(key, pattern) for pattern in known)]
+PROVENANCE = ("seed", "tags", "config_hash", "git_sha", "wall_time_s", "mode", "task_name")
 
 
 def _results(job: Path) -> dict:
@@ -92,8 +54,11 @@ def test_experiment_runs_two_steps(experiment: str, tmp_path: Path):
     for key in PROVENANCE:
         assert key in results, key
     assert results["mode"] == cfg.mode
-    unread = json.loads((tmp_path / "unread_keys.json").read_text())
-    assert not unexpected_unread(unread, cfg.recipe), f"keys the run set and never read: {unexpected_unread(unread, cfg.recipe)}"
+    # rankexp.config.idle declares the keys a run sets and does not read: checked both ways
+    unread = set(json.loads((tmp_path / "unread_keys.json").read_text()))
+    idle = json.loads((tmp_path / "idle_keys.json").read_text())
+    assert not sorted(unread - set(idle)), f"keys the run set, never read, and not declared idle: {sorted(unread - set(idle))}"
+    assert not sorted(set(idle) - unread), f"keys declared idle that the run read: {sorted(set(idle) - unread)}"
     if cfg.mode == "train" and cfg.recipe != "retrieval":
         test_ndcg = [k for k in results if re.fullmatch(r"test(_subset)?/.*ndcg@5", k)]
         assert test_ndcg, sorted(results)

@@ -3,7 +3,8 @@ scored, for tests that recompute its results by hand:
 - `recorded.json`: what ALRO's `compare_on_test` was given and every list the real model scored inside it;
 - `recorded_lists.json`: the train rows and test lists the baselines were computed on (every run with lists);
 - `recorded_recranker.json`: RecRanker's per-user test scores of every method;
-- `unread_keys.json`: the config keys the run set and never read (`tests/helpers/read_keys.py`).
+- `unread_keys.json`: the config keys the run set and never read (`tests/helpers/read_keys.py`);
+- `idle_keys.json`: the keys it set that `rankexp.config.idle` declares idle in it, each with why.
 
 Nothing is replaced: the wrappers only copy the inputs and outputs and call the real functions.
 """
@@ -30,12 +31,12 @@ def _write(name: str, payload: object) -> None:
 
 
 def record_unread_keys() -> None:
-    """Count the run's config reads; at exit, write the keys it set and never read."""
+    """Count the run's config reads; at exit, write the keys it set and never read, and those declared idle."""
     import atexit
 
     from hydra.core.hydra_config import HydraConfig
 
-    from tests.helpers.read_keys import record_reads, unread
+    from tests.helpers.read_keys import record_reads, set_leaves, unread
 
     reads = record_reads()  # before rankexp is imported (see record_reads)
     from rankexp.recipes import experiment
@@ -43,8 +44,15 @@ def record_unread_keys() -> None:
     real_validate = experiment.validate_config
 
     def validate_config(cfg):
-        out = Path(HydraConfig.get().runtime.output_dir, "unread_keys.json")
-        atexit.register(lambda: out.write_text(json.dumps(unread(cfg, reads), indent=1)))
+        out = Path(HydraConfig.get().runtime.output_dir)
+
+        def write() -> None:
+            from rankexp.config.idle import idle_keys
+
+            (out / "unread_keys.json").write_text(json.dumps(unread(cfg, reads), indent=1))  # before idle_keys reads
+            (out / "idle_keys.json").write_text(json.dumps(idle_keys(cfg, set_leaves(cfg)), indent=1))
+
+        atexit.register(write)
         return real_validate(cfg)
 
     experiment.validate_config = validate_config

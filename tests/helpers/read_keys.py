@@ -25,6 +25,8 @@ BOOKKEEPING = frozenset({
     "config_hash",  # io.results: provenance
     "config_tree",  # recipes.experiment: the printed tree
     "manifest_from_config",  # models.manifest: what an adapter was trained with, saved beside it
+    "warn_idle_overrides",  # config.idle: which typed keys change nothing
+    "idle_keys",
     "to_yaml",
     "save",
 })
@@ -107,11 +109,16 @@ def leaves(cfg: DictConfig, prefix: str = "") -> Iterator[str]:
             yield path
 
 
-def unread(cfg: DictConfig, reads: Reads, skip: tuple[str, ...] = ("hydra",)) -> list[str]:
-    """Leaves of `cfg` set to a value (null is an option left unset) that no code read."""
+def set_leaves(cfg: DictConfig, skip: tuple[str, ...] = ("hydra",)) -> list[str]:
+    """Leaves of `cfg` set to a value (null is an option left unset), less those another key interpolates."""
     through = interpolated(cfg)  # a key interpolated whole (`template: ${prompt.listwise}`) covers its subtree
-    return sorted(p for p in leaves(cfg) if not p.startswith(skip) and not reads.covers(p)
+    return sorted(p for p in leaves(cfg) if not p.startswith(skip)
                   and not any(p == key or p.startswith(key + ".") for key in through) and not _node(cfg, p)._is_none())
+
+
+def unread(cfg: DictConfig, reads: Reads) -> list[str]:
+    """Leaves of `cfg` set to a value that no code read."""
+    return [p for p in set_leaves(cfg) if not reads.covers(p)]
 
 
 def _node(cfg: DictConfig, path: str):
