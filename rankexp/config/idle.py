@@ -12,6 +12,9 @@ What uses it:
 - tests/e2e/test_experiments.py runs every shipped experiment with a read recorder and checks this
   declaration both ways: every key the run set and never read is declared here, and every key declared
   idle was indeed not read.
+
+The declaration covers training runs (`mode=train`, what the test runs). `mode=eval` and `mode=data` leave more
+keys idle (the training settings; under `mode=data` the model too), and those are not declared.
 """
 
 from __future__ import annotations
