@@ -149,9 +149,21 @@ def plain_loop(model, batches: list, rating_ids: list[int], *, compiled: bool, w
             "tokens_per_s": round(tokens / seconds, 1), "warmup_s": round(warmup_s, 1)}
 
 
-# Levers measured on our own loop, each alone against the default (docs/results.md "Speed").
+# Levers measured on our own loop, each alone against the default (docs/results.md "Speed"): config overrides,
+# or (UNFOLDED) the evaluation with LoRA left unfolded, the speed before `rankexp.models.adapters.FoldedLora`.
+UNFOLDED = "eval_lora_unfolded"
 LEVERS = {"lora_dropout_0": ["model.lora.dropout=0"], "eval_batch_16": ["train.eval_batch_size=16"],
-          "eval_batch_4": ["train.eval_batch_size=4"]}
+          "eval_batch_4": ["train.eval_batch_size=4"], UNFOLDED: []}
+
+
+def lever_context(name: str):
+    """What a lever changes beyond its overrides: UNFOLDED turns folding off."""
+    from contextlib import nullcontext
+    from unittest import mock
+
+    from rankexp.models.adapters import FoldedLora
+
+    return mock.patch.object(FoldedLora, "applies", lambda self: False) if name == UNFOLDED else nullcontext()
 
 
 def main() -> None:
@@ -218,7 +230,8 @@ def main() -> None:
         started = time.perf_counter()
         cfg, _data, lists, model, _tokenizer, encoder = setup("logger=none", *args.overrides, *LEVERS[name],
                                                                experiment=None)
-        lever, _ = ours(cfg, lists, model, encoder, args.train_steps, args.eval_lists, args.warmup)
+        with lever_context(name):
+            lever, _ = ours(cfg, lists, model, encoder, args.train_steps, args.eval_lists, args.warmup)
         results["levers"][name] = {"overrides": LEVERS[name], **lever, **shares(lever),
                                    "train_speedup": round(lever["train"]["tokens_per_s"]
                                                           / measured["train"]["tokens_per_s"], 3),

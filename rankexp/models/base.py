@@ -1,5 +1,5 @@
 """What every ranker module shares: the optimizer and its LR schedule, the training-step log, adapter-only
-checkpoints, and which checkpoint `trainer.test` restored.
+checkpoints, which checkpoint `trainer.test` restored, and LoRA folded into the base while it evaluates.
 
 The slot and candidate rankers (`models/ranker.py`, `models/candidate_ranker.py`, both on `models/list_ranker.py`)
 and RecRanker's instruction ranker (`models/instruction.py`) differ in what they score and how they evaluate;
@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from rankexp.errors import ConfigError, diverged
+from rankexp.models.adapters import FoldedLora
 
 
 class RankerBase(L.LightningModule):
@@ -31,6 +32,7 @@ class RankerBase(L.LightningModule):
         self.restored_step: int | None = None  # global step of the checkpoint last loaded (the selected one)
         # Checkpoints hold the trainable (LoRA) weights only; the frozen base reloads from its source.
         self.strict_loading = False
+        self.folded = FoldedLora(model)
 
     # ---- training ------------------------------------------------------------------------
     def on_train_start(self) -> None:
@@ -57,6 +59,21 @@ class RankerBase(L.LightningModule):
         self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
         self.log("train/tokens", float(batch["attention_mask"].sum()), reduce_fx="sum", batch_size=batch_size)
         return total
+
+    # ---- evaluation: LoRA folded into the base (models.adapters.FoldedLora) --------------------------
+    # Folded at the first batch, after the epoch-start hooks (the weight EMA swaps its average in there), and
+    # put back when the loop ends.
+    def on_validation_batch_start(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.folded.fold()
+
+    def on_test_batch_start(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.folded.fold()
+
+    def on_validation_end(self) -> None:
+        self.folded.unfold()
+
+    def on_test_end(self) -> None:
+        self.folded.unfold()
 
     # ---- evaluation: one way to log ranking metrics ----------------------------------------------
     def log_ranking(self, prefix: str, metric, keep: Callable[[str], bool] | None = None, *, selection: bool = False,

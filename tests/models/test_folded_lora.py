@@ -1,0 +1,75 @@
+"""LoRA folded into the base while a ranker evaluates (rankexp.models.adapters.FoldedLora): the same scores, and
+afterwards the very same weights, so training after a validation goes on exactly as without it."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+
+from rankexp.prompts.datamodule import RankingDataModule
+from rankexp.recipes.alro import active_losses, build_encoder, build_ranker
+from tests.helpers.runs import compose_cfg
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _ranker(tiny_model, synthetic):
+    from rankexp.recipes.lists import build_lists
+
+    model, tokenizer = tiny_model
+    torch.manual_seed(0)
+    with torch.no_grad():  # a trained-looking adapter: B is zero at init, which would make folding a no-op
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    cfg = compose_cfg("data=synthetic", "protocol.m=4", "protocol.history_len=3", "protocol.min_history=3",
+                      "readout=candidate", "loss=[rating_ce]")
+    lists = build_lists(cfg, synthetic)
+    encoder = build_encoder(cfg, synthetic, tokenizer, 512)
+    ranker = build_ranker(cfg, model, encoder, active_losses(cfg))
+    data = RankingDataModule(lists.train_source, lists.val[:4], lists.test[:4], encoder, seed=0, draws_per_epoch=4,
+                             batch_size=1, eval_batch_size=2, permute=False)
+    return ranker, data
+
+
+def _weights(module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+def test_folded_scores_match_and_the_weights_come_back_bit_for_bit(tiny_model, synthetic):
+    ranker, data = _ranker(tiny_model, synthetic)
+    data.setup("test")
+    batch = next(iter(data.test_dataloader()))
+    ranker.eval()
+    before = _weights(ranker)
+    with torch.no_grad():
+        plain = ranker.score(batch)
+        ranker.folded.fold()
+        assert ranker.folded.saved is not None and all(layer.merged for layer, _ in ranker.folded.saved)
+        folded = ranker.score(batch)
+        ranker.folded.unfold()
+        again = ranker.score(batch)
+    assert torch.allclose(folded, plain, atol=1e-5) and not torch.equal(folded, plain)  # folded: other rounding
+    assert torch.equal(again, plain)
+    after = _weights(ranker)
+    assert all(torch.equal(after[name], weight) for name, weight in before.items())
+    assert not any(layer.merged for layer in ranker.folded.layers())
+
+
+def test_validation_inside_fit_folds_and_leaves_the_base_untouched(tiny_model, synthetic, tmp_path):
+    """Fit with a validation after every step: each validation scores folded, and the frozen base is
+    bit-identical at the end (peft's own unmerge would leave it off by rounding)."""
+    ranker, data = _ranker(tiny_model, synthetic)
+    before = {name: w for name, w in _weights(ranker).items() if "lora_" not in name}
+    folded_batches = []
+    real_score = ranker.score
+    ranker.score = lambda batch: (folded_batches.append(ranker.folded.saved is not None), real_score(batch))[1]
+    trainer = L.Trainer(accelerator="cpu", max_steps=3, val_check_interval=1, limit_val_batches=2, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        num_sanity_val_steps=0, default_root_dir=tmp_path)
+    trainer.fit(ranker, datamodule=data)
+    assert len(folded_batches) == 6 and all(folded_batches), folded_batches
+    after = _weights(ranker)
+    assert all(torch.equal(after[name], weight) for name, weight in before.items()), "the frozen base moved"
+    assert ranker.folded.saved is None and not any(layer.merged for layer in ranker.folded.layers())
