@@ -150,7 +150,7 @@ def plain_loop(model, batches: list, rating_ids: list[int], *, compiled: bool, w
 
 
 # Levers measured on our own loop, each alone against the default (docs/results.md "Speed"): config overrides,
-# or (UNFOLDED) the evaluation with LoRA left unfolded, the speed before `rankexp.models.adapters.FoldedLora`.
+# or (UNFOLDED) the evaluation with LoRA left unfolded, the speed before `rankexp.models.folding.FoldedLora`.
 UNFOLDED = "eval_lora_unfolded"
 LEVERS = {"lora_dropout_0": ["model.lora.dropout=0"], "eval_batch_16": ["train.eval_batch_size=16"],
           "eval_batch_4": ["train.eval_batch_size=4"], UNFOLDED: []}
@@ -161,7 +161,7 @@ def lever_context(name: str):
     from contextlib import nullcontext
     from unittest import mock
 
-    from rankexp.models.adapters import FoldedLora
+    from rankexp.models.folding import FoldedLora
 
     return mock.patch.object(FoldedLora, "applies", lambda self: False) if name == UNFOLDED else nullcontext()
 

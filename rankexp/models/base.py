@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from rankexp.errors import ConfigError, diverged
-from rankexp.models.adapters import FoldedLora
+from rankexp.models.folding import FoldedLora
 
 
 class RankerBase(L.LightningModule):
@@ -60,7 +60,7 @@ class RankerBase(L.LightningModule):
         self.log("train/tokens", float(batch["attention_mask"].sum()), reduce_fx="sum", batch_size=batch_size)
         return total
 
-    # ---- evaluation: LoRA folded into the base (models.adapters.FoldedLora) --------------------------
+    # ---- evaluation: LoRA folded into the base (models.folding.FoldedLora) --------------------------
     # Folded at the first batch, after the epoch-start hooks (the weight EMA swaps its average in there), and
     # put back when the loop ends.
     def on_validation_batch_start(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:

@@ -1,4 +1,4 @@
-"""LoRA folded into the base while a ranker evaluates (rankexp.models.adapters.FoldedLora): the same scores, and
+"""LoRA folded into the base while a ranker evaluates (rankexp.models.folding.FoldedLora): the same scores, and
 afterwards the very same weights, so training after a validation goes on exactly as without it."""
 
 from __future__ import annotations

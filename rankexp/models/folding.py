@@ -1,0 +1,54 @@
+"""LoRA folded into the frozen base while a ranker only scores (validation and test), then unfolded exactly.
+
+Its own module: `models.base` uses it, and `models.adapters` (saving and loading) sits above the rankers.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class FoldedLora:
+    """LoRA folded into the frozen base weights while the model only scores, and the base put back bit for bit.
+
+    Unfolded, each adapted projection is the base matmul plus the adapter's two thin matmuls, a scale and an
+    add; folded (`W + s B A`, peft's `merge_adapter`), it is the base matmul alone. On the 2-core AVX2 CPU the
+    default run's 707 test lists took 408 s folded against 505 s unfolded (`make run`, experiments/results/
+    make_commands.json; `python experiments/bench_speed.py`, lever `eval_lora_unfolded`). peft's
+    `unmerge_adapter` subtracts the update again, which leaves the base off by rounding (~1e-7), so training
+    after a validation would continue from other weights: the base weights are copied before folding and
+    copied back after. Folding is skipped where it does not pay or would be lossy: off the CPU, and for a
+    quantized base (4-bit weights cannot take the update exactly).
+    """
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.saved: list[tuple[object, torch.Tensor]] | None = None
+
+    def layers(self) -> list:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        return [m for m in self.model.modules() if isinstance(m, BaseTunerLayer)]
+
+    def applies(self) -> bool:
+        if getattr(self.model, "merge_adapter", None) is None:
+            return False
+        layers = self.layers()
+        weights = [layer.get_base_layer().weight for layer in layers]
+        return bool(weights) and all(w.device.type == "cpu" and w.dtype.is_floating_point for w in weights)
+
+    def fold(self) -> None:
+        if self.saved is not None or not self.applies():
+            return
+        with torch.no_grad():
+            self.saved = [(layer, layer.get_base_layer().weight.detach().clone()) for layer in self.layers()]
+            self.model.merge_adapter()
+
+    def unfold(self) -> None:
+        if self.saved is None:
+            return
+        with torch.no_grad():
+            for layer, weight in self.saved:
+                layer.get_base_layer().weight.copy_(weight)
+                layer.merged_adapters.clear()  # what peft's unmerge ends with, without its subtraction
+        self.saved = None
