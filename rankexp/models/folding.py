@@ -24,6 +24,7 @@ class FoldedLora:
     def __init__(self, model) -> None:
         self.model = model
         self.saved: list[tuple[object, torch.Tensor]] | None = None
+        self.decided = False  # fold() ran in this loop: later batches return at once, folded or not
 
     def layers(self) -> list:
         from peft.tuners.tuners_utils import BaseTunerLayer
@@ -38,13 +39,18 @@ class FoldedLora:
         return bool(weights) and all(w.device.type == "cpu" and w.dtype.is_floating_point for w in weights)
 
     def fold(self) -> None:
-        if self.saved is not None or not self.applies():
+        """Called at every batch; decides once per loop (`applies` walks every module)."""
+        if self.decided:
+            return
+        self.decided = True
+        if not self.applies():
             return
         with torch.no_grad():
             self.saved = [(layer, layer.get_base_layer().weight.detach().clone()) for layer in self.layers()]
             self.model.merge_adapter()
 
     def unfold(self) -> None:
+        self.decided = False
         if self.saved is None:
             return
         with torch.no_grad():
