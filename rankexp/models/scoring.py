@@ -104,9 +104,12 @@ def expected_rating(logits: Tensor, values: Tensor) -> Tensor:
     """Σ_r r·P(r), P the softmax over the R rating tokens' logits: [..., R] -> [...].
 
     The one way a rating is read: the candidate readout passes logits, RecRanker's pointwise answers
-    pass the logs of their probabilities (a softmax of log-probabilities renormalises them).
+    pass the logs of their probabilities (a softmax of log-probabilities renormalises them). Always fp32,
+    autocast or not: under bf16 autocast the product would come out in bf16, whose steps of 1/64 near a
+    rating of 3 tie candidates that the fp32 expectation tells apart.
     """
-    return torch.softmax(logits, dim=-1) @ values.to(logits.device, logits.dtype)
+    with torch.autocast(logits.device.type, enabled=False):
+        return torch.softmax(logits.float(), dim=-1) @ values.to(logits.device, torch.float32)
 
 
 def answer_probs(model: nn.Module, hidden: Tensor, token_ids: list[int]) -> np.ndarray:

@@ -174,3 +174,17 @@ def test_the_selected_checkpoints_validation_scores_are_reused_exactly(candidate
     torch.testing.assert_close(reused, again, rtol=1e-6, atol=1e-6)
     assert not torch.allclose(ranker.val_scores_at[6], again, atol=1e-4)
     assert ranker.selected_val_scores(len(dm.val_lists) + 1) is None  # a partial set (DDP shard) is not reused
+
+
+def test_the_expected_rating_stays_fp32_under_bf16_autocast():
+    """Under bf16 autocast a matmul returns bf16, whose steps of 1/64 near 3 would tie most candidates of a list.
+    Mutation checked by hand: the product without `autocast(enabled=False)` fails here."""
+    from rankexp.models.scoring import expected_rating
+
+    logits = torch.randn(4, 20, 5, generator=torch.Generator().manual_seed(0))
+    values = torch.arange(1.0, 6.0)
+    plain = expected_rating(logits, values)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        autocast = expected_rating(logits, values)
+    assert autocast.dtype == torch.float32 and torch.equal(autocast, plain)
+    assert autocast.unique().numel() == autocast.numel()  # 80 different ratings, no bf16 ties
