@@ -1,5 +1,6 @@
 """What every ranker module shares: the optimizer and its LR schedule, the training-step log, adapter-only
-checkpoints, which checkpoint `trainer.test` restored, and LoRA folded into the base while it evaluates.
+checkpoints, which checkpoint `trainer.test` restored, LoRA folded into the base while it evaluates, and the
+attention kernel of each phase.
 
 The slot and candidate rankers (`models/ranker.py`, `models/candidate_ranker.py`, both on `models/list_ranker.py`)
 and RecRanker's instruction ranker (`models/instruction.py`) differ in what they score and how they evaluate;
@@ -17,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from rankexp.errors import ConfigError, diverged
+from rankexp.models.attention import AttentionByPhase
 from rankexp.models.folding import FoldedLora
 
 
@@ -33,11 +35,15 @@ class RankerBase(L.LightningModule):
         # Checkpoints hold the trainable (LoRA) weights only; the frozen base reloads from its source.
         self.strict_loading = False
         self.folded = FoldedLora(model)
+        self.attention = AttentionByPhase(model)
 
     # ---- training ------------------------------------------------------------------------
     def on_train_start(self) -> None:
         # Hugging Face loaders return the model in eval mode; LoRA dropout needs train mode.
         self.model.train()
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        self.attention.for_training(self.trainer.precision, self.device.type)
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
@@ -60,20 +66,27 @@ class RankerBase(L.LightningModule):
         self.log("train/tokens", float(batch["attention_mask"].sum()), reduce_fx="sum", batch_size=batch_size)
         return total
 
-    # ---- evaluation: LoRA folded into the base (models.folding.FoldedLora) --------------------------
+    # ---- evaluation: LoRA folded into the base (models.folding.FoldedLora), the scoring kernel --------
     # Folded at the first batch, after the epoch-start hooks (the weight EMA swaps its average in there), and
-    # put back when the loop ends.
-    def on_validation_batch_start(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+    # put back when the loop ends. `models.list_scores.make_score_fn` scores the same way after the test.
+    def begin_scoring(self) -> None:
         self.folded.fold()
+        self.attention.for_scoring()
+
+    def end_scoring(self) -> None:
+        self.folded.unfold()
+
+    def on_validation_batch_start(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.begin_scoring()
 
     def on_test_batch_start(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self.folded.fold()
+        self.begin_scoring()
 
     def on_validation_end(self) -> None:
-        self.folded.unfold()
+        self.end_scoring()
 
     def on_test_end(self) -> None:
-        self.folded.unfold()
+        self.end_scoring()
 
     # ---- evaluation: one way to log ranking metrics ----------------------------------------------
     def log_ranking(self, prefix: str, metric, keep: Callable[[str], bool] | None = None, *, selection: bool = False,

