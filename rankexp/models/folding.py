@@ -45,7 +45,8 @@ class FoldedLora:
         self.decided = True
         if not self.applies():
             return
-        with torch.no_grad():
+        # Never under autocast: peft's B @ A would come out in bf16 and fold a rounded update into the base.
+        with torch.no_grad(), torch.autocast("cpu", enabled=False):
             self.saved = [(layer, layer.get_base_layer().weight.detach().clone()) for layer in self.layers()]
             self.model.merge_adapter()
 

@@ -73,3 +73,27 @@ def test_validation_inside_fit_folds_and_leaves_the_base_untouched(tiny_model, s
     after = _weights(ranker)
     assert all(torch.equal(after[name], weight) for name, weight in before.items()), "the frozen base moved"
     assert ranker.folded.saved is None and not any(layer.merged for layer in ranker.folded.layers())
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_scoring_after_the_test_repeats_the_test_steps_arithmetic(tiny_model, synthetic, tmp_path, precision):
+    """The position-bias probe scores shuffled copies of the test lists outside Lightning
+    (`models.list_scores.make_score_fn`): a ranker attached to its trainer scores under the trainer's
+    precision and folded, so the unshuffled lists get exactly the test step's scores; the base comes back
+    bit for bit. Mutations checked by hand: scoring without the trainer's autocast, unfolded, or folding under
+    autocast (peft's B @ A then comes out in bf16) each fails here."""
+    from rankexp.models.list_scores import make_score_fn
+    from rankexp.recipes.alro import tested_scores
+
+    ranker, data = _ranker(tiny_model, synthetic)
+    before = _weights(ranker)
+    trainer = L.Trainer(accelerator="cpu", precision=precision, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                        inference_mode=False)
+    trainer.test(ranker, datamodule=data, verbose=False)
+    tested = tested_scores(ranker, len(data.test_lists))
+    again = make_score_fn(ranker, data.encoder, batch_size=data.eval_batch_size)(data.test_lists)
+    assert torch.equal(torch.as_tensor(again, dtype=torch.float32), tested)
+    after = _weights(ranker)
+    assert all(torch.equal(after[name], weight) for name, weight in before.items())
+    assert ranker.folded.saved is None and not any(layer.merged for layer in ranker.folded.layers())
