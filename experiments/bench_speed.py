@@ -12,7 +12,8 @@ Figures (docs/results.md "Speed"):
 - train and eval tokens/s of the default recipe (the run's own Lightning module, datamodule, precision
   and LoRA settings) on real ML-100K lists, and each as a share of the matmul rate of the run's precision;
 - a plain transformers + peft loop on the same model, the same batches (token for token), the same LoRA
-  settings and the same loss positions, eager and under `torch.compile`, and our rate over each.
+  settings and the same loss positions, eager and under `torch.compile`, and our rate over each; the plain
+  loop runs the model as those libraries build it (sdpa attention, peft's `nn.Dropout`).
 The first steps of every loop are warm-up and are not timed (compilation happens there).
 """
 
@@ -150,20 +151,40 @@ def plain_loop(model, batches: list, rating_ids: list[int], *, compiled: bool, w
 
 
 # Levers measured on our own loop, each alone against the default (docs/results.md "Speed"): config overrides,
-# or (UNFOLDED) the evaluation with LoRA left unfolded, the speed before `rankexp.models.folding.FoldedLora`.
-UNFOLDED = "eval_lora_unfolded"
-LEVERS = {"lora_dropout_0": ["model.lora.dropout=0"], "eval_batch_16": ["train.eval_batch_size=16"],
+# or (UNFOLDED) the evaluation with LoRA left unfolded, the speed before `rankexp.models.folding.FoldedLora`,
+# or (TORCH_DROPOUT) peft's own `nn.Dropout` on the LoRA inputs, before `rankexp.models.dropout.FastDropout`,
+# or (TRAIN_SDPA) training steps with the loaded sdpa kernel, before `rankexp.models.attention.AttentionByPhase`.
+UNFOLDED, TORCH_DROPOUT, TRAIN_SDPA = "eval_lora_unfolded", "lora_dropout_torch", "train_attn_sdpa"
+LEVERS = {TRAIN_SDPA: [], TORCH_DROPOUT: [],
+          "lora_dropout_0": ["model.lora.dropout=0"], "eval_batch_16": ["train.eval_batch_size=16"],
           "eval_batch_4": ["train.eval_batch_size=4"], UNFOLDED: []}
 
 
 def lever_context(name: str):
-    """What a lever changes beyond its overrides: UNFOLDED turns folding off."""
+    """What a lever changes beyond its overrides: UNFOLDED turns folding off, TORCH_DROPOUT the fast dropout,
+    TRAIN_SDPA the eager attention of bf16 training steps."""
     from contextlib import nullcontext
     from unittest import mock
 
+    from rankexp.models.attention import AttentionByPhase
     from rankexp.models.folding import FoldedLora
 
-    return mock.patch.object(FoldedLora, "applies", lambda self: False) if name == UNFOLDED else nullcontext()
+    if name == UNFOLDED:
+        return mock.patch.object(FoldedLora, "applies", lambda self: False)
+    if name == TORCH_DROPOUT:
+        return mock.patch("rankexp.models.adapters.use_fast_lora_dropout", lambda model: 0)
+    if name == TRAIN_SDPA:
+        return mock.patch.object(AttentionByPhase, "for_training", lambda self, precision, device: self.for_scoring())
+    return nullcontext()
+
+
+def as_plain(model) -> None:
+    """The model as transformers + peft build it: their default attention (sdpa) and peft's `nn.Dropout`."""
+    from rankexp.models.dropout import use_fast_lora_dropout
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.set_attn_implementation("sdpa")
+    use_fast_lora_dropout(model, fast=False)
 
 
 def main() -> None:
@@ -211,6 +232,7 @@ def main() -> None:
         "ours": measured, **shares(measured),
     }
     if not args.no_plain:
+        as_plain(model)
         rating_ids = list(encoder.rating_ids)
         for compiled in (False,) if args.no_compile else (False, True):
             key = "plain_compiled" if compiled else "plain_eager"
@@ -228,9 +250,9 @@ def main() -> None:
     results["levers"] = {}
     for name in levers:
         started = time.perf_counter()
-        cfg, _data, lists, model, _tokenizer, encoder = setup("logger=none", *args.overrides, *LEVERS[name],
-                                                               experiment=None)
         with lever_context(name):
+            cfg, _data, lists, model, _tokenizer, encoder = setup("logger=none", *args.overrides, *LEVERS[name],
+                                                                   experiment=None)
             lever, _ = ours(cfg, lists, model, encoder, args.train_steps, args.eval_lists, args.warmup)
         results["levers"][name] = {"overrides": LEVERS[name], **lever, **shares(lever),
                                    "train_speedup": round(lever["train"]["tokens_per_s"]

@@ -75,9 +75,16 @@ def load(name: str) -> dict:
 
 
 def make_commands(d: dict) -> str:
+    def outcome(results: dict | None) -> str:
+        if not results:
+            return ""
+        gap, se = results["paired_test/llm_minus_item_mean/ndcg@5"]
+        return (f"; test NDCG@5 {f3(results['test/ndcg@5'])}, LLM minus item mean {s3(gap)} ± {f3(se)} (paired s.e.), "
+                f"top-1 agreement over 5 orders {results['position_bias/top1_agreement']:.2f}")
+
     rows = [["`make run`", m["machine"], f"{m['wall_s'][0]}-{m['wall_s'][1]} s" if m["wall_s"][0] != m["wall_s"][1]
-             else f"{m['wall_s'][0]} s", f"{m['s_per_step'][0]}-{m['s_per_step'][1]} s per step"]
-            for m in d["make_run"]]
+             else f"{m['wall_s'][0]} s", f"{m['s_per_step'][0]}-{m['s_per_step'][1]} s per step"
+             + outcome(m.get("results"))] for m in d["make_run"]]
     for t in d["make_test"]:
         counted = f"{t['passed']} passed" + (f", {t['skipped']} skipped" if t["skipped"] is not None else "")
         rows.append(["`make test`", t["machine"] + (f", {t['date']}" if t["date"] else ""), f"{t['wall_s']} s",
@@ -108,7 +115,8 @@ def candidate_main(d: dict) -> tuple[str, float]:
     text = "\n\n".join([
         "## Candidate readout on ML-100K (ours, the default run)",
         facts("candidate_ml100k.json", command=f"`{d['command']}`", seeds=", ".join(map(str, d["seeds"])),
-              lists=f"{d['lists']['val']} validation, {d['lists']['test']} test (all)", machine=d["machine"]),
+              lists=f"{d['lists']['val']} validation, {d['lists']['test']} test (all)", machine=d["machine"],
+              note=d.get("note")),
         "Test NDCG (mean ± s.d. over seeds; the non-LLM rows are on the same lists):",
         table(["row", "NDCG@1", "NDCG@3", "NDCG@5", "NDCG@10"], rows),
         (f"Paired per-list differences on the {d['lists']['test']} test lists (mean of the LLM's: "
@@ -484,7 +492,8 @@ def lora_dropout(d: dict) -> str:
          f"({f3(lever['best_val/ndcg@5'])} vs {f3(ref['best_val/ndcg@5'])}); on one seed the default stays 0.05.")])
 
 
-def speed(d: dict) -> str:
+def speed(d: dict, name: str = "bench_speed.json", heading: str = "Speed against the machine's limit (the default "
+          "recipe)", note: str = "") -> str:
     """Our training and evaluation rates against the machine's matmul rate and a plain transformers + peft loop."""
     limit, n = d["limit_gflops"], d["decoder_matmul_params"]
     rows = [["ours: training step (Lightning, the default recipe)", f"{d['ours']['train']['tokens_per_s']:.0f}",
@@ -496,7 +505,9 @@ def speed(d: dict) -> str:
         if "tokens_per_s" in d.get(key, {}):
             rows.append([label, f"{d[key]['tokens_per_s']:.0f}", f"{d['flops_per_token']['train'] / 1e6:.0f}",
                          f"{d[key]['share_of_matmul']:.0%}", f"{d[f'ours_over_{key}']:.2f}"])
-    code_levers = {"eval_lora_unfolded": "LoRA left unfolded at evaluation (as before `FoldedLora`)"}
+    code_levers = {"eval_lora_unfolded": "LoRA left unfolded at evaluation (as before `FoldedLora`)",
+                   "lora_dropout_torch": "peft's `nn.Dropout` on the LoRA inputs (as before `FastDropout`)",
+                   "train_attn_sdpa": "sdpa attention in training steps too (as before `AttentionByPhase`)"}
     lever_rows = [[f"`{' '.join(v['overrides'])}`" if v["overrides"] else code_levers.get(name, name),
                    f"{v['train']['tokens_per_s']:.0f}", f"{v['train_speedup']:.2f}",
                    f"{v['eval']['tokens_per_s']:.0f}", f"{v['eval_speedup']:.2f}"] for name, v in d["levers"].items()]
@@ -507,20 +518,25 @@ def speed(d: dict) -> str:
                         "on-disk cache as it was on this machine.")
     rates = "; ".join(f"{precision} " + ", ".join(f"{shape} {rate:.0f}" for shape, rate in r.items())
                       for precision, r in d["matmul_gflops"].items())
+    plain_note = ""
+    if "lora_dropout_torch" in d["levers"]:
+        plain_note = (" The plain loop runs the model as transformers and peft build it: sdpa attention and peft's "
+                      "`nn.Dropout`.")
     return "\n\n".join([
-        "## Speed against the machine's limit (the default recipe)",
-        facts("bench_speed.json", command="`python experiments/bench_speed.py`", machine=f"{d['machine']}, "
+        f"## {heading}",
+        *([note] if note else []),
+        facts(name, command="`python experiments/bench_speed.py`", machine=f"{d['machine']}, "
               f"{'native bf16 (AVX512-BF16/AMX)' if d['bf16_native'] else 'AVX2, no native bf16'}, {d['torch_threads']} threads, trainer.precision={d['precision']}",
               lora=f"r {d['lora']['r']}, dropout {d['lora']['dropout']}, {len(d['lora']['target_modules'])} modules"),
         (f"Matmul rate at the model's shapes, GFLOP/s (best of 6 stretches): {rates}. The limit below is "
          f"{limit:.0f} GFLOP/s ({d['limit_shape']}). N = {n / 1e6:.0f} M weights multiply every token (the decoder's "
          "projections); a LoRA training token costs 4N FLOPs (forward, and backward to the inputs only), an "
-         f"evaluation token 2N.{compile_note}"),
+         f"evaluation token 2N.{compile_note}{plain_note}"),
         table(["loop", "tokens/s", "MFLOP per token", "share of the matmul rate", "ours over it"], rows),
         "Levers, each alone against the default on the same machine and run:",
         table(["override", "train tokens/s", "x default", "eval tokens/s", "x default"], lever_rows),
-        ("LoRA dropout does not run at evaluation, so the dropout row's eval column shows how much the eval rate "
-         "moves between two measurements on this machine.")])
+        ("LoRA dropout and the training steps' attention kernel do not run at evaluation, so their rows' eval "
+         "column shows how much the eval rate moves between two measurements on this machine.")])
 
 
 def costs(train: dict, inference: dict, trained: dict, hybrid: dict, sampling: dict) -> str:
@@ -603,7 +619,7 @@ KNOWN = {"make_commands.json", "candidate_ml100k.json", "alro_ml100k_slot.json",
          "hint_value_rank_candidate.json", "order_averaging.json", "probe_order_averaging.json",
          "weight_ema_candidate.json", "probe_hint_rounding.json", "probe_rating_ceiling.json",
          "bench_retrievers.json", "rerank_candidate.json", "recranker_ml100k_corrected_split.json",
-         "probe_cross_fit.json", "bench_speed.json", "bench_threads.json", "lora_dropout_candidate.json", "bench_train.json", "bench_inference.json", "bench_inference_trained.json",
+         "probe_cross_fit.json", "bench_speed.json", "bench_speed_avx2.json", "bench_threads.json", "lora_dropout_candidate.json", "bench_train.json", "bench_inference.json", "bench_inference_trained.json",
          "bench_hybrid.json", "bench_sampling.json", "probe_calibration.json", "mutation.json"}
 
 
@@ -648,6 +664,9 @@ def render() -> tuple[str, dict[str, str]]:
         *(hint_sources(name, load(name)) for name in hint_files),
         probe_cross_fit(load("probe_cross_fit.json")),
         speed(load("bench_speed.json")),
+        speed(load("bench_speed_avx2.json"), "bench_speed_avx2.json", "The same benchmark on a CPU without native bf16",
+              "Measured on 2026-12-07 before eager attention and `FastDropout` became the default (commit 30674cc), "
+              "so its default row ran peft's `nn.Dropout` (sdpa attention is what an fp32 run keeps)."),
         threads(load("bench_threads.json")),
         lora_dropout(load("lora_dropout_candidate.json")),
         costs(load("bench_train.json"), load("bench_inference.json"), load("bench_inference_trained.json"),
