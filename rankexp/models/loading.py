@@ -63,10 +63,7 @@ class ModelSpec:
     def __post_init__(self) -> None:
         self.lora = _plain(self.lora)
         self.tiny = _plain(self.tiny)
-        _validate(self.source, self.dtype, self.lora, self.tiny, self.load_in_4bit)
-        if self.attn_implementation not in ATTENTION:
-            raise ConfigError(f"`model.attn_implementation`={self.attn_implementation!r} is unknown; "
-                              f"use one of {', '.join(ATTENTION)}")
+        _validate(self.source, self.dtype, self.lora, self.tiny, self.load_in_4bit, self.attn_implementation)
         if self.max_length <= 0:
             raise ConfigError(f"`model.max_length` must be positive, got {self.max_length}")
 
@@ -90,11 +87,15 @@ def _plain(value: Any) -> Any:
     return dict(value) if isinstance(value, dict) else value
 
 
-def _validate(source: str, dtype: str, lora: dict | None, tiny: dict | None, load_in_4bit: bool) -> None:
+def _validate(source: str, dtype: str, lora: dict | None, tiny: dict | None, load_in_4bit: bool,
+              attn_implementation: str = "sdpa") -> None:
     if source not in SOURCES:
         raise ConfigError(f"`model.source`={source!r} is unknown; use one of {', '.join(SOURCES)}")
     if dtype not in DTYPES:
         raise ConfigError(f"`model.dtype`={dtype!r} is unknown; use one of {', '.join(DTYPES)}")
+    if attn_implementation not in ATTENTION:
+        raise ConfigError(f"`model.attn_implementation`={attn_implementation!r} is unknown; "
+                          f"use one of {', '.join(ATTENTION)}")
     if lora is not None:
         unknown = set(lora) - LORA_KEYS
         if unknown:
@@ -122,7 +123,7 @@ def load_model(source: str, *, name_or_path: str | None = None, gguf_file: str |
     safetensors (default ``$RANKEXP_CACHE_DIR/models/<gguf stem>``, ``RANKEXP_CACHE_DIR``
     defaulting to ``~/.cache/rankexp``); for ``hub`` the Hugging Face cache (default: HF's own).
     """
-    _validate(source, dtype, lora, tiny, load_in_4bit)
+    _validate(source, dtype, lora, tiny, load_in_4bit, attn_implementation)
     if load_in_4bit and not torch.cuda.is_available():
         raise ConfigError("`model.load_in_4bit=true` needs a CUDA GPU (bitsandbytes NF4) and none is visible; "
                           "set `model.load_in_4bit=false` to load the model unquantized")

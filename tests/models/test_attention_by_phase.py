@@ -77,3 +77,13 @@ def test_eager_and_sdpa_score_alike(tiny_model, synthetic):
         eager = ranker.score(batch)
         ranker.attention._use("sdpa")
     torch.testing.assert_close(eager, sdpa, rtol=1e-5, atol=1e-5)
+
+
+def test_an_unknown_kernel_is_one_config_error_from_the_spec_and_from_load_model():
+    from rankexp.errors import ConfigError
+    from rankexp.models.loading import ModelSpec, load_model
+
+    with pytest.raises(ConfigError, match="model.attn_implementation"):
+        ModelSpec(source="tiny_random", attn_implementation="flash")
+    with pytest.raises(ConfigError, match="model.attn_implementation"):
+        load_model("tiny_random", attn_implementation="flash")
