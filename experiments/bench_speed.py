@@ -153,26 +153,31 @@ def plain_loop(model, batches: list, rating_ids: list[int], *, compiled: bool, w
 # Levers measured on our own loop, each alone against the default (docs/results.md "Speed"): config overrides,
 # or (UNFOLDED) the evaluation with LoRA left unfolded, the speed before `rankexp.models.folding.FoldedLora`,
 # or (TORCH_DROPOUT) peft's own `nn.Dropout` on the LoRA inputs, before `rankexp.models.dropout.FastDropout`,
-# or (TRAIN_SDPA) training steps with the loaded sdpa kernel, before `rankexp.models.attention.AttentionByPhase`.
+# or (TRAIN_SDPA) training steps with the loaded sdpa kernel, before `rankexp.models.attention.AttentionByPhase`,
+# or (EVAL_FP32_WEIGHTS) the folded weights left in fp32 while scoring under bf16 autocast (`FoldedLora.fold`).
 UNFOLDED, TORCH_DROPOUT, TRAIN_SDPA = "eval_lora_unfolded", "lora_dropout_torch", "train_attn_sdpa"
+EVAL_FP32_WEIGHTS = "eval_weights_fp32"
 LEVERS = {TRAIN_SDPA: [], TORCH_DROPOUT: [],
           "lora_dropout_0": ["model.lora.dropout=0"], "eval_batch_16": ["train.eval_batch_size=16"],
-          "eval_batch_4": ["train.eval_batch_size=4"], UNFOLDED: []}
+          "eval_batch_4": ["train.eval_batch_size=4"], UNFOLDED: [], EVAL_FP32_WEIGHTS: []}
 
 
 def lever_context(name: str):
     """What a lever changes beyond its overrides: UNFOLDED turns folding off, TORCH_DROPOUT the fast dropout,
-    TRAIN_SDPA the eager attention of bf16 training steps."""
+    TRAIN_SDPA the eager attention of bf16 training steps, EVAL_FP32_WEIGHTS the bf16 copy of the folded weights."""
     from contextlib import nullcontext
     from unittest import mock
 
     from rankexp.models.attention import AttentionByPhase
+    from rankexp.models.base import RankerBase
     from rankexp.models.folding import FoldedLora
 
     if name == UNFOLDED:
         return mock.patch.object(FoldedLora, "applies", lambda self: False)
     if name == TORCH_DROPOUT:
         return mock.patch("rankexp.models.adapters.use_fast_lora_dropout", lambda model: 0)
+    if name == EVAL_FP32_WEIGHTS:
+        return mock.patch.object(RankerBase, "scoring_dtype", lambda self: None)
     if name == TRAIN_SDPA:
         return mock.patch.object(AttentionByPhase, "for_training", lambda self, precision, device: self.for_scoring())
     return nullcontext()

@@ -54,6 +54,21 @@ def test_a_variable_read_at_import_gets_a_new_interpreter():
     assert forked.run("tests.helpers.process_probe", [], REPO, server_env(PYTHONPATH="/elsewhere"), timeout=120) is None
 
 
+def test_what_libraries_set_in_the_test_process_does_not_stop_forking():
+    """Lightning, scikit-learn and joblib set variables of IMPORT_TIME's families at import, torch's inductor when it
+    looks up its cache (forked.SET_BY_LIBRARIES): a test worker that ran such code in-process must still fork its
+    runs. Taken for a difference, they made every later run of the worker a new interpreter. Mutation checked by
+    hand: `differing` without the exclusion fails here."""
+    import lightning  # noqa: F401
+    import sklearn  # noqa: F401
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    cache_dir()
+    environment = env()
+    forked.start(environment)
+    assert not forked.differing(environment), f"runs would not be forked: {forked.differing(environment)}"
+
+
 def test_a_run_past_its_timeout_is_killed():
     with pytest.raises(subprocess.TimeoutExpired):
         forked.run("tests.helpers.process_probe", ["sleep"], REPO, server_env(), timeout=3)

@@ -70,8 +70,13 @@ class RankerBase(L.LightningModule):
     # Folded at the first batch, after the epoch-start hooks (the weight EMA swaps its average in there), and
     # put back when the loop ends. `models.list_scores.make_score_fn` scores the same way after the test.
     def begin_scoring(self) -> None:
-        self.folded.fold()
+        self.folded.fold(cast_to=self.scoring_dtype())
         self.attention.for_scoring()
+
+    def scoring_dtype(self) -> torch.dtype | None:
+        """bf16 when the trainer scores under bf16 autocast (`bf16-mixed`): the folded weights are kept in it."""
+        trainer = self._trainer
+        return torch.bfloat16 if trainer is not None and str(trainer.precision) == "bf16-mixed" else None
 
     def end_scoring(self) -> None:
         self.folded.unfold()

@@ -38,8 +38,14 @@ class FoldedLora:
         weights = [layer.get_base_layer().weight for layer in layers]
         return bool(weights) and all(w.device.type == "cpu" and w.dtype.is_floating_point for w in weights)
 
-    def fold(self) -> None:
-        """Called at every batch; decides once per loop (`applies` walks every module)."""
+    def fold(self, cast_to: torch.dtype | None = None) -> None:
+        """Called at every batch; decides once per loop (`applies` walks every module).
+
+        `cast_to`: the dtype the scoring matmuls run in (bf16 under bf16 autocast). The folded weights are then
+        stored in it for the loop, so autocast does not cast ~100 M frozen weights again at every forward (it
+        caches casts only of weights that require grad). The cast rounds as autocast's own cast does, so the
+        scores are bit for bit those of fp32 weights under autocast.
+        """
         if self.decided:
             return
         self.decided = True
@@ -49,6 +55,11 @@ class FoldedLora:
         with torch.no_grad(), torch.autocast("cpu", enabled=False):
             self.saved = [(layer, layer.get_base_layer().weight.detach().clone()) for layer in self.layers()]
             self.model.merge_adapter()
+            if cast_to is not None:
+                for layer in self.layers():
+                    weight = layer.get_base_layer().weight
+                    if weight.dtype != cast_to:
+                        weight.data = weight.data.to(cast_to)
 
     def unfold(self) -> None:
         self.decided = False
@@ -56,6 +67,10 @@ class FoldedLora:
             return
         with torch.no_grad():
             for layer, weight in self.saved:
-                layer.get_base_layer().weight.copy_(weight)
+                base = layer.get_base_layer().weight
+                if base.dtype == weight.dtype:
+                    base.copy_(weight)
+                else:  # folded and cast (`fold(cast_to=...)`): the saved copy becomes the weight again
+                    base.data = weight
                 layer.merged_adapters.clear()  # what peft's unmerge ends with, without its subtraction
         self.saved = None

@@ -37,6 +37,15 @@ IMPORT_TIME = ("PYTHON", "LD_", "OMP_", "KMP_", "GOMP_", "MKL_", "OPENBLAS_", "N
                "NVIDIA_", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "TOKENIZERS_", "BITSANDBYTES_", "BNB_", "MPL",
                "XDG_", "HOME", "TMPDIR", "TEMP", "TMP", "LANG", "LC_")
 
+# Variables of IMPORT_TIME's families that libraries set in the test process itself as they work, and that no
+# preloaded library reads at import: scikit-learn and joblib set KMP_DUPLICATE_LIB_OK / KMP_INIT_AT_FORK at import
+# (read by Intel's OpenMP; torch here runs on GNU libgomp), Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK at import
+# (read when CUDA is probed), torch's inductor sets TORCHINDUCTOR_CACHE_DIR when it first looks up its cache (read when
+# it compiles). They differ from the server's environment in any worker that has run such code in-process; taken
+# for a real difference, every later run of that worker was a new interpreter (~8 s more each, make test 1073 s).
+SET_BY_LIBRARIES = frozenset({"KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK", "PYTORCH_NVML_BASED_CUDA_CHECK",
+                              "TORCHINDUCTOR_CACHE_DIR"})
+
 _context: multiprocessing.context.BaseContext | None = None
 _server_env: dict[str, str] | None = None
 _base_env: dict[str, str] | None = None
@@ -77,10 +86,11 @@ def start(environment: dict[str, str]) -> None:
 
 
 def differing(environment: dict[str, str]) -> set[str]:
-    """The variables read at import (IMPORT_TIME) whose values differ between `environment` and the server's."""
+    """The variables read at import (IMPORT_TIME, less SET_BY_LIBRARIES) whose values differ between `environment`
+    and the server's."""
     server = _server_env or {}
     return {k for k in environment.keys() | server.keys()
-            if k.startswith(IMPORT_TIME) and environment.get(k) != server.get(k)}
+            if k.startswith(IMPORT_TIME) and k not in SET_BY_LIBRARIES and environment.get(k) != server.get(k)}
 
 
 def server_environment() -> dict[str, str] | None:

@@ -97,3 +97,42 @@ def test_scoring_after_the_test_repeats_the_test_steps_arithmetic(tiny_model, sy
     after = _weights(ranker)
     assert all(torch.equal(after[name], weight) for name, weight in before.items())
     assert ranker.folded.saved is None and not any(layer.merged for layer in ranker.folded.layers())
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_under_bf16_autocast_the_folded_weights_are_kept_in_bf16_with_the_same_scores(tiny_model, synthetic,
+                                                                                        tmp_path, precision):
+    """Under `bf16-mixed` the folded base weights are stored in bf16 while the ranker scores
+    (`FoldedLora.fold(cast_to=...)`), so autocast does not cast them again at every forward. The cast rounds as
+    autocast's does: the test scores equal, bit for bit, those of a test that keeps the weights in fp32, and the
+    fp32 base comes back bit for bit. Under `32-true` nothing is cast. Mutation checked by hand: without the cast
+    (`scoring_dtype` returning None) the dtype assertion fails; casting before folding fails the equality."""
+    from contextlib import nullcontext
+    from unittest import mock
+
+    from rankexp.models.base import RankerBase
+    from rankexp.recipes.alro import tested_scores
+
+    ranker, data = _ranker(tiny_model, synthetic)
+    before = _weights(ranker)
+    dtypes = []
+    real_score = ranker.score
+    ranker.score = lambda batch: (dtypes.append({layer.get_base_layer().weight.dtype
+                                                 for layer in ranker.folded.layers()}), real_score(batch))[1]
+
+    def test_scores(cast: bool) -> torch.Tensor:
+        trainer = L.Trainer(accelerator="cpu", precision=precision, logger=False, enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                            inference_mode=False)
+        with mock.patch.object(RankerBase, "scoring_dtype", lambda self: None) if not cast else nullcontext():
+            trainer.test(ranker, datamodule=data, verbose=False)
+        return tested_scores(ranker, len(data.test_lists))
+
+    cast, kept_fp32 = test_scores(cast=True), test_scores(cast=False)
+    expected = torch.bfloat16 if precision == "bf16-mixed" else torch.float32
+    assert all(seen == {expected} for seen in dtypes[:len(dtypes) // 2]), dtypes
+    assert all(seen == {torch.float32} for seen in dtypes[len(dtypes) // 2:]), dtypes  # the fp32 reference run
+    assert torch.equal(cast, kept_fp32)
+    after = _weights(ranker)
+    assert all(torch.equal(after[name], w) and after[name].dtype == w.dtype for name, w in before.items())
+    assert ranker.folded.saved is None and not any(layer.merged for layer in ranker.folded.layers())
