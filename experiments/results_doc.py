@@ -112,11 +112,20 @@ def candidate_main(d: dict) -> tuple[str, float]:
     curve_rows = [[seed.replace("_", " ")] + [f3(v) for v in curve[seed]] for seed in curve if seed != "steps"]
     base = d["baselines"]
     base_rows = [[lists] + [f3(v) for v in values.values()] for lists, values in base["test/ndcg@5"].items()]
+    runs = ", ".join(f"seed {r['seed']} at {r['git_sha']} ({r['wall_time_s']} s)" for r in d.get("runs", []))
+    before = d.get("before_fix")
+    before_text = ""
+    if before:
+        gaps = [g for g, _ in before["paired_test/llm_minus_item_mean/ndcg@5"]]
+        before_text = (f"The same seeds before the fix of the bf16 expected rating: LLM test NDCG@5 "
+                       f"{pm(*before['test']['LLM alone (candidate readout)']['ndcg@5'])}, LLM minus item mean "
+                       f"{seeds_text(gaps, s3)} (mean {s3(statistics.mean(gaps))}), top-1 agreement over 5 orders "
+                       f"{pm(*before['position_bias/top1_agreement'])}.")
     text = "\n\n".join([
         "## Candidate readout on ML-100K (ours, the default run)",
         facts("candidate_ml100k.json", command=f"`{d['command']}`", seeds=", ".join(map(str, d["seeds"])),
               lists=f"{d['lists']['val']} validation, {d['lists']['test']} test (all)", machine=d["machine"],
-              note=d.get("note")),
+              runs=runs, note=d.get("note")),
         "Test NDCG (mean ± s.d. over seeds; the non-LLM rows are on the same lists):",
         table(["row", "NDCG@1", "NDCG@3", "NDCG@5", "NDCG@10"], rows),
         (f"Paired per-list differences on the {d['lists']['test']} test lists (mean of the LLM's: "
@@ -125,47 +134,63 @@ def candidate_main(d: dict) -> tuple[str, float]:
         (f"Top-1 agreement over 5 candidate orders: {pm(*d['position_bias/top1_agreement'])} (chance 0.100). "
         f"Validation NDCG@5 over training (val item mean {f3(d['val_item_mean_ndcg@5'])}):"),
         table(["", *(f"step {s}" for s in curve["steps"])], curve_rows),
+        *([before_text] if before_text else []),
         f"Non-LLM baselines on the explicit lists (`{base['command']}`), test NDCG@5:",
         table(["lists", *next(iter(base["test/ndcg@5"].values())).keys()], base_rows)])
     return text, statistics.mean(llm_gap)
 
 
-def lever_history(cand: dict, slot: dict, ablation: dict, value_rank: dict, orders: dict, ema: dict) -> str:
-    """Each lever on the candidate readout and what it gave, as LLM minus item mean on the same lists."""
+def lever_history(cand: dict, slot: dict, ablation: dict, value_rank: dict, orders: dict, ema: dict,
+                  batch: dict) -> str:
+    """Each lever on the candidate readout and what it gave, as LLM minus item mean on the same lists. Levers
+    measured before the fix of the bf16 expected rating are compared with the default as measured then."""
     def gap_row(lever, override, gaps, measured, vs_default=""):
         return [lever, override, seeds_text(gaps, s3), s3(statistics.mean(gaps)), vs_default, measured]
 
-    default_gaps = [g for g, _ in cand["paired_test/llm_minus_item_mean/ndcg@5"]]
+    before = cand.get("before_fix", cand)
+    current_gaps = [g for g, _ in cand["paired_test/llm_minus_item_mean/ndcg@5"]]
+    default_gaps = [g for g, _ in before["paired_test/llm_minus_item_mean/ndcg@5"]]  # what older levers compare with
+    then = ", before the fix" if "before_fix" in cand else ""
     alro = slot["rows"]["+experiment=alro_ml100k"]
     cols = slot["columns"]
     alro_gap = alro[cols.index("test/ndcg@5")][0] - alro[cols.index("baseline_test/item_mean/ndcg@5")][0]
     rows = [gap_row("ALRO's slot verbalizer, full loss (the paper's form)", "`+experiment=alro_ml100k`", [alro_gap],
                     f"{slot['lists']['test']} lists, {slot['split']}, mean of {alro[0]} seeds"),
-            gap_row("candidate readout + rating CE + item-mean hints (the default)", "", default_gaps,
-                    f"{cand['lists']['test']} lists, seeds 0 / 1 / 2")]
+            gap_row("candidate readout + rating CE + item-mean hints, 2 lists per step (the default)", "",
+                    current_gaps, f"{cand['lists']['test']} lists, seeds 0 / 1 / 2")]
+    b = list(batch["seeds"].values())
+    rows.append(gap_row("one list per step (the default before)", f"`{batch['baseline']}`",
+                        [v["default_paired_test/llm_minus_item_mean/ndcg@5"] for v in b],
+                        f"{b[0]['lists']} lists, seeds {' / '.join(batch['seeds'])}",
+                        pm(-batch["minus_default_mean"], batch["minus_default_sd"], signed=True)))
+    if then:
+        then = ", one list per step" + then
+        rows.append(gap_row("one list per step, measured before the fix", f"`{batch['baseline']}`", default_gaps,
+                            f"{cand['lists']['test']} lists, seeds 0 / 1 / 2{then}"))
     for key, lever, override in (("psl", "+ PSL", "`loss=[rating_ce,perm_kl]`"),
                                  ("sll", "+ SLL", "`loss=[rating_ce,soft_lambda]`"),
                                  ("full", "+ SLL + PSL", "`loss=[rating_ce,soft_lambda,perm_kl]`")):
         runs = ablation[key]
         gaps = [s["llm_ndcg@5"] - s["item_mean_ndcg@5"] for s in runs["seeds"]]
-        rows.append(gap_row(lever, override, gaps, "707 lists, seeds 0 / 1 / 2",
+        rows.append(gap_row(lever, override, gaps, f"707 lists, seeds 0 / 1 / 2{then}",
                             pm(runs["minus_sft_mean"], runs["minus_sft_sd"], signed=True)))
     fmt = cand["hint_format_seed_0"]["rows"]
     rank = fmt["rank"]["llm_minus_item_mean"]
-    rows.append(gap_row("hint written as a rank", "`task.hint_format=rank`", [rank[0]], "707 lists, seed 0",
+    rows.append(gap_row("hint written as a rank", "`task.hint_format=rank`", [rank[0]], f"707 lists, seed 0{then}",
                         s3(rank[0] - fmt["value (the default)"]["llm_minus_item_mean"][0])))
     vr = [fmt["value_rank"]["llm_minus_item_mean"][0]] + [
         s["paired_test/llm_minus_item_mean/ndcg@5"] for s in value_rank["value_rank"].values()]
-    rows.append(gap_row("hint as value and rank", "`task.hint_format=value_rank`", vr, "707 lists, seeds 0 / 1 / 2",
+    rows.append(gap_row("hint as value and rank", "`task.hint_format=value_rank`", vr,
+                        f"707 lists, seeds 0 / 1 / 2{then}",
                         s3(statistics.mean(vr) - statistics.mean(default_gaps))))
     o = orders["seed0_rank_format"]
     rows.append(gap_row("5 candidate orders averaged (on the rank-hint run)", "`eval.test_orders=5`",
-                        [o["paired_test/orders_minus_item_mean/ndcg@5"]], "707 lists, seed 0",
+                        [o["paired_test/orders_minus_item_mean/ndcg@5"]], f"707 lists, seed 0{then}",
                         f"{pm(o['paired_test/orders_minus_llm/ndcg@5'], o['paired_test/orders_minus_llm/ndcg@5_se'], True)}"
                         f" (val {s3(o['val_orders/ndcg@5'] - o['val_orders/one_order_ndcg@5'])})"))
     e = [s["paired_test/llm_minus_item_mean/ndcg@5"] for s in ema["ema"].values()]
     rows.append(gap_row("EMA of the adapter weights", "`callbacks.weight_ema.decay=0.95`", e,
-                        "707 lists, seeds 0 / 1 / 2", s3(statistics.mean(e) - statistics.mean(default_gaps))))
+                        f"707 lists, seeds 0 / 1 / 2{then}", s3(statistics.mean(e) - statistics.mean(default_gaps))))
     fusion = [g for g, _ in cand["paired_test/fusion_minus_item_mean/ndcg@5"]]
     rows.append(gap_row("fusion with the item mean (its own row, not the LLM)", "`eval.fusion=item_mean`", fusion,
                         "707 lists, seeds 0 / 1 / 2"))
@@ -178,13 +203,34 @@ def lever_history(cand: dict, slot: dict, ablation: dict, value_rank: dict, orde
     return "\n\n".join([
         "## Levers on the candidate readout and what each gave (ML-100K)",
         ("- Sources: `candidate_ml100k.json`, `alro_ml100k_slot.json`, `ablation_candidate.json`, "
-        "`hint_value_rank_candidate.json`, `order_averaging.json`, `weight_ema_candidate.json`\n"
+        "`hint_value_rank_candidate.json`, `order_averaging.json`, `weight_ema_candidate.json`, "
+        "`batch_candidate.json`\n"
         "- Measure: test NDCG@5 of the LLM minus the item mean on the same lists (negative: below the item mean); "
         "\"vs the default\": the paired difference to the default run of the same seed (mean ± s.d. over seeds), "
-        "or the difference of the means"),
+        "or the difference of the means. Rows measured before the fix of the bf16 expected rating (commit 87cc4ed), "
+        "all with one list per step, are compared with the default as measured then (one list per step)"),
         table(["lever", "override", "LLM minus item mean, per seed", "mean", "vs the default", "measured on"], rows),
-        f"Screened on validation only (`{screens['command']}`):",
+        f"Screened on validation only{then} (`{screens['command']}`):",
         table(["override", "validation NDCG@5", "test NDCG@5"], screen_rows)])
+
+
+def batch_size(d: dict) -> str:
+    """Two lists per training step against the default's one, the same seeds and lists, paired per list."""
+    rows = [[seed, f"{f3(v['best_val/ndcg@5'])} / {f3(v['default_best_val/ndcg@5'])}",
+             f"{f3(v['test/ndcg@5'])} / {f3(v['default_test/ndcg@5'])}",
+             pm(v["paired_test/llm_minus_item_mean/ndcg@5"], v["paired_test/llm_minus_item_mean/ndcg@5_se"], True),
+             pm(v["paired_test/minus_default/ndcg@5"], v["paired_test/minus_default/ndcg@5_se"], True),
+             f"{v['wall_time_s']} / {v['default_wall_time_s']} s"] for seed, v in d["seeds"].items()]
+    return "\n\n".join([
+        f"## Two lists per step (`{d['override']}`, the default) against one",
+        facts("batch_candidate.json", command=f"`{d['command']}`", machine=d["machine"]),
+        table(["seed", "best val NDCG@5 (2 / 1 per step)", "test NDCG@5 (2 / 1 per step)",
+               "LLM minus item mean, 2 per step (paired s.e.)", "2 minus 1 per step (paired s.e.)",
+               "wall time (2 / 1 per step)"], rows),
+        (f"Mean best validation NDCG@5: {f3(d['best_val_mean'])} with two lists per step, "
+         f"{f3(d['default_best_val_mean'])} with one; validation picks {d['validation_picks']}, the default since. "
+         f"Test, two minus one list per step: {pm(d['minus_default_mean'], d['minus_default_sd'], signed=True)} "
+         "(mean ± s.d. over seeds).")])
 
 
 def ablation_candidate(d: dict) -> str:
@@ -246,7 +292,9 @@ def hint_format_seed0(cand: dict) -> str:
     return "\n\n".join([
         "## How the hint is written (seed 0)",
         facts("candidate_ml100k.json", part="`hint_format_seed_0`", command=f"`{h['command']}`", seeds="0",
-              lists="100 validation, 707 test"),
+              lists="100 validation, 707 test",
+              note="measured before the fix of the bf16 expected rating (commit 87cc4ed)" if "before_fix" in cand
+              else None),
         table(["`task.hint_format`", "tokens per prompt", "best val NDCG@5", "test NDCG@5",
                "LLM minus item mean (paired s.e.)", "wall time"], rows)])
 
@@ -506,6 +554,7 @@ def speed(d: dict, name: str = "bench_speed.json", heading: str = "Speed against
             rows.append([label, f"{d[key]['tokens_per_s']:.0f}", f"{d['flops_per_token']['train'] / 1e6:.0f}",
                          f"{d[key]['share_of_matmul']:.0%}", f"{d[f'ours_over_{key}']:.2f}"])
     code_levers = {"eval_lora_unfolded": "LoRA left unfolded at evaluation (as before `FoldedLora`)",
+                   "eval_weights_fp32": "folded weights left in fp32 while scoring (as before `fold(cast_to=)`)",
                    "lora_dropout_torch": "peft's `nn.Dropout` on the LoRA inputs (as before `FastDropout`)",
                    "train_attn_sdpa": "sdpa attention in training steps too (as before `AttentionByPhase`)"}
     lever_rows = [[f"`{' '.join(v['overrides'])}`" if v["overrides"] else code_levers.get(name, name),
@@ -525,6 +574,7 @@ def speed(d: dict, name: str = "bench_speed.json", heading: str = "Speed against
     return "\n\n".join([
         f"## {heading}",
         *([note] if note else []),
+        *([d["note"]] if d.get("note") else []),
         facts(name, command="`python experiments/bench_speed.py`", machine=f"{d['machine']}, "
               f"{'native bf16 (AVX512-BF16/AMX)' if d['bf16_native'] else 'AVX2, no native bf16'}, {d['torch_threads']} threads, trainer.precision={d['precision']}",
               lora=f"r {d['lora']['r']}, dropout {d['lora']['dropout']}, {len(d['lora']['target_modules'])} modules"),
@@ -619,7 +669,7 @@ KNOWN = {"make_commands.json", "candidate_ml100k.json", "alro_ml100k_slot.json",
          "hint_value_rank_candidate.json", "order_averaging.json", "probe_order_averaging.json",
          "weight_ema_candidate.json", "probe_hint_rounding.json", "probe_rating_ceiling.json",
          "bench_retrievers.json", "rerank_candidate.json", "recranker_ml100k_corrected_split.json",
-         "probe_cross_fit.json", "bench_speed.json", "bench_speed_avx2.json", "bench_threads.json", "lora_dropout_candidate.json", "bench_train.json", "bench_inference.json", "bench_inference_trained.json",
+         "probe_cross_fit.json", "bench_speed.json", "bench_speed_avx2.json", "bench_threads.json", "lora_dropout_candidate.json", "batch_candidate.json", "bench_train.json", "bench_inference.json", "bench_inference_trained.json",
          "bench_hybrid.json", "bench_sampling.json", "probe_calibration.json", "mutation.json"}
 
 
@@ -648,7 +698,8 @@ def render() -> tuple[str, dict[str, str]]:
         make_commands(load("make_commands.json")),
         candidate_text,
         lever_history(cand, slot, load("ablation_candidate.json"), load("hint_value_rank_candidate.json"),
-                      load("order_averaging.json"), load("weight_ema_candidate.json")),
+                      load("order_averaging.json"), load("weight_ema_candidate.json"), load("batch_candidate.json")),
+        batch_size(load("batch_candidate.json")),
         ablation_candidate(load("ablation_candidate.json")),
         alro_slot(slot),
         hint_format_seed0(cand),
@@ -688,7 +739,7 @@ def readme_commands(d: dict, speed_figures: dict) -> str:
 
     run = "; ".join(f"{span(m['wall_s'], 's')} ({span(m['s_per_step'], 's')} per step) on a {m['machine']}"
                     for m in d["make_run"])
-    compiled = speed_figures.get("ours_over_plain_compiled")
+    compiled = speed_figures.get("ours_over_plain_compiled") if speed_figures.get("compiled_comparable", True) else None
     run += (f". Training runs at {speed_figures['train_share_of_matmul']:.0%} and evaluation at "
             f"{speed_figures['eval_share_of_matmul']:.0%} of the matmul rate at the model's shapes (2 cores, "
             f"{'bf16' if speed_figures['bf16_native'] else 'AVX2, fp32'}); a training step is "
