@@ -113,14 +113,12 @@ def candidate_main(d: dict) -> tuple[str, float]:
     base = d["baselines"]
     base_rows = [[lists] + [f3(v) for v in values.values()] for lists, values in base["test/ndcg@5"].items()]
     runs = ", ".join(f"seed {r['seed']} at {r['git_sha']} ({r['wall_time_s']} s)" for r in d.get("runs", []))
-    before = d.get("before_fix")
-    before_text = ""
-    if before:
-        gaps = [g for g, _ in before["paired_test/llm_minus_item_mean/ndcg@5"]]
-        before_text = (f"The same seeds before the fix of the bf16 expected rating: LLM test NDCG@5 "
-                       f"{pm(*before['test']['LLM alone (candidate readout)']['ndcg@5'])}, LLM minus item mean "
-                       f"{seeds_text(gaps, s3)} (mean {s3(statistics.mean(gaps))}), top-1 agreement over 5 orders "
-                       f"{pm(*before['position_bias/top1_agreement'])}.")
+    before = d["before_fix"]
+    gaps = [g for g, _ in before["paired_test/llm_minus_item_mean/ndcg@5"]]
+    before_text = (f"The same seeds before the fix of the bf16 expected rating: LLM test NDCG@5 "
+                   f"{pm(*before['test']['LLM alone (candidate readout)']['ndcg@5'])}, LLM minus item mean "
+                   f"{seeds_text(gaps, s3)} (mean {s3(statistics.mean(gaps))}), top-1 agreement over 5 orders "
+                   f"{pm(*before['position_bias/top1_agreement'])}.")
     text = "\n\n".join([
         "## Candidate readout on ML-100K (ours, the default run)",
         facts("candidate_ml100k.json", command=f"`{d['command']}`", seeds=", ".join(map(str, d["seeds"])),
@@ -134,7 +132,7 @@ def candidate_main(d: dict) -> tuple[str, float]:
         (f"Top-1 agreement over 5 candidate orders: {pm(*d['position_bias/top1_agreement'])} (chance 0.100). "
         f"Validation NDCG@5 over training (val item mean {f3(d['val_item_mean_ndcg@5'])}):"),
         table(["", *(f"step {s}" for s in curve["steps"])], curve_rows),
-        *([before_text] if before_text else []),
+        before_text,
         f"Non-LLM baselines on the explicit lists (`{base['command']}`), test NDCG@5:",
         table(["lists", *next(iter(base["test/ndcg@5"].values())).keys()], base_rows)])
     return text, statistics.mean(llm_gap)
@@ -147,10 +145,10 @@ def lever_history(cand: dict, slot: dict, ablation: dict, value_rank: dict, orde
     def gap_row(lever, override, gaps, measured, vs_default=""):
         return [lever, override, seeds_text(gaps, s3), s3(statistics.mean(gaps)), vs_default, measured]
 
-    before = cand.get("before_fix", cand)
+    before = cand["before_fix"]
     current_gaps = [g for g, _ in cand["paired_test/llm_minus_item_mean/ndcg@5"]]
     default_gaps = [g for g, _ in before["paired_test/llm_minus_item_mean/ndcg@5"]]  # what older levers compare with
-    then = ", before the fix" if "before_fix" in cand else ""
+    then = ", one list per step, before the fix"
     alro = slot["rows"]["+experiment=alro_ml100k"]
     cols = slot["columns"]
     alro_gap = alro[cols.index("test/ndcg@5")][0] - alro[cols.index("baseline_test/item_mean/ndcg@5")][0]
@@ -163,10 +161,8 @@ def lever_history(cand: dict, slot: dict, ablation: dict, value_rank: dict, orde
                         [v["default_paired_test/llm_minus_item_mean/ndcg@5"] for v in b],
                         f"{b[0]['lists']} lists, seeds {' / '.join(batch['seeds'])}",
                         pm(-batch["minus_default_mean"], batch["minus_default_sd"], signed=True)))
-    if then:
-        then = ", one list per step" + then
-        rows.append(gap_row("one list per step, measured before the fix", f"`{batch['baseline']}`", default_gaps,
-                            f"{cand['lists']['test']} lists, seeds 0 / 1 / 2{then}"))
+    rows.append(gap_row("one list per step, measured before the fix", f"`{batch['baseline']}`", default_gaps,
+                        f"{cand['lists']['test']} lists, seeds 0 / 1 / 2{then}"))
     for key, lever, override in (("psl", "+ PSL", "`loss=[rating_ce,perm_kl]`"),
                                  ("sll", "+ SLL", "`loss=[rating_ce,soft_lambda]`"),
                                  ("full", "+ SLL + PSL", "`loss=[rating_ce,soft_lambda,perm_kl]`")):
@@ -293,8 +289,7 @@ def hint_format_seed0(cand: dict) -> str:
         "## How the hint is written (seed 0)",
         facts("candidate_ml100k.json", part="`hint_format_seed_0`", command=f"`{h['command']}`", seeds="0",
               lists="100 validation, 707 test",
-              note="measured before the fix of the bf16 expected rating (commit 87cc4ed)" if "before_fix" in cand
-              else None),
+              note="measured before the fix of the bf16 expected rating (commit 87cc4ed)"),
         table(["`task.hint_format`", "tokens per prompt", "best val NDCG@5", "test NDCG@5",
                "LLM minus item mean (paired s.e.)", "wall time"], rows)])
 
