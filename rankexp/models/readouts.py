@@ -108,8 +108,9 @@ class SlotReadout(Readout):
     def shown_labels(self, encoder):
         return list(encoder.labels)
 
-    record_fields = {"target_ids": "the answer's token ids (labels best first, one per line), appended to "
-                                   "prompt_ids in training; val/test: the reference, not shown"}
+    record_fields: ClassVar[Mapping[str, str]] = {
+        "target_ids": "the answer's token ids (labels best first, one per line), appended to prompt_ids in "
+                      "training; val/test: the reference, not shown"}
 
     def record(self, encoder, encoded, example, train):
         target = encoded.target_ids if train else encoder.target_ids(example)
@@ -132,10 +133,11 @@ class CandidateReadout(Readout):
 
         return CandidateRanker(model, encoder.rating_ids, encoder.rating_values, losses, **settings)
 
-    record_fields = {"readout_positions": "index in prompt_ids whose next token is each candidate's rating",
-                     "history_readout": "the same for each history line (its rating follows in the prompt)",
-                     "history_targets": "the rating of each history line",
-                     "rating_targets": "train: the rating each candidate is trained to (its gain)"}
+    record_fields: ClassVar[Mapping[str, str]] = {
+        "readout_positions": "index in prompt_ids whose next token is each candidate's rating",
+        "history_readout": "the same for each history line (its rating follows in the prompt)",
+        "history_targets": "the rating of each history line",
+        "rating_targets": "train: the rating each candidate is trained to (its gain)"}
     record_train_only = ("rating_targets",)
 
     def record(self, encoder, encoded, example, train):

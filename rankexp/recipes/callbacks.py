@@ -1,4 +1,5 @@
-"""Small Lightning callbacks: throughput (tokens/s, s/step) for dashboards and plain logs.
+"""Small Lightning callbacks: throughput (tokens/s, s/step) for dashboards and plain logs, where a run's time
+went (training steps, validations, test), and the validation curve.
 
 Rich progress bars vanish when stdout is not a terminal (CI, nohup, Slurm);
 this callback keeps a readable trace there and logs `train/tokens_per_s`.
@@ -49,6 +50,81 @@ class Throughput(L.Callback):
         shown = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         log.info("validation at step %d: %s", trainer.global_step, shown)
         self._start, self._tokens, self._steps = time.perf_counter(), 0.0, 0
+
+
+def _real_tokens(batch) -> float:
+    """Non-padding tokens of a batch (its attention mask's sum); 0 for a batch without one."""
+    mask = batch.get("attention_mask") if isinstance(batch, dict) else None
+    return float(mask.sum()) if mask is not None else 0.0
+
+
+class PhaseTimes(L.Callback):
+    """Wall seconds and non-padding tokens of a run's three phases, for results.json (`speed/*`).
+
+    - training steps: from each training batch's start to its end (forward, backward, optimizer step);
+      data loading between steps and the validations in between are not in it;
+    - validation: every validation loop after the sanity check, the zero-shot one included;
+    - test: the test loop.
+    Each phase's tokens per second is the rate a user can set against the machine's matmul rate
+    (experiments/bench_speed.py measures it), and the three times show where `wall_time_s` went.
+    """
+
+    PHASES = ("train", "val", "test")
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(self.PHASES, 0.0)
+        self.tokens = dict.fromkeys(self.PHASES, 0.0)
+        self.validations = 0
+        self._started: dict[str, float] = {}
+
+    def _start(self, phase: str) -> None:
+        self._started[phase] = time.perf_counter()
+
+    def _stop(self, phase: str) -> None:
+        started = self._started.pop(phase, None)
+        if started is not None:
+            self.seconds[phase] += time.perf_counter() - started
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._start("train")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._stop("train")
+        self.tokens["train"] += _real_tokens(batch)
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self._start("val")
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if not trainer.sanity_checking:
+            self.tokens["val"] += _real_tokens(batch)
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking and "val" in self._started:
+            self._stop("val")
+            self.validations += 1
+
+    def on_test_epoch_start(self, trainer, pl_module) -> None:
+        self._start("test")
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self.tokens["test"] += _real_tokens(batch)
+
+    def on_test_epoch_end(self, trainer, pl_module) -> None:
+        self._stop("test")
+
+    def metrics(self) -> dict[str, float]:
+        """`speed/<phase>_s` and `speed/<phase>_tokens_per_s` of every phase that ran, and `speed/validations`."""
+        out: dict[str, float] = {}
+        for phase in self.PHASES:
+            if self.seconds[phase] > 0:
+                out[f"speed/{phase}_s"] = round(self.seconds[phase], 2)
+                if self.tokens[phase] > 0:
+                    out[f"speed/{phase}_tokens_per_s"] = round(self.tokens[phase] / self.seconds[phase], 1)
+        if self.validations:
+            out["speed/validations"] = self.validations
+        return out
 
 
 class ValCurve(L.Callback):

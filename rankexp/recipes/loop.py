@@ -78,6 +78,14 @@ def val_curve_callback(trainer: L.Trainer):
     return next((c for c in trainer.callbacks if isinstance(c, ValCurve)), None)
 
 
+def phase_times(trainer: L.Trainer) -> dict[str, float]:
+    """`speed/*`: where the run's time went, from the trainer's PhaseTimes callback (conf/callbacks), if any."""
+    from rankexp.recipes.callbacks import PhaseTimes
+
+    callback = next((c for c in trainer.callbacks if isinstance(c, PhaseTimes)), None)
+    return callback.metrics() if callback is not None else {}
+
+
 def validation_curve(trainer: L.Trainer) -> dict[str, float]:
     """`val_curve/step_N`: every recipe's results.json shows the points selection chose from."""
     callback = val_curve_callback(trainer)
@@ -92,6 +100,7 @@ def fit_select_test(cfg: DictConfig, trainer: L.Trainer, module: L.LightningModu
         if cfg.get("adapter"):
             metrics["eval/adapter"] = load_eval_adapter(cfg, module)
         metrics.update(trainer.test(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)[0])
+        metrics.update(phase_times(trainer))
         return metrics
     if cfg.train.validate_before_fit and cfg.ckpt_path is None:  # a resumed run has its zero-shot point
         zero_shot = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
@@ -103,6 +112,7 @@ def fit_select_test(cfg: DictConfig, trainer: L.Trainer, module: L.LightningModu
     if after_fit is not None:
         metrics.update(after_fit())
     metrics.update(trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
+    metrics.update(phase_times(trainer))
     metrics["best_checkpoint"] = best or "final"
     return metrics
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from rankexp.evaluation.paired import paired_lines
 from rankexp.io import atomic_write_text
-from rankexp.report.console import formatted_table, lists_line
+from rankexp.report.console import formatted_table, lists_line, wall_time_line
 
 
 def results_markdown(results: Mapping[str, Any]) -> str:
@@ -26,7 +26,7 @@ def results_markdown(results: Mapping[str, Any]) -> str:
         lines.append("")
     lines += [f"- {line}" for line in paired_lines(results)]
     if "wall_time_s" in results:
-        lines.append(f"- wall time: {float(results['wall_time_s']):.0f} s")
+        lines.append(f"- {wall_time_line(results)}")
     return "\n".join(lines).rstrip() + "\n"
 
 

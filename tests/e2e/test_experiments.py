@@ -71,6 +71,9 @@ def test_experiment_runs_two_steps(experiment: str, tmp_path: Path):
             assert any(k.startswith("test_subset/") for k in results)
             assert "baseline_test/retriever/ndcg@5" in results
         assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+        # where the time went (recipes.callbacks.PhaseTimes): zero-shot and in-fit validations, steps, test
+        assert results["speed/validations"] >= 2, sorted(k for k in results if k.startswith("speed/"))
+        assert all(results[f"speed/{phase}_s"] > 0 for phase in ("train", "val", "test"))
         assert "test metrics on" in proc.stderr and f"results: {tmp_path / 'results.json'}" in proc.stderr
     check_by_hand(cfg, results, tmp_path)
 

@@ -47,7 +47,7 @@ RUNS |= {
 # learn the planted taste; RecRanker's hybrid on 16 hit lists only moves, which is what selection needs.
 LEARNS_AT_LEAST = {"alro_learns_synthetic": 0.05, "alro_candidate_learns_synthetic": 0.1,
                    "recranker_hybrid_learns_synthetic": 0.003}
-VOLATILE = ("wall_time", "git_sha", "config_hash", "best_checkpoint", "path", "_dir", "time_s", "seconds")
+VOLATILE = ("wall_time", "git_sha", "config_hash", "best_checkpoint", "path", "_dir", "time_s", "seconds", "speed/")
 
 
 def comparable(results: dict) -> dict:

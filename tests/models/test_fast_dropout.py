@@ -71,8 +71,8 @@ def test_rejects_a_probability_outside_zero_to_one():
 
 
 def test_every_lora_model_built_here_uses_it_and_it_swaps_back():
-    from rankexp.models.loading import tiny_random_llama
     from rankexp.models.adapters import add_lora
+    from rankexp.models.loading import tiny_random_llama
 
     model = add_lora(tiny_random_llama(64), {"r": 2, "alpha": 4, "dropout": 0.1,
                                               "target_modules": ["q_proj", "v_proj"], "bias": "none"})
