@@ -162,13 +162,14 @@ def plain_loop(model, batches: list, rating_ids: list[int], *, compiled: bool, w
 
 # Levers measured on our own loop, each alone against the default (docs/results.md "Speed"): config overrides,
 # or (UNFOLDED) the evaluation with LoRA left unfolded, the speed before `rankexp.models.folding.FoldedLora`,
-# or (TORCH_DROPOUT) peft's own `nn.Dropout` on the LoRA inputs, before `rankexp.models.dropout.FastDropout`,
+# or (TORCH_DROPOUT) LoRA dropout 0.05 as peft's own `nn.Dropout`, where `lora_dropout_0.05` draws it with
+# `rankexp.models.dropout.FastDropout` (the default runs without LoRA dropout),
 # or (TRAIN_SDPA) training steps with the loaded sdpa kernel, before `rankexp.models.attention.AttentionByPhase`,
 # or (EVAL_FP32_WEIGHTS) the folded weights left in fp32 while scoring under bf16 autocast (`FoldedLora.fold`).
 UNFOLDED, TORCH_DROPOUT, TRAIN_SDPA = "eval_lora_unfolded", "lora_dropout_torch", "train_attn_sdpa"
 EVAL_FP32_WEIGHTS = "eval_weights_fp32"
-LEVERS = {TRAIN_SDPA: [], TORCH_DROPOUT: [],
-          "lora_dropout_0": ["model.lora.dropout=0"], "eval_batch_16": ["train.eval_batch_size=16"],
+LEVERS = {TRAIN_SDPA: [], TORCH_DROPOUT: ["model.lora.dropout=0.05"],
+          "lora_dropout_0.05": ["model.lora.dropout=0.05"], "eval_batch_16": ["train.eval_batch_size=16"],
           "eval_batch_4": ["train.eval_batch_size=4"], UNFOLDED: [], EVAL_FP32_WEIGHTS: []}
 
 

@@ -74,7 +74,31 @@ def load(name: str) -> dict:
 # ---------------------------------------------------------------- one function per table
 
 
-def make_commands(d: dict) -> str:
+def span(values: list, unit: str) -> str:
+    return f"{values[0]}-{values[1]} {unit}" if values[0] != values[1] else f"{values[0]} {unit}"
+
+
+def run_phases(m: dict, speed_figures: dict | None = None) -> str:
+    """Where a `make run` row's time went, from its run's results.json `speed/*` (rankexp.recipes.callbacks.
+    PhaseTimes); with `speed_figures` (bench_speed.json of the same machine kind and precision), each phase's
+    share of that machine's matmul rate (4N FLOPs per training token, 2N per scored one)."""
+    phases = m.get("phases")
+    if not phases:
+        return ""
+
+    def share(phase: str, flops: str) -> str:
+        if speed_figures is None or speed_figures["precision"] != m["precision"]:
+            return ""
+        rate = phases[f"speed/{phase}_tokens_per_s"] * speed_figures["flops_per_token"][flops] / 1e9
+        return f", {rate / speed_figures['limit_gflops']:.0%} of the matmul rate"
+
+    return (f"training steps {phases['speed/train_s']:.0f} s ({phases['speed/train_tokens_per_s']:.0f} tokens/s"
+            f"{share('train', 'train')}), {phases['speed/validations']} validations {phases['speed/val_s']:.0f} s, "
+            f"test {phases['speed/test_s']:.0f} s ({phases['speed/test_tokens_per_s']:.0f} tokens/s"
+            f"{share('test', 'eval')})")
+
+
+def make_commands(d: dict, speed_figures: dict) -> str:
     def outcome(results: dict | None) -> str:
         if not results:
             return ""
@@ -82,13 +106,18 @@ def make_commands(d: dict) -> str:
         return (f"; test NDCG@5 {f3(results['test/ndcg@5'])}, LLM minus item mean {s3(gap)} ± {f3(se)} (paired s.e.), "
                 f"top-1 agreement over 5 orders {results['position_bias/top1_agreement']:.2f}")
 
-    rows = [["`make run`", m["machine"], f"{m['wall_s'][0]}-{m['wall_s'][1]} s" if m["wall_s"][0] != m["wall_s"][1]
-             else f"{m['wall_s'][0]} s", f"{m['s_per_step'][0]}-{m['s_per_step'][1]} s per step"
-             + outcome(m.get("results"))] for m in d["make_run"]]
+    def detail(m: dict) -> str:
+        phases = run_phases(m, speed_figures)
+        return "; ".join(part for part in (m.get("caveat", ""),
+                                           f"{span(m['s_per_step'], 's')} per step" + outcome(m.get("results")),
+                                           phases, m.get("note", "")) if part)
+
+    rows = [["`make run`", f"{m['machine']}, {m['date']}" + (f", at {m['commit']}" if m.get("commit") else ""),
+             span(m["wall_s"], "s"), detail(m)] for m in d["make_run"]]
     for t in d["make_test"]:
         counted = f"{t['passed']} passed" + (f", {t['skipped']} skipped" if t["skipped"] is not None else "")
         rows.append(["`make test`", t["machine"] + (f", {t['date']}" if t["date"] else ""), f"{t['wall_s']} s",
-                     counted])
+                     counted + (f"; {t['note']}" if t.get("note") else "")])
     return "\n\n".join([
         "## The two commands",
         facts("make_commands.json", command=f"`{d['command']}`"),
@@ -535,6 +564,34 @@ def lora_dropout(d: dict) -> str:
          f"({f3(lever['best_val/ndcg@5'])} vs {f3(ref['best_val/ndcg@5'])}); on one seed the default stays 0.05.")])
 
 
+def lora_dropout_seeds(d: dict) -> str:
+    """LoRA dropout 0 against the default 0.05 with two lists per step: 3 seeds, paired per list."""
+    ref, lever = d["dropout_0.05"]["seeds"], d["dropout_0"]["seeds"]
+    rows = [[str(seed), f"{f3(b['best_val/ndcg@5'])} / {f3(a['best_val/ndcg@5'])}",
+             f"{f3(b['llm_ndcg@5'])} / {f3(a['llm_ndcg@5'])}",
+             f"{s3(b['llm_ndcg@5'] - b['item_mean_ndcg@5'])} / {s3(a['llm_ndcg@5'] - a['item_mean_ndcg@5'])}",
+             pm(b["minus_dropout_0.05"], b["minus_dropout_0.05_se"], signed=True),
+             f"{b['wall_time_s']:.0f} / {a['wall_time_s']:.0f} s"] for seed, (a, b) in enumerate(zip(ref, lever))]
+    val = {name: statistics.mean(r["best_val/ndcg@5"] for r in runs) for name, runs in (("0", lever), ("0.05", ref))}
+    picks = max(val, key=val.get)
+    wins = sum(b["best_val/ndcg@5"] > a["best_val/ndcg@5"] for a, b in zip(ref, lever))
+    saved = statistics.mean(a["wall_time_s"] - b["wall_time_s"] for a, b in zip(ref, lever))
+    return "\n\n".join([
+        "## LoRA dropout 0 with two lists per step (3 seeds)",
+        facts("lora_dropout_candidate_b2.json",
+              command="`python -m rankexp.run seed=S model.lora.dropout=D` (S = 0, 1, 2; D = 0 and the default 0.05), "
+                      "then `python experiments/paired_runs.py --ref dropout_0.05 dropout_0.05=<3 runs> "
+                      "dropout_0=<3 runs> --out experiments/results/lora_dropout_candidate_b2.json`",
+              machine="2-core AVX512-BF16 CPU, trainer=cpu in bf16-mixed", lists="100 validation, 707 test"),
+        table(["seed", "best val NDCG@5 (0 / 0.05)", "test NDCG@5 (0 / 0.05)", "LLM minus item mean (0 / 0.05)",
+               "0 minus 0.05 (paired s.e.)", "wall time (0 / 0.05)"], rows),
+        (f"Mean best validation NDCG@5: {f3(val['0'])} with dropout 0, {f3(val['0.05'])} with 0.05 (dropout 0 higher "
+         f"on {wins} of {len(ref)} seeds); validation picks dropout {picks}"
+         + (", which becomes the default." if picks == "0" else ", so the default stays 0.05.")
+         + f" Test, 0 minus 0.05: {pm(d['dropout_0']['minus_dropout_0.05_mean'], d['dropout_0']['minus_dropout_0.05_sd'], signed=True)}"
+         f" (mean ± s.d. over seeds); a run with dropout 0 takes {saved:.0f} s less on average.")])
+
+
 def speed(d: dict, name: str = "bench_speed.json", heading: str = "Speed against the machine's limit (the default "
           "recipe)", note: str = "") -> str:
     """Our training and evaluation rates against the machine's matmul rate and a plain transformers + peft loop."""
@@ -553,9 +610,10 @@ def speed(d: dict, name: str = "bench_speed.json", heading: str = "Speed against
                          f"{d[key]['share_of_matmul']:.0%}", f"{d[f'ours_over_{key}']:.2f}"])
     code_levers = {"eval_lora_unfolded": "LoRA left unfolded at evaluation (as before `FoldedLora`)",
                    "eval_weights_fp32": "folded weights left in fp32 while scoring (as before `fold(cast_to=)`)",
-                   "lora_dropout_torch": "peft's `nn.Dropout` on the LoRA inputs (as before `FastDropout`)",
+                   "lora_dropout_torch": "`model.lora.dropout=0.05` drawn by peft's `nn.Dropout` (as before "
+                                         "`FastDropout`)",
                    "train_attn_sdpa": "sdpa attention in training steps too (as before `AttentionByPhase`)"}
-    lever_rows = [[f"`{' '.join(v['overrides'])}`" if v["overrides"] else code_levers.get(name, name),
+    lever_rows = [[code_levers.get(name) or (f"`{' '.join(v['overrides'])}`" if v["overrides"] else name),
                    f"{v['train']['tokens_per_s']:.0f}", f"{v['train_speedup']:.2f}",
                    f"{v['eval']['tokens_per_s']:.0f}", f"{v['eval_speedup']:.2f}"] for name, v in d["levers"].items()]
     compile_note = ""
@@ -568,8 +626,8 @@ def speed(d: dict, name: str = "bench_speed.json", heading: str = "Speed against
                       for precision, r in d["matmul_gflops"].items())
     plain_note = ""
     if "lora_dropout_torch" in d["levers"]:
-        plain_note = (" The plain loop runs the model as transformers and peft build it: sdpa attention and peft's "
-                      "`nn.Dropout`.")
+        plain_note = (" The plain loop runs the model as transformers and peft build it: sdpa attention, and peft's "
+                      "`nn.Dropout` where the LoRA dropout is not 0.")
     return "\n\n".join([
         f"## {heading}",
         *([note] if note else []),
@@ -694,7 +752,7 @@ def render() -> tuple[str, dict[str, str]]:
     candidate_text, candidate_gap = candidate_main(cand)
     recranker_text, hybrid, lightgcn = recranker(load("recranker_ml100k_corrected_split.json"))
     sections = [
-        make_commands(load("make_commands.json")),
+        make_commands(load("make_commands.json"), load("bench_speed.json")),
         candidate_text,
         lever_history(cand, slot, load("ablation_candidate.json"), load("hint_value_rank_candidate.json"),
                       load("order_averaging.json"), load("weight_ema_candidate.json"), load("batch_candidate.json")),
@@ -733,10 +791,9 @@ def render() -> tuple[str, dict[str, str]]:
 
 
 def readme_commands(d: dict, speed_figures: dict) -> str:
-    def span(values, unit):
-        return f"{values[0]}-{values[1]} {unit}" if values[0] != values[1] else f"{values[0]} {unit}"
-
-    run = "; ".join(f"{span(m['wall_s'], 's')} ({span(m['s_per_step'], 's')} per step) on a {m['machine']}"
+    run = "; ".join(f"{span(m['wall_s'], 's')} on a {m['machine']}, {m['date']}"
+                    + (f" ({m['caveat']})" if m.get("caveat") else "")
+                    + (f": {run_phases(m)}" if m.get("phases") else f" ({span(m['s_per_step'], 's')} per step)")
                     for m in d["make_run"])
     compiled = speed_figures.get("ours_over_plain_compiled") if speed_figures.get("compiled_comparable", True) else None
     run += (f". Training runs at {speed_figures['train_share_of_matmul']:.0%} and evaluation at "
@@ -744,7 +801,7 @@ def readme_commands(d: dict, speed_figures: dict) -> str:
             f"{'bf16' if speed_figures['bf16_native'] else 'AVX2, fp32'}); a training step is "
             f"{speed_figures['ours_over_plain_eager']:.2f}x a plain transformers + peft loop"
             + (f", {compiled:.2f}x it compiled" if compiled is not None else "")
-            + " ([speed](docs/results.md#speed-against-the-machines-limit-the-default-recipe))")
+            + " ([details](docs/results.md#the-two-commands), [speed](docs/results.md#speed-against-the-machines-limit-the-default-recipe))")
     test = "; ".join(f"{t['wall_s']} s on a {t['machine']}" + (f", {t['date']}" if t["date"] else "")
                      + f" ({t['passed']} passed)" for t in d["make_test"])
     return table(["command", "what it does", "measured"], [
