@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from rankexp.io import atomic_write_bytes
 
-SECRET_MARKERS = ("api_key", "apikey", "token", "secret", "password")
+# A key naming a credential (`wandb_api_key`, `hf_token`, `access_token`, `db_password`); `token` followed by
+# a letter (`tokens_per_s`, `tokenizer`) names text tokens, not a credential.
+SECRET_KEY = re.compile(r"api_?key|secret|password|token(?![a-z])")
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -48,7 +51,7 @@ def _clean(value: Any) -> Any:
 
 def scrub_secrets(data: dict[str, Any]) -> dict[str, Any]:
     """Drop any key that looks like a credential (W&B keys must never be saved)."""
-    return {k: v for k, v in data.items() if not any(m in k.lower() for m in SECRET_MARKERS)}
+    return {k: v for k, v in data.items() if not SECRET_KEY.search(k.lower())}
 
 
 def write_results(path: Path, metrics: dict[str, Any], cfg: DictConfig, wall_time_s: float,

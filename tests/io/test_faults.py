@@ -96,3 +96,11 @@ def test_truncated_checkpoint_is_a_clear_error(tmp_path):
         io.load_checkpoint(tmp_path / "cut.ckpt")
     with pytest.raises(ConfigError, match="no checkpoint file"):
         io.load_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_credentials_are_dropped_and_token_counts_kept():
+    from rankexp.io.results import scrub_secrets
+
+    data = {"wandb_api_key": 1, "logger.apikey": 1, "hf_token": 1, "access_token_id": 1, "db.password": 1,
+            "client_secret": 1, "speed/train_tokens_per_s": 2.5, "model.tokenizer": "x", "test/ndcg@5": 0.5}
+    assert scrub_secrets(data) == {"speed/train_tokens_per_s": 2.5, "model.tokenizer": "x", "test/ndcg@5": 0.5}
