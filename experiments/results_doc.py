@@ -93,7 +93,8 @@ def run_phases(m: dict, speed_figures: dict | None = None) -> str:
         return f", {rate / speed_figures['limit_gflops']:.0%} of the matmul rate"
 
     return (f"training steps {phases['speed/train_s']:.0f} s ({phases['speed/train_tokens_per_s']:.0f} tokens/s"
-            f"{share('train', 'train')}), {phases['speed/validations']} validations {phases['speed/val_s']:.0f} s, "
+            f"{share('train', 'train')}), {phases['speed/validations']} validations {phases['speed/val_s']:.0f} s "
+            f"({phases['speed/val_tokens_per_s']:.0f} tokens/s{share('val', 'eval')}), "
             f"test {phases['speed/test_s']:.0f} s ({phases['speed/test_tokens_per_s']:.0f} tokens/s"
             f"{share('test', 'eval')})")
 
@@ -106,11 +107,23 @@ def make_commands(d: dict, speed_figures: dict) -> str:
         return (f"; test NDCG@5 {f3(results['test/ndcg@5'])}, LLM minus item mean {s3(gap)} ± {f3(se)} (paired s.e.), "
                 f"top-1 agreement over 5 orders {results['position_bias/top1_agreement']:.2f}")
 
+    def floor(m: dict) -> str:
+        """The seconds this run's tokens would take at the machine's matmul rate: what no speed-up can beat."""
+        phases = m.get("phases")
+        if not phases or speed_figures["precision"] != m["precision"]:
+            return ""
+        flops = sum(phases[f"speed/{phase}_s"] * phases[f"speed/{phase}_tokens_per_s"] * speed_figures[
+            "flops_per_token"]["train" if phase == "train" else "eval"] for phase in ("train", "val", "test"))
+        seconds = flops / 1e9 / speed_figures["limit_gflops"]
+        return (f"at the matmul rate of bench_speed.json ({speed_figures['limit_gflops']:.0f} GFLOP/s), the same "
+                f"tokens would take {seconds:.0f} s: the run spends {seconds / m['wall_s'][0]:.0%} of its wall time "
+                "on the decoder's matmul FLOPs")
+
     def detail(m: dict) -> str:
         phases = run_phases(m, speed_figures)
         return "; ".join(part for part in (m.get("caveat", ""),
                                            f"{span(m['s_per_step'], 's')} per step" + outcome(m.get("results")),
-                                           phases, m.get("note", "")) if part)
+                                           phases, floor(m), m.get("note", "")) if part)
 
     rows = [["`make run`", f"{m['machine']}, {m['date']}" + (f", at {m['commit']}" if m.get("commit") else ""),
              span(m["wall_s"], "s"), detail(m)] for m in d["make_run"]]
@@ -144,7 +157,8 @@ def candidate_main(d: dict) -> tuple[str, float]:
     runs = ", ".join(f"seed {r['seed']} at {r['git_sha']} ({r['wall_time_s']} s)" for r in d.get("runs", []))
     before = d["before_fix"]
     gaps = [g for g, _ in before["paired_test/llm_minus_item_mean/ndcg@5"]]
-    before_text = (f"The same seeds before the fix of the bf16 expected rating: LLM test NDCG@5 "
+    before_text = (f"The same seeds before the fix of the bf16 expected rating (one list per step, LoRA dropout 0.05): "
+                   f"LLM test NDCG@5 "
                    f"{pm(*before['test']['LLM alone (candidate readout)']['ndcg@5'])}, LLM minus item mean "
                    f"{seeds_text(gaps, s3)} (mean {s3(statistics.mean(gaps))}), top-1 agreement over 5 orders "
                    f"{pm(*before['position_bias/top1_agreement'])}.")
@@ -168,7 +182,7 @@ def candidate_main(d: dict) -> tuple[str, float]:
 
 
 def lever_history(cand: dict, slot: dict, ablation: dict, value_rank: dict, orders: dict, ema: dict,
-                  batch: dict) -> str:
+                  batch: dict, dropout: dict) -> str:
     """Each lever on the candidate readout and what it gave, as LLM minus item mean on the same lists. Levers
     measured before the fix of the bf16 expected rating are compared with the default as measured then."""
     def gap_row(lever, override, gaps, measured, vs_default=""):
@@ -183,13 +197,20 @@ def lever_history(cand: dict, slot: dict, ablation: dict, value_rank: dict, orde
     alro_gap = alro[cols.index("test/ndcg@5")][0] - alro[cols.index("baseline_test/item_mean/ndcg@5")][0]
     rows = [gap_row("ALRO's slot verbalizer, full loss (the paper's form)", "`+experiment=alro_ml100k`", [alro_gap],
                     f"{slot['lists']['test']} lists, {slot['split']}, mean of {alro[0]} seeds"),
-            gap_row("candidate readout + rating CE + item-mean hints, 2 lists per step (the default)", "",
-                    current_gaps, f"{cand['lists']['test']} lists, seeds 0 / 1 / 2")]
+            gap_row("candidate readout + rating CE + item-mean hints, 2 lists per step, no LoRA dropout (the "
+                    "default)", "", current_gaps, f"{cand['lists']['test']} lists, seeds 0 / 1 / 2")]
     b = list(batch["seeds"].values())
-    rows.append(gap_row("one list per step (the default before)", f"`{batch['baseline']}`",
+    paired = [-r["minus_dropout_0.05"] for r in dropout["dropout_0"]["seeds"] if "minus_dropout_0.05" in r]
+    rows.append(gap_row("LoRA dropout 0.05, 2 lists per step (the default before)", "`model.lora.dropout=0.05`",
+                        [v["paired_test/llm_minus_item_mean/ndcg@5"] for v in b],
+                        f"{b[0]['lists']} lists, seeds {' / '.join(batch['seeds'])}",
+                        f"{seeds_text(paired, lambda v: s3(v))} (paired, seed{'s' if len(paired) > 1 else ''} "
+                        f"{' / '.join(str(i) for i in range(len(paired)))})"))
+    rows.append(gap_row("one list per step, LoRA dropout 0.05", f"`{batch['baseline']} model.lora.dropout=0.05`",
                         [v["default_paired_test/llm_minus_item_mean/ndcg@5"] for v in b],
                         f"{b[0]['lists']} lists, seeds {' / '.join(batch['seeds'])}",
-                        pm(-batch["minus_default_mean"], batch["minus_default_sd"], signed=True)))
+                        pm(-batch["minus_default_mean"], batch["minus_default_sd"], signed=True)
+                        + " (against 2 per step, both with dropout 0.05)"))
     rows.append(gap_row("one list per step, measured before the fix", f"`{batch['baseline']}`", default_gaps,
                         f"{cand['lists']['test']} lists, seeds 0 / 1 / 2{then}"))
     for key, lever, override in (("psl", "+ PSL", "`loss=[rating_ce,perm_kl]`"),
@@ -229,7 +250,7 @@ def lever_history(cand: dict, slot: dict, ablation: dict, value_rank: dict, orde
         "## Levers on the candidate readout and what each gave (ML-100K)",
         ("- Sources: `candidate_ml100k.json`, `alro_ml100k_slot.json`, `ablation_candidate.json`, "
         "`hint_value_rank_candidate.json`, `order_averaging.json`, `weight_ema_candidate.json`, "
-        "`batch_candidate.json`\n"
+        "`batch_candidate.json`, `lora_dropout_candidate_b2.json`\n"
         "- Measure: test NDCG@5 of the LLM minus the item mean on the same lists (negative: below the item mean); "
         "\"vs the default\": the paired difference to the default run of the same seed (mean ± s.d. over seeds), "
         "or the difference of the means. Rows measured before the fix of the bf16 expected rating (commit 87cc4ed), "
@@ -247,7 +268,7 @@ def batch_size(d: dict) -> str:
              pm(v["paired_test/minus_default/ndcg@5"], v["paired_test/minus_default/ndcg@5_se"], True),
              f"{v['wall_time_s']} / {v['default_wall_time_s']} s"] for seed, v in d["seeds"].items()]
     return "\n\n".join([
-        f"## Two lists per step (`{d['override']}`, the default) against one",
+        f"## Two lists per step (`{d['override']}`, the default) against one, both with LoRA dropout 0.05",
         facts("batch_candidate.json", command=f"`{d['command']}`", machine=d["machine"]),
         table(["seed", "best val NDCG@5 (2 / 1 per step)", "test NDCG@5 (2 / 1 per step)",
                "LLM minus item mean, 2 per step (paired s.e.)", "2 minus 1 per step (paired s.e.)",
@@ -548,10 +569,10 @@ def lora_dropout(d: dict) -> str:
     """LoRA dropout 0 against the default 0.05: one seed, the same lists, on the machine the speed figures name."""
     ref, lever = d["dropout_0.05"]["seeds"][0], d["dropout_0"]["seeds"][0]
     rows = [[label, f3(r["llm_ndcg@5"]), s3(r["llm_ndcg@5"] - r["item_mean_ndcg@5"]), f3(r.get("best_val/ndcg@5")),
-             f"{r['wall_time_s']:.0f} s"] for label, r in (("`model.lora.dropout=0.05` (the default)", ref),
+             f"{r['wall_time_s']:.0f} s"] for label, r in (("`model.lora.dropout=0.05` (the default then)", ref),
                                                           ("`model.lora.dropout=0`", lever))]
     return "\n\n".join([
-        "## LoRA dropout 0 (a speed lever, seed 0)",
+        "## LoRA dropout 0, one list per step (seed 0, AVX2 in fp32)",
         facts("lora_dropout_candidate.json", command="`make run` and `make run ARGS=model.lora.dropout=0`, then "
               "`python experiments/paired_runs.py --ref dropout_0.05 dropout_0.05=<run> dropout_0=<run>`",
               machine="2-core AVX2 CPU (no native bf16), idle, trainer=cpu in fp32", lists="100 validation, 707 test"),
@@ -561,35 +582,47 @@ def lora_dropout(d: dict) -> str:
          f"{s3(lever['minus_dropout_0.05_ci_low'])} to {s3(lever['minus_dropout_0.05_ci_high'])}), for "
          f"{ref['wall_time_s'] - lever['wall_time_s']:.0f} s less. Validation picks "
          f"{'dropout 0' if lever['best_val/ndcg@5'] > ref['best_val/ndcg@5'] else 'dropout 0.05'} "
-         f"({f3(lever['best_val/ndcg@5'])} vs {f3(ref['best_val/ndcg@5'])}); on one seed the default stays 0.05.")])
+         f"({f3(lever['best_val/ndcg@5'])} vs {f3(ref['best_val/ndcg@5'])}); on one seed the default then stayed 0.05 "
+         "(with two lists per step, 3 seeds: the section above).")])
 
 
-def lora_dropout_seeds(d: dict) -> str:
-    """LoRA dropout 0 against the default 0.05 with two lists per step: 3 seeds, paired per list."""
-    ref, lever = d["dropout_0.05"]["seeds"], d["dropout_0"]["seeds"]
+def lora_dropout_seeds(d: dict, batch: dict) -> str:
+    """No LoRA dropout (the default) against 0.05, both with two lists per step, 3 seeds. The 0.05 runs are
+    batch_candidate.json's two-lists-per-step runs; a seed whose 0.05 run was repeated with its per-list scores
+    kept is also paired list by list (paired_runs.py)."""
+    lever = d["dropout_0"]["seeds"]
+    ref = [batch["seeds"][str(seed)] for seed in range(len(lever))]
+
+    def paired(r: dict) -> str:
+        return pm(r["minus_dropout_0.05"], r["minus_dropout_0.05_se"], signed=True) if "minus_dropout_0.05" in r else ""
+
     rows = [[str(seed), f"{f3(b['best_val/ndcg@5'])} / {f3(a['best_val/ndcg@5'])}",
-             f"{f3(b['llm_ndcg@5'])} / {f3(a['llm_ndcg@5'])}",
-             f"{s3(b['llm_ndcg@5'] - b['item_mean_ndcg@5'])} / {s3(a['llm_ndcg@5'] - a['item_mean_ndcg@5'])}",
-             pm(b["minus_dropout_0.05"], b["minus_dropout_0.05_se"], signed=True),
-             f"{b['wall_time_s']:.0f} / {a['wall_time_s']:.0f} s"] for seed, (a, b) in enumerate(zip(ref, lever))]
-    val = {name: statistics.mean(r["best_val/ndcg@5"] for r in runs) for name, runs in (("0", lever), ("0.05", ref))}
-    picks = max(val, key=val.get)
+             f"{f3(b['llm_ndcg@5'])} / {f3(a['test/ndcg@5'])}",
+             f"{s3(b['llm_ndcg@5'] - b['item_mean_ndcg@5'])} / {s3(a['paired_test/llm_minus_item_mean/ndcg@5'])}",
+             paired(b), f"{b['wall_time_s']:.0f} / {a['wall_time_s']:.0f} s"]
+            for seed, (a, b) in enumerate(zip(ref, lever))]
+    val = {"0": statistics.mean(r["best_val/ndcg@5"] for r in lever),
+           "0.05": statistics.mean(r["best_val/ndcg@5"] for r in ref)}
     wins = sum(b["best_val/ndcg@5"] > a["best_val/ndcg@5"] for a, b in zip(ref, lever))
+    test = statistics.mean(b["llm_ndcg@5"] - a["test/ndcg@5"] for a, b in zip(ref, lever))
     saved = statistics.mean(a["wall_time_s"] - b["wall_time_s"] for a, b in zip(ref, lever))
     return "\n\n".join([
-        "## LoRA dropout 0 with two lists per step (3 seeds)",
-        facts("lora_dropout_candidate_b2.json",
-              command="`python -m rankexp.run seed=S model.lora.dropout=D` (S = 0, 1, 2; D = 0 and the default 0.05), "
-                      "then `python experiments/paired_runs.py --ref dropout_0.05 dropout_0.05=<3 runs> "
-                      "dropout_0=<3 runs> --out experiments/results/lora_dropout_candidate_b2.json`",
+        "## LoRA dropout 0 (the default) against 0.05, two lists per step",
+        facts("lora_dropout_candidate_b2.json, batch_candidate.json",
+              command="`python -m rankexp.run seed=S model.lora.dropout=0` (S = 0, 1, 2, at d2c8811; the default "
+                      "since fa7e76f), then `python experiments/paired_runs.py --ref dropout_0.05 "
+                      "dropout_0.05=<0.05 runs with per-list scores> dropout_0=<the three runs> --out "
+                      "experiments/results/lora_dropout_candidate_b2.json`; the 0.05 columns are "
+                      "batch_candidate.json's two-lists-per-step runs",
               machine="2-core AVX512-BF16 CPU, trainer=cpu in bf16-mixed", lists="100 validation, 707 test"),
         table(["seed", "best val NDCG@5 (0 / 0.05)", "test NDCG@5 (0 / 0.05)", "LLM minus item mean (0 / 0.05)",
-               "0 minus 0.05 (paired s.e.)", "wall time (0 / 0.05)"], rows),
-        (f"Mean best validation NDCG@5: {f3(val['0'])} with dropout 0, {f3(val['0.05'])} with 0.05 (dropout 0 higher "
-         f"on {wins} of {len(ref)} seeds); validation picks dropout {picks}"
-         + (", which becomes the default." if picks == "0" else ", so the default stays 0.05.")
-         + f" Test, 0 minus 0.05: {pm(d['dropout_0']['minus_dropout_0.05_mean'], d['dropout_0']['minus_dropout_0.05_sd'], signed=True)}"
-         f" (mean ± s.d. over seeds); a run with dropout 0 takes {saved:.0f} s less on average.")])
+               "0 minus 0.05, paired (s.e.)", "wall time (0 / 0.05)"], rows),
+        (f"Mean best validation NDCG@5: {f3(val['0'])} without dropout, {f3(val['0.05'])} with 0.05 (higher without "
+         f"on {wins} of {len(lever)} seeds). Validation does not tell them apart, and the run without dropout is "
+         f"{saved:.0f} s shorter on average, so it is the default since fa7e76f. Test NDCG@5, 0 minus 0.05: "
+         f"{s3(test)} (mean over seeds). A paired cell is empty where the 0.05 run's per-list scores were not kept. "
+         "The seed-0 run without dropout shared the machine with a short test run for about a minute (its validation "
+         "at step 50 took 59 s, the others ~34 s), so its wall time is ~25 s long.")])
 
 
 def speed(d: dict, name: str = "bench_speed.json", heading: str = "Speed against the machine's limit (the default "
@@ -604,7 +637,8 @@ def speed(d: dict, name: str = "bench_speed.json", heading: str = "Speed against
                        ("plain_compiled", "plain loop, `torch.compile` on the decoder")):
         if "tokens_per_s" in d.get(key, {}):
             if d[key].get("graphs_compiled_while_timed"):
-                label += (f" (still compiling in its timed steps: {d[key]['graphs_compiled_while_timed']} graphs; "
+                graphs = d[key]["graphs_compiled_while_timed"]
+                label += (f" (still compiling in its timed steps: {graphs} graph{'s' if graphs != 1 else ''}; "
                           "not like for like, and the README does not quote it)")
             rows.append([label, f"{d[key]['tokens_per_s']:.0f}", f"{d['flops_per_token']['train'] / 1e6:.0f}",
                          f"{d[key]['share_of_matmul']:.0%}", f"{d[f'ours_over_{key}']:.2f}"])
@@ -726,7 +760,7 @@ KNOWN = {"make_commands.json", "candidate_ml100k.json", "alro_ml100k_slot.json",
          "hint_value_rank_candidate.json", "order_averaging.json", "probe_order_averaging.json",
          "weight_ema_candidate.json", "probe_hint_rounding.json", "probe_rating_ceiling.json",
          "bench_retrievers.json", "rerank_candidate.json", "recranker_ml100k_corrected_split.json",
-         "probe_cross_fit.json", "bench_speed.json", "bench_speed_avx2.json", "bench_threads.json", "lora_dropout_candidate.json", "batch_candidate.json", "bench_train.json", "bench_inference.json", "bench_inference_trained.json",
+         "probe_cross_fit.json", "bench_speed.json", "bench_speed_avx2.json", "bench_threads.json", "lora_dropout_candidate.json", "lora_dropout_candidate_b2.json", "batch_candidate.json", "bench_train.json", "bench_inference.json", "bench_inference_trained.json",
          "bench_hybrid.json", "bench_sampling.json", "probe_calibration.json", "mutation.json"}
 
 
@@ -755,8 +789,10 @@ def render() -> tuple[str, dict[str, str]]:
         make_commands(load("make_commands.json"), load("bench_speed.json")),
         candidate_text,
         lever_history(cand, slot, load("ablation_candidate.json"), load("hint_value_rank_candidate.json"),
-                      load("order_averaging.json"), load("weight_ema_candidate.json"), load("batch_candidate.json")),
+                      load("order_averaging.json"), load("weight_ema_candidate.json"), load("batch_candidate.json"),
+                      load("lora_dropout_candidate_b2.json")),
         batch_size(load("batch_candidate.json")),
+        lora_dropout_seeds(load("lora_dropout_candidate_b2.json"), load("batch_candidate.json")),
         ablation_candidate(load("ablation_candidate.json")),
         alro_slot(slot),
         hint_format_seed0(cand),
