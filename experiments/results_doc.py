@@ -78,6 +78,14 @@ def span(values: list, unit: str) -> str:
     return f"{values[0]}-{values[1]} {unit}" if values[0] != values[1] else f"{values[0]} {unit}"
 
 
+PHASE_FLOPS = {"train": "train", "val": "eval", "test": "eval"}  # bench_speed.json's flops_per_token of a phase
+
+
+def phase_gflops(phases: dict, phase: str, speed_figures: dict) -> float:
+    """GFLOP/s of the decoder's matmuls in one phase of a run: its tokens/s times FLOPs per token (4N or 2N)."""
+    return phases[f"speed/{phase}_tokens_per_s"] * speed_figures["flops_per_token"][PHASE_FLOPS[phase]] / 1e9
+
+
 def run_phases(m: dict, speed_figures: dict | None = None) -> str:
     """Where a `make run` row's time went, from its run's results.json `speed/*` (rankexp.recipes.callbacks.
     PhaseTimes); with `speed_figures` (bench_speed.json of the same machine kind and precision), each phase's
@@ -86,17 +94,15 @@ def run_phases(m: dict, speed_figures: dict | None = None) -> str:
     if not phases:
         return ""
 
-    def share(phase: str, flops: str) -> str:
+    def share(phase: str) -> str:
         if speed_figures is None or speed_figures["precision"] != m["precision"]:
             return ""
-        rate = phases[f"speed/{phase}_tokens_per_s"] * speed_figures["flops_per_token"][flops] / 1e9
-        return f", {rate / speed_figures['limit_gflops']:.0%} of the matmul rate"
+        return f", {phase_gflops(phases, phase, speed_figures) / speed_figures['limit_gflops']:.0%} of the matmul rate"
 
     return (f"training steps {phases['speed/train_s']:.0f} s ({phases['speed/train_tokens_per_s']:.0f} tokens/s"
-            f"{share('train', 'train')}), {phases['speed/validations']} validations {phases['speed/val_s']:.0f} s "
-            f"({phases['speed/val_tokens_per_s']:.0f} tokens/s{share('val', 'eval')}), "
-            f"test {phases['speed/test_s']:.0f} s ({phases['speed/test_tokens_per_s']:.0f} tokens/s"
-            f"{share('test', 'eval')})")
+            f"{share('train')}), {phases['speed/validations']} validations {phases['speed/val_s']:.0f} s "
+            f"({phases['speed/val_tokens_per_s']:.0f} tokens/s{share('val')}), "
+            f"test {phases['speed/test_s']:.0f} s ({phases['speed/test_tokens_per_s']:.0f} tokens/s{share('test')})")
 
 
 def make_commands(d: dict, speed_figures: dict) -> str:
@@ -112,9 +118,8 @@ def make_commands(d: dict, speed_figures: dict) -> str:
         phases = m.get("phases")
         if not phases or speed_figures["precision"] != m["precision"]:
             return ""
-        flops = sum(phases[f"speed/{phase}_s"] * phases[f"speed/{phase}_tokens_per_s"] * speed_figures[
-            "flops_per_token"]["train" if phase == "train" else "eval"] for phase in ("train", "val", "test"))
-        seconds = flops / 1e9 / speed_figures["limit_gflops"]
+        gflop = sum(phases[f"speed/{phase}_s"] * phase_gflops(phases, phase, speed_figures) for phase in PHASE_FLOPS)
+        seconds = gflop / speed_figures["limit_gflops"]
         return (f"at the matmul rate of bench_speed.json ({speed_figures['limit_gflops']:.0f} GFLOP/s), the same "
                 f"tokens would take {seconds:.0f} s: the run spends {seconds / m['wall_s'][0]:.0%} of its wall time "
                 "on the decoder's matmul FLOPs")

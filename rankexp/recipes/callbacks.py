@@ -23,6 +23,13 @@ import lightning as L
 log = logging.getLogger("rankexp.train")
 
 
+def real_tokens(batch) -> float:
+    """Non-padding tokens of a batch (its attention mask's sum): what every tokens/s here counts; 0 for a batch
+    without a mask."""
+    mask = batch.get("attention_mask") if isinstance(batch, dict) else None
+    return float(mask.sum()) if mask is not None else 0.0
+
+
 class Throughput(L.Callback):
     """Every `every_n_steps` training steps: `train/tokens_per_s` (non-padding tokens, i.e. the attention
     mask's sum) and `train/s_per_step` over those steps, logged and written as one plain log line."""
@@ -34,7 +41,7 @@ class Throughput(L.Callback):
         self._steps = 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._tokens += float(batch["attention_mask"].sum())
+        self._tokens += real_tokens(batch)
         self._steps += 1
         if self._steps < self.every:
             return
@@ -50,12 +57,6 @@ class Throughput(L.Callback):
         shown = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         log.info("validation at step %d: %s", trainer.global_step, shown)
         self._start, self._tokens, self._steps = time.perf_counter(), 0.0, 0
-
-
-def _real_tokens(batch) -> float:
-    """Non-padding tokens of a batch (its attention mask's sum); 0 for a batch without one."""
-    mask = batch.get("attention_mask") if isinstance(batch, dict) else None
-    return float(mask.sum()) if mask is not None else 0.0
 
 
 class PhaseTimes(L.Callback):
@@ -90,7 +91,7 @@ class PhaseTimes(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._stop("train")
-        self.tokens["train"] += _real_tokens(batch)
+        self.tokens["train"] += real_tokens(batch)
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking:
@@ -98,7 +99,7 @@ class PhaseTimes(L.Callback):
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if not trainer.sanity_checking:
-            self.tokens["val"] += _real_tokens(batch)
+            self.tokens["val"] += real_tokens(batch)
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking and "val" in self._started:
@@ -109,7 +110,7 @@ class PhaseTimes(L.Callback):
         self._start("test")
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        self.tokens["test"] += _real_tokens(batch)
+        self.tokens["test"] += real_tokens(batch)
 
     def on_test_epoch_end(self, trainer, pl_module) -> None:
         self._stop("test")
