@@ -71,18 +71,23 @@ def best_score(trainer: L.Trainer) -> dict[str, float]:
     return {f"best_{callback.monitor}": float(score)} if score is not None else {}
 
 
+def callback_of(trainer: L.Trainer, kind: type):
+    """The trainer's callback of class `kind` (conf/callbacks), or None when the config dropped it."""
+    return next((c for c in trainer.callbacks if isinstance(c, kind)), None)
+
+
 def val_curve_callback(trainer: L.Trainer):
     """The trainer's ValCurve callback (conf/callbacks), or None."""
     from rankexp.recipes.callbacks import ValCurve
 
-    return next((c for c in trainer.callbacks if isinstance(c, ValCurve)), None)
+    return callback_of(trainer, ValCurve)
 
 
 def phase_times(trainer: L.Trainer) -> dict[str, float]:
     """`speed/*`: where the run's time went, from the trainer's PhaseTimes callback (conf/callbacks), if any."""
     from rankexp.recipes.callbacks import PhaseTimes
 
-    callback = next((c for c in trainer.callbacks if isinstance(c, PhaseTimes)), None)
+    callback = callback_of(trainer, PhaseTimes)
     return callback.metrics() if callback is not None else {}
 
 
