@@ -170,7 +170,8 @@ UNFOLDED, TORCH_DROPOUT, TRAIN_SDPA = "eval_lora_unfolded", "lora_dropout_torch"
 EVAL_FP32_WEIGHTS = "eval_weights_fp32"
 LEVERS = {TRAIN_SDPA: [], TORCH_DROPOUT: ["model.lora.dropout=0.05"],
           "lora_dropout_0.05": ["model.lora.dropout=0.05"], "eval_batch_16": ["train.eval_batch_size=16"],
-          "eval_batch_4": ["train.eval_batch_size=4"], UNFOLDED: [], EVAL_FP32_WEIGHTS: []}
+          "eval_batch_4": ["train.eval_batch_size=4"], UNFOLDED: [], EVAL_FP32_WEIGHTS: [],
+          "lora_top_15_layers": ["model.lora.top_layers=15"], "lora_top_8_layers": ["model.lora.top_layers=8"]}
 
 
 def lever_context(name: str):

@@ -203,6 +203,7 @@ class LoraSchema:
     r: int = key(count(1), "LoRA rank")
     alpha: float = key(number(0, low_open=True), "LoRA scaling alpha")
     dropout: float = key(number(0, 1, high_open=True), "LoRA dropout")
+    top_layers: int = key(count(1, nullable=True), "adapt only the top K decoder layers (null = all)")
 
 
 @dataclass

@@ -24,22 +24,41 @@ BASE_FILE = "rankexp_base.json"  # next to a saved adapter: which base model it 
 WEIGHTS_FILE = "adapter_model.safetensors"  # peft's name for the adapter's weights
 
 
-LORA_KEYS = ("r", "alpha", "dropout", "target_modules", "bias")
+LORA_KEYS = ("r", "alpha", "dropout", "target_modules", "bias")  # every `model.lora` sets these
+OPTIONAL_LORA_KEYS = ("top_layers",)  # absent = null, so configs and run dirs from before them still load
 
 
-def lora_config(lora: dict):
-    """peft's LoraConfig from `model.lora` (every key set in conf/model/*.yaml; none defaulted here)."""
+def lora_config(lora: dict, num_layers: int | None = None):
+    """peft's LoraConfig from `model.lora` (the required keys are set in conf/model/*.yaml; none defaulted here).
+
+    `top_layers: K` adapts only the top K of the model's `num_layers` decoder layers (peft's
+    `layers_to_transform`). The layers below then hold no trainable weight, so autograd records nothing
+    there and a training step's backward stops at the lowest adapted layer: a step costs about
+    2N (forward) + 2N x K / layers (backward to the inputs) instead of 4N FLOPs per token.
+    """
     from peft import LoraConfig, TaskType
 
     missing = [k for k in LORA_KEYS if k not in lora]
     if missing:
         raise ConfigError(f"`model.lora` lacks {', '.join(f'`{k}`' for k in missing)}; it needs {', '.join(LORA_KEYS)} "
                           "(see conf/model/smollm2_135m.yaml)")
-
     return LoraConfig(task_type=TaskType.CAUSAL_LM, r=int(lora["r"]), lora_alpha=int(lora["alpha"]),
                       lora_dropout=float(lora["dropout"]),
                       target_modules=list(lora["target_modules"]),
-                      bias=lora["bias"])
+                      bias=lora["bias"], layers_to_transform=adapted_layers(lora, num_layers))
+
+
+def adapted_layers(lora: dict, num_layers: int | None) -> list[int] | None:
+    """The decoder layers `model.lora.top_layers` adapts (None: all of them)."""
+    top = lora.get("top_layers")
+    if top is None:
+        return None
+    if num_layers is None:
+        raise ConfigError("`model.lora.top_layers` needs the model's layer count; this model's config has none")
+    if not 1 <= int(top) <= num_layers:
+        raise ConfigError(f"`model.lora.top_layers` must be in [1, {num_layers}] (this model's decoder layers), "
+                          f"got {top}")
+    return list(range(num_layers - int(top), num_layers))
 
 
 def add_lora(model, lora: dict):
@@ -49,8 +68,9 @@ def add_lora(model, lora: dict):
     """
     from peft import get_peft_model
 
+    num_layers = getattr(model.config, "num_hidden_layers", None)
     try:
-        model = get_peft_model(model, lora_config(lora))
+        model = get_peft_model(model, lora_config(lora, num_layers))
     except ValueError as error:  # e.g. target modules that the model lacks
         raise ConfigError(f"`model.lora` does not fit this model: {error}") from error
     use_fast_lora_dropout(model)
@@ -145,6 +165,8 @@ def load_adapter(base_model, path: str | os.PathLike, *, is_trainable: bool = Fa
         diff = {f: (getattr(saved, f), getattr(current, f)) for f in fields if getattr(saved, f) != getattr(current, f)}
         if set(saved.target_modules or ()) != set(current.target_modules or ()):
             diff["target_modules"] = (sorted(saved.target_modules), sorted(current.target_modules))
+        if _layers(saved) != _layers(current):
+            diff["layers_to_transform"] = (_layers(saved), _layers(current))
         if diff:
             raise ConfigError(f"adapter checkpoint {path} has another LoRA config than `model.lora` "
                               f"(saved vs current: {diff}); set `model.lora` to match it")
@@ -156,6 +178,14 @@ def load_adapter(base_model, path: str | os.PathLike, *, is_trainable: bool = Fa
         raise ConfigError(damaged(path / WEIGHTS_FILE, str(error), path)) from error
     except (RuntimeError, ValueError, KeyError) as error:  # size mismatch, missing target modules
         raise ConfigError(f"adapter checkpoint {path} does not fit this base model / LoRA config: {error}") from error
+
+
+def _layers(config) -> list[int] | None:
+    """The layers a peft LoraConfig adapts, as a sorted list (None: all)."""
+    layers = getattr(config, "layers_to_transform", None)
+    if layers is None:
+        return None
+    return sorted([layers] if isinstance(layers, int) else layers)
 
 
 def damaged(file: Path, why: str, folder: Path) -> str:

@@ -24,14 +24,13 @@ from typing import Any
 import torch
 
 from rankexp.errors import ConfigError
-from rankexp.models.adapters import add_lora
+from rankexp.models.adapters import LORA_KEYS, OPTIONAL_LORA_KEYS, add_lora
 from rankexp.models.gguf_cache import load_from_cache
 
 log = logging.getLogger(__name__)
 
 SOURCES = ("gguf_package", "hub", "tiny_random")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-LORA_KEYS = {"r", "alpha", "dropout", "target_modules", "bias"}
 ATTENTION = ("sdpa", "eager", "flash_attention_2")  # transformers' `attn_implementation` names
 # A tiny Llama: big enough to have every part a real one has (GQA, RoPE, tied head), small enough
 # that a forward on 600 tokens takes milliseconds.
@@ -97,9 +96,10 @@ def _validate(source: str, dtype: str, lora: dict | None, tiny: dict | None, loa
         raise ConfigError(f"`model.attn_implementation`={attn_implementation!r} is unknown; "
                           f"use one of {', '.join(ATTENTION)}")
     if lora is not None:
-        unknown = set(lora) - LORA_KEYS
+        unknown = set(lora) - {*LORA_KEYS, *OPTIONAL_LORA_KEYS}
         if unknown:
-            raise ConfigError(f"`model.lora` has unknown keys {sorted(unknown)}; known: {sorted(LORA_KEYS)}")
+            raise ConfigError(f"`model.lora` has unknown keys {sorted(unknown)}; "
+                              f"known: {sorted({*LORA_KEYS, *OPTIONAL_LORA_KEYS})}")
         if int(lora["r"]) <= 0 or not 0 <= float(lora["dropout"]) < 1:
             raise ConfigError(f"`model.lora` needs r > 0 and 0 <= dropout < 1, got {lora}")
     if tiny is not None and source != "tiny_random":

@@ -52,13 +52,14 @@ class Architecture:
         return self.linear_params() + self.layers * 2 * self.hidden + self.hidden + embeddings
 
     def lora_params(self, lora: dict) -> int:
-        """r * (in + out) per targeted module per layer."""
+        """r * (in + out) per targeted module per adapted layer (`top_layers` of them, or all)."""
         unknown = sorted(set(lora["target_modules"]) - set(MODULE_SHAPES))
         if unknown:
             raise ConfigError(f"`model.lora.target_modules` has {unknown}, which the estimator does not know; "
                               f"it knows {sorted(MODULE_SHAPES)} (Llama-style decoders)")
         r = int(lora["r"])
-        return self.layers * sum(r * sum(MODULE_SHAPES[name](self)) for name in lora["target_modules"])
+        layers = self.layers if lora.get("top_layers") is None else min(int(lora["top_layers"]), self.layers)
+        return layers * sum(r * sum(MODULE_SHAPES[name](self)) for name in lora["target_modules"])
 
     def as_dict(self) -> dict:
         return asdict(self)

