@@ -31,7 +31,16 @@ import torch
 from torch import Tensor, nn
 
 from rankexp.data.examples import ListwiseExample
-from rankexp.data.recranker import LISTWISE_TOP, POINTWISE_ANSWERS, TASKS, PairwiseExample, PredictRating, Score
+from rankexp.data.recranker import (
+    HYBRID_FORMS,
+    LISTWISE_TOP,
+    PAIR_SETS,
+    POINTWISE_ANSWERS,
+    TASKS,
+    PairwiseExample,
+    PredictRating,
+    Score,
+)
 from rankexp.data.recranker_eval import listwise_eval, pairwise_eval, pointwise_eval
 from rankexp.errors import ConfigError
 from rankexp.evaluation.metrics import ranking_metrics
@@ -62,10 +71,10 @@ class HybridOptions:
         unknown = set(self.tasks) - set(TASKS)
         if unknown or not self.tasks:
             raise ConfigError(f"hybrid tasks must be a non-empty subset of {TASKS}, got {self.tasks}")
-        if self.pairs not in ("all", "matching"):
-            raise ConfigError(f"`task.pairs` must be all or matching, got {self.pairs!r}")
-        if self.form not in ("paper", "code"):
-            raise ConfigError(f"`task.form` must be paper or code, got {self.form!r}")
+        if self.pairs not in PAIR_SETS:
+            raise ConfigError(f"`task.pairs` must be one of {', '.join(PAIR_SETS)}, got {self.pairs!r}")
+        if self.form not in HYBRID_FORMS:
+            raise ConfigError(f"`task.form` must be one of {', '.join(HYBRID_FORMS)}, got {self.form!r}")
         if len(self.weights) != 3 or self.chunk_size < 1:
             raise ConfigError(f"`task.weights` needs 3 values and chunk_size >= 1, got {self.weights}, {self.chunk_size}")
 
@@ -138,7 +147,7 @@ def hybrid_scores(point: np.ndarray, pair_wins: np.ndarray, list_positions: Sequ
     if form == "code":
         rank = np.arange(m) if retriever_rank is None else np.asarray(retriever_rank, dtype=np.float64)
         return point + 0.05 * (m - rank) + 0.5 * wins + np.where(returned, 0.025 * (list_top - (pos - 1)), 0.0)
-    raise ConfigError(f"`task.form` must be paper or code, got {form!r}")
+    raise ConfigError(f"`task.form` must be one of {', '.join(HYBRID_FORMS)}, got {form!r}")
 
 
 # ---- one user ---------------------------------------------------------------------------------------

@@ -9,6 +9,10 @@ Why not Hydra structured configs as the groups' bases: OmegaConf checks types bu
 ranges, its type errors are not `ConfigError`s, and the yaml files also hold
 `_target_` and group-specific keys that a closed schema would reject. Here only the
 keys a schema lists are checked; everything else passes through to its `_target_`.
+
+A rule's bound or choices that the code depends on (`protocol.m >= 2`, `task.pairs`, `model.source`, ...) is a
+constant declared next to that code and imported here, so a function called from Python without this schema
+guards with the same value and the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -19,8 +23,17 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rankexp.data.recranker import RECRANKER_TASKS, default_recipe  # noqa: F401  (the rule `recipe` defaults by)
+from rankexp.data.cross_fit import MIN_FOLDS
+from rankexp.data.recranker import (  # noqa: F401  (RECRANKER_TASKS, default_recipe: the rule `recipe` defaults by)
+    HYBRID_FORMS,
+    MIX_MODES,
+    PAIR_SETS,
+    RECRANKER_TASKS,
+    default_recipe,
+)
+from rankexp.data.splits import MIN_CANDIDATES
 from rankexp.errors import ConfigError
+from rankexp.models.loading import ATTENTION, DTYPES, MIN_PROMPT_TOKENS, SOURCES
 
 
 @dataclass(frozen=True)
@@ -161,7 +174,7 @@ class ProtocolSchema:
     """`protocol.*`: which lists are ranked and how much history a prompt shows."""
 
     name: str = key(choice("explicit_listwise", "rerank_topk"), "the evaluation protocol")
-    m: int = key(count(2), "candidates per list")
+    m: int = key(count(MIN_CANDIDATES), "candidates per list")
     history_len: int = key(count(1), "history items shown per prompt")
     min_history: int = key(count(0), "ratings a user needs before the held-out lists")
     min_distinct_ratings: int = key(count(1), "distinct ratings a list needs to be ranked")
@@ -180,7 +193,7 @@ class TaskSchema:
     hints: bool = key(FLAG, "show a hint signal next to each item")
     strip_year: bool = key(FLAG, "drop a trailing (YYYY) from titles")
     hint_source: str = key(choice("item_mean", "retriever_cv", "retriever"), "where the hints come from")
-    hint_folds: int = key(count(2), "retriever_cv: folds of the train rows, one retriever copy per held-out fold")
+    hint_folds: int = key(count(MIN_FOLDS), "retriever_cv: folds of the train rows, one retriever copy per held-out fold")
     hint_signal: str = key(choice("rating", "score"),
                            "listwise prompts: a predicted rating, or the retriever's own score (hint_format=rank)")
     hint_format: str = key(choice("value", "value_rank", "rank"),
@@ -188,10 +201,10 @@ class TaskSchema:
     pointwise_hint_source: str = key(choice("item_mean", "retriever_cv", "retriever", nullable=True),
                                      "hints of the pointwise task (null = hint_source)")
     dislike_threshold: float = key(number(), "ratings at or below this count as disliked")
-    mix_mode: str = key(choice("sample", "all"), "draw one task per instruction, or all tasks")
+    mix_mode: str = key(choice(*MIX_MODES), "draw one task per instruction, or all tasks")
     listwise_top: int = key(count(1), "items the listwise task returns")
-    form: str = key(choice("paper", "code"), "the hybrid's formula")
-    pairs: str = key(choice("all", "matching"), "pairwise prompts at test time")
+    form: str = key(choice(*HYBRID_FORMS), "the hybrid's formula")
+    pairs: str = key(choice(*PAIR_SETS), "pairwise prompts at test time")
     both_orders: bool = key(FLAG, "ask every pair in both orders")
     candidates_in_prefix: bool = key(FLAG, "list the candidates once in the shared prefix")
 
@@ -210,11 +223,12 @@ class LoraSchema:
 class ModelSchema:
     """`model.*` (besides `lora`): which base model, in which precision."""
 
-    source: str = key(choice("gguf_package", "hub", "tiny_random"), "where the base model comes from")
-    dtype: str = key(choice("float32", "bfloat16", "float16"), "weight dtype")
+    source: str = key(choice(*SOURCES), "where the base model comes from")
+    attn_implementation: str = key(choice(*ATTENTION), "transformers' attention kernel")
+    dtype: str = key(choice(*DTYPES), "weight dtype")
     load_in_4bit: bool = key(FLAG, "NF4 quantisation (CUDA only)")
     gradient_checkpointing: bool = key(FLAG, "recompute activations in backward")
-    max_length: int = key(count(16), "token budget of one prompt")
+    max_length: int = key(count(MIN_PROMPT_TOKENS), "token budget of one prompt")
 
 
 @dataclass

@@ -28,6 +28,8 @@ import pandas as pd
 
 from rankexp.errors import ConfigError
 
+MIN_FOLDS = 2  # `task.hint_folds`: one fold held out per copy, and a copy must keep some train rows
+
 HintValues = Callable[[int, np.ndarray], np.ndarray]
 
 
@@ -40,8 +42,8 @@ def assign_folds(train: pd.DataFrame, k: int, seed: int) -> np.ndarray:
     of the user's top rating + 2 of the next) as often as the user's ratings allow, and each copy
     keeps (k-1)/k of every user's history.
     """
-    if int(k) < 2:
-        raise ConfigError(f"`task.hint_folds` must be >= 2 (one held-out fold per copy), got {k}")
+    if int(k) < MIN_FOLDS:
+        raise ConfigError(f"`task.hint_folds` must be >= {MIN_FOLDS} (one held-out fold per copy), got {k}")
     rng = np.random.default_rng([abs(int(seed)), 53])
     order = pd.DataFrame({"user": train["user"].to_numpy(), "rating": train["rating"].to_numpy(),
                           "tie": rng.random(len(train)), "row": np.arange(len(train))})

@@ -33,6 +33,9 @@ PAIRWISE_ANSWERS = ("Yes", "No")  # answer to "would the user prefer the first o
 LISTWISE_SHAPE = (3, 2, 5)  # top-tier rated, second-tier rated, random unrated candidates
 LISTWISE_TOP = 5  # RecRanker's listwise answer is the top 5 of the 10 candidates
 RECRANKER_TASKS = ("pointwise", "pairwise", "hybrid")  # the `task` names only RecRanker's recipe runs
+MIX_MODES = ("sample", "all")  # `task.mix_mode`: one task drawn per training instruction, or every task
+PAIR_SETS = ("all", "matching")  # `task.pairs`: every pair of a test list, or a random perfect matching
+HYBRID_FORMS = ("paper", "code")  # `task.form`: the hybrid's formula as published, or as in the authors' code
 
 
 def default_recipe(task_name: str | None) -> str:

@@ -11,7 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 from rankexp.data.examples import ListwiseExample, order_by_gain
-from rankexp.data.recranker import PairwiseExample, PointwiseExample, PredictRating, Score, list_hints, pair_hint
+from rankexp.data.recranker import (
+    PAIR_SETS,
+    PairwiseExample,
+    PointwiseExample,
+    PredictRating,
+    Score,
+    list_hints,
+    pair_hint,
+)
 from rankexp.errors import ConfigError
 
 
@@ -47,7 +55,7 @@ def pairwise_eval(user: int, candidates: np.ndarray, history: np.ndarray, histor
         perm = rng.permutation(m)
         index_pairs = [(int(perm[k]), int(perm[k + m // 2])) for k in range(m // 2)]
     else:
-        raise ConfigError(f"`task.pairs` must be all or matching, got {pairs!r}")
+        raise ConfigError(f"`task.pairs` must be one of {', '.join(PAIR_SETS)}, got {pairs!r}")
     out = []
     for i, j in index_pairs:
         a, b = int(candidates[i]), int(candidates[j])

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from rankexp.data.recranker import (
+    MIX_MODES,
     TASKS,
     FoldedHint,
     PredictRating,
@@ -89,8 +90,8 @@ class RecRankerTasks:
         for task in mix:
             if task not in TASKS:
                 raise ConfigError(f"unknown task {task!r} in `task.mix`; known: {', '.join(TASKS)}")
-        if mix_mode not in ("sample", "all"):
-            raise ConfigError(f"`task.mix_mode` must be sample or all, got {mix_mode!r}")
+        if mix_mode not in MIX_MODES:
+            raise ConfigError(f"`task.mix_mode` must be one of {', '.join(MIX_MODES)}, got {mix_mode!r}")
         out: list[tuple[str, object]] = []
         for index, user in enumerate(np.asarray(users).tolist()):
             rng = np.random.default_rng([abs(int(seed)), index, 31])

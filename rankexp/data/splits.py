@@ -16,6 +16,7 @@ import pandas as pd
 from rankexp.errors import ConfigError, DataError
 
 ORDER = ["user", "timestamp", "item"]
+MIN_CANDIDATES = 2  # `protocol.m`: a list of one item has no order to learn or score
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,8 @@ def explicit_listwise(ratings: pd.DataFrame, m: int, min_history: int, min_disti
     ratings are all equal scores NDCG 1 under any order, so lists with fewer than
     `min_distinct_ratings` distinct ratings are dropped (counted in `skipped_users`).
     """
-    if m < 2:
-        raise ConfigError(f"`protocol.m` must be >= 2 to rank a list, got {m}")
+    if m < MIN_CANDIDATES:
+        raise ConfigError(f"`protocol.m` must be >= {MIN_CANDIDATES} to rank a list, got {m}")
     frame = _ordered(ratings)
     size = frame.groupby("user")["item"].transform("size")
     from_end = frame.groupby("user").cumcount(ascending=False)

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 SOURCES = ("gguf_package", "hub", "tiny_random")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 ATTENTION = ("sdpa", "eager", "flash_attention_2")  # transformers' `attn_implementation` names
+MIN_PROMPT_TOKENS = 16  # `model.max_length`: below this no prompt shape fits its instructions
 # A tiny Llama: big enough to have every part a real one has (GQA, RoPE, tied head), small enough
 # that a forward on 600 tokens takes milliseconds.
 TINY_DEFAULTS = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
@@ -63,8 +64,9 @@ class ModelSpec:
         self.lora = _plain(self.lora)
         self.tiny = _plain(self.tiny)
         _validate(self.source, self.dtype, self.lora, self.tiny, self.load_in_4bit, self.attn_implementation)
-        if self.max_length <= 0:
-            raise ConfigError(f"`model.max_length` must be positive, got {self.max_length}")
+        if self.max_length < MIN_PROMPT_TOKENS:
+            raise ConfigError(f"`model.max_length` must be >= {MIN_PROMPT_TOKENS} (tokens of one prompt), "
+                              f"got {self.max_length}")
 
     def load(self):
         """(model, tokenizer) as described by this spec."""
