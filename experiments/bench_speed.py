@@ -60,6 +60,14 @@ def decoder_matmul_params(config) -> int:
     return layers * (d * d * 2 + 2 * d * kv + 3 * d * inter)
 
 
+def train_flops_per_token(n: int, layers: int, lora) -> int:
+    """FLOPs of one LoRA training token: the forward (2N) and the backward to the inputs (2N) with every layer
+    adapted; with `model.lora.top_layers` K the backward runs through the top K layers only: 2N + 2N K / layers."""
+    top = lora.get("top_layers") if lora is not None else None
+    adapted = layers if top is None else min(int(top), layers)
+    return 2 * n + 2 * n * adapted // layers
+
+
 class Clock(L.Callback):
     """Tokens and seconds of the train / test batches after the first `warmup` ones."""
 
@@ -171,7 +179,7 @@ EVAL_FP32_WEIGHTS = "eval_weights_fp32"
 LEVERS = {TRAIN_SDPA: [], TORCH_DROPOUT: ["model.lora.dropout=0.05"],
           "lora_dropout_0.05": ["model.lora.dropout=0.05"], "eval_batch_16": ["train.eval_batch_size=16"],
           "eval_batch_4": ["train.eval_batch_size=4"], UNFOLDED: [], EVAL_FP32_WEIGHTS: [],
-          "lora_top_15_layers": ["model.lora.top_layers=15"], "lora_top_8_layers": ["model.lora.top_layers=8"]}
+          "lora_all_layers": ["model.lora.top_layers=null"], "lora_top_8_layers": ["model.lora.top_layers=8"]}
 
 
 def lever_context(name: str):
@@ -233,8 +241,13 @@ def main() -> None:
     limit = rates["bf16" if precision.startswith("bf16") else "fp32"]["up"]
     n = decoder_matmul_params(model.get_base_model().config if hasattr(model, "get_base_model") else model.config)
 
-    def shares(measured: dict) -> dict:
-        return {"train_share_of_matmul": round(measured["train"]["tokens_per_s"] * 4 * n / 1e9 / limit, 3),
+    layers = (model.get_base_model().config if hasattr(model, "get_base_model") else model.config).num_hidden_layers
+
+    def train_flops(run_cfg) -> int:
+        return train_flops_per_token(n, layers, run_cfg.model.get("lora"))
+
+    def shares(measured: dict, train_flops: int) -> dict:
+        return {"train_share_of_matmul": round(measured["train"]["tokens_per_s"] * train_flops / 1e9 / limit, 3),
                 "eval_share_of_matmul": round(measured["eval"]["tokens_per_s"] * 2 * n / 1e9 / limit, 3)}
 
     started = time.perf_counter()
@@ -245,8 +258,8 @@ def main() -> None:
         "bf16_native": bf16, "precision": precision, "matmul_gflops": rates, "limit_gflops": limit,
         "limit_shape": "[300 x 576] @ [576 x 1536]",
         "lora": OmegaConf.to_container(cfg.model.lora), "decoder_matmul_params": n,
-        "flops_per_token": {"train": 4 * n, "eval": 2 * n},
-        "ours": measured, **shares(measured),
+        "flops_per_token": {"train": train_flops(cfg), "eval": 2 * n},
+        "ours": measured, **shares(measured, train_flops(cfg)),
     }
     if not args.no_plain:
         as_plain(model)
@@ -257,7 +270,7 @@ def main() -> None:
             try:
                 plain = plain_loop(model, batches, rating_ids, compiled=compiled, warmup=args.warmup,
                                    precision=precision)
-                plain["share_of_matmul"] = round(plain["tokens_per_s"] * 4 * n / 1e9 / limit, 3)
+                plain["share_of_matmul"] = round(plain["tokens_per_s"] * train_flops(cfg) / 1e9 / limit, 3)
                 results[key] = plain
                 results[f"ours_over_{key}"] = round(measured["train"]["tokens_per_s"] / plain["tokens_per_s"], 3)
                 if compiled:
@@ -273,7 +286,8 @@ def main() -> None:
             cfg, _data, lists, model, _tokenizer, encoder = setup("logger=none", *args.overrides, *LEVERS[name],
                                                                    experiment=None)
             lever, _ = ours(cfg, lists, model, encoder, args.train_steps, args.eval_lists, args.warmup)
-        results["levers"][name] = {"overrides": LEVERS[name], **lever, **shares(lever),
+        results["levers"][name] = {"overrides": LEVERS[name], **lever, "train_flops_per_token": train_flops(cfg),
+                                   **shares(lever, train_flops(cfg)),
                                    "train_speedup": round(lever["train"]["tokens_per_s"]
                                                           / measured["train"]["tokens_per_s"], 3),
                                    "eval_speedup": round(lever["eval"]["tokens_per_s"]

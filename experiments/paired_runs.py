@@ -39,10 +39,11 @@ def compare(runs: dict[str, list[Path]], ref: str, column: str) -> dict[str, dic
             rows = read_per_list(path)
             entry = {"run": str(path), column: statistics.fmean(r[column] for r in rows.values())}
             recorded = path / "results.json"
-            if recorded.is_file():  # what the run itself measured: its wall time and the validation it selected on
+            if recorded.is_file():  # what the run itself measured: its times, commit and the validation it selected on
                 results = json.loads(recorded.read_text())
                 metric = column.removeprefix("llm_")
-                entry.update({k: results[k] for k in ("wall_time_s", f"best_val/{metric}") if k in results})
+                entry.update({k: results[k] for k in ("wall_time_s", f"best_val/{metric}", "git_sha", "speed/train_s",
+                                                      "speed/train_tokens_per_s") if k in results})
             for key in ("item_mean", "fusion"):
                 col = column.replace("llm", key)
                 if all(col in r for r in rows.values()):

@@ -82,7 +82,8 @@ PHASE_FLOPS = {"train": "train", "val": "eval", "test": "eval"}  # bench_speed.j
 
 
 def phase_gflops(phases: dict, phase: str, speed_figures: dict) -> float:
-    """GFLOP/s of the decoder's matmuls in one phase of a run: its tokens/s times FLOPs per token (4N or 2N)."""
+    """GFLOP/s of the decoder's matmuls in one phase of a run: its tokens/s times FLOPs per token (bench_speed.json's,
+    for the same LoRA layers)."""
     return phases[f"speed/{phase}_tokens_per_s"] * speed_figures["flops_per_token"][PHASE_FLOPS[phase]] / 1e9
 
 
@@ -187,7 +188,7 @@ def candidate_main(d: dict) -> tuple[str, float]:
 
 
 def lever_history(cand: dict, slot: dict, ablation: dict, value_rank: dict, orders: dict, ema: dict,
-                  batch: dict, dropout: dict) -> str:
+                  batch: dict, dropout: dict, top_layers: dict) -> str:
     """Each lever on the candidate readout and what it gave, as LLM minus item mean on the same lists. Levers
     measured before the fix of the bf16 expected rating are compared with the default as measured then."""
     def gap_row(lever, override, gaps, measured, vs_default=""):
@@ -202,16 +203,27 @@ def lever_history(cand: dict, slot: dict, ablation: dict, value_rank: dict, orde
     alro_gap = alro[cols.index("test/ndcg@5")][0] - alro[cols.index("baseline_test/item_mean/ndcg@5")][0]
     rows = [gap_row("ALRO's slot verbalizer, full loss (the paper's form)", "`+experiment=alro_ml100k`", [alro_gap],
                     f"{slot['lists']['test']} lists, {slot['split']}, mean of {alro[0]} seeds"),
-            gap_row("candidate readout + rating CE + item-mean hints, 2 lists per step, no LoRA dropout (the "
-                    "default)", "", current_gaps, f"{cand['lists']['test']} lists, seeds 0 / 1 / 2")]
+            gap_row("candidate readout + rating CE + item-mean hints, 2 lists per step, no LoRA dropout, LoRA on "
+                    "the top 15 layers (the default)", "", current_gaps, f"{cand['lists']['test']} lists, seeds 0 / 1 / 2")]
+    for name, label, override in (("all_layers", "LoRA on every layer (the default before)", "`model.lora.top_layers=null`"),
+                                  ("top_8", "LoRA on the top 8 layers", "`model.lora.top_layers=8`")):
+        seeds = top_layers[name]["seeds"]
+        if name == "all_layers":  # paired against the default's runs: the sign of top 15 minus all, turned round
+            vs = seeds_text([-r["minus_all_layers"] for r in top_layers["top_15"]["seeds"]], s3) + " (paired)"
+        else:  # both paired against every layer on seed 0: their difference
+            vs = s3(seeds[0]["minus_all_layers"] - top_layers["top_15"]["seeds"][0]["minus_all_layers"])
+        rows.append(gap_row(label, override, [r["llm_ndcg@5"] - r["item_mean_ndcg@5"] for r in seeds],
+                            f"707 lists, seed{'s' if len(seeds) > 1 else ''} "
+                            f"{' / '.join(str(i) for i in range(len(seeds)))}", vs))
     b = list(batch["seeds"].values())
     paired = [-r["minus_dropout_0.05"] for r in dropout["dropout_0"]["seeds"] if "minus_dropout_0.05" in r]
-    rows.append(gap_row("LoRA dropout 0.05, 2 lists per step (the default before)", "`model.lora.dropout=0.05`",
+    rows.append(gap_row("LoRA dropout 0.05, 2 lists per step, every layer", "`model.lora.dropout=0.05 "
+                        "model.lora.top_layers=null`",
                         [v["paired_test/llm_minus_item_mean/ndcg@5"] for v in b],
                         f"{b[0]['lists']} lists, seeds {' / '.join(batch['seeds'])}",
-                        f"{seeds_text(paired, lambda v: s3(v))} (paired, seed{'s' if len(paired) > 1 else ''} "
-                        f"{' / '.join(str(i) for i in range(len(paired)))})"))
-    rows.append(gap_row("one list per step, LoRA dropout 0.05", f"`{batch['baseline']} model.lora.dropout=0.05`",
+                        f"{seeds_text(paired, lambda v: s3(v))} (paired against every layer without dropout, "
+                        f"seed{'s' if len(paired) > 1 else ''} {' / '.join(str(i) for i in range(len(paired)))})"))
+    rows.append(gap_row("one list per step, LoRA dropout 0.05", f"`{batch['baseline']} model.lora.dropout=0.05 model.lora.top_layers=null`",
                         [v["default_paired_test/llm_minus_item_mean/ndcg@5"] for v in b],
                         f"{b[0]['lists']} lists, seeds {' / '.join(batch['seeds'])}",
                         pm(-batch["minus_default_mean"], batch["minus_default_sd"], signed=True)
@@ -255,11 +267,13 @@ def lever_history(cand: dict, slot: dict, ablation: dict, value_rank: dict, orde
         "## Levers on the candidate readout and what each gave (ML-100K)",
         ("- Sources: `candidate_ml100k.json`, `alro_ml100k_slot.json`, `ablation_candidate.json`, "
         "`hint_value_rank_candidate.json`, `order_averaging.json`, `weight_ema_candidate.json`, "
-        "`batch_candidate.json`, `lora_dropout_candidate_b2.json`\n"
+        "`batch_candidate.json`, `lora_dropout_candidate_b2.json`, `lora_top_layers_candidate.json`\n"
         "- Measure: test NDCG@5 of the LLM minus the item mean on the same lists (negative: below the item mean); "
         "\"vs the default\": the paired difference to the default run of the same seed (mean ± s.d. over seeds), "
         "or the difference of the means. Rows measured before the fix of the bf16 expected rating (commit 87cc4ed), "
-        "all with one list per step, are compared with the default as measured then (one list per step)"),
+        "all with one list per step, are compared with the default as measured then (one list per step). Every row "
+        "but the default's and the top-8 row's ran with LoRA on every layer: add `model.lora.top_layers=null` to repeat "
+        "one"),
         table(["lever", "override", "LLM minus item mean, per seed", "mean", "vs the default", "measured on"], rows),
         f"Screened on validation only{then} (`{screens['command']}`):",
         table(["override", "validation NDCG@5", "test NDCG@5"], screen_rows)])
@@ -612,7 +626,7 @@ def lora_dropout_seeds(d: dict, batch: dict) -> str:
     test = statistics.mean(b["llm_ndcg@5"] - a["test/ndcg@5"] for a, b in zip(ref, lever))
     saved = statistics.mean(a["wall_time_s"] - b["wall_time_s"] for a, b in zip(ref, lever))
     return "\n\n".join([
-        "## LoRA dropout 0 (the default) against 0.05, two lists per step",
+        "## LoRA dropout 0 (the default) against 0.05, two lists per step, every layer adapted",
         facts("lora_dropout_candidate_b2.json, batch_candidate.json",
               command="`python -m rankexp.run seed=S model.lora.dropout=0` (S = 0, 1, 2, at d2c8811; the default "
                       "since fa7e76f), then `python experiments/paired_runs.py --ref dropout_0.05 "
@@ -628,6 +642,42 @@ def lora_dropout_seeds(d: dict, batch: dict) -> str:
          f"{s3(test)} (mean over seeds). A paired cell is empty where the 0.05 run's per-list scores were not kept. "
          "The seed-0 run without dropout shared the machine with a short test run for about a minute (its validation "
          "at step 50 took 59 s, the others ~34 s), so its wall time is ~25 s long.")])
+
+
+def lora_top_layers(d: dict) -> str:
+    """LoRA on the top K decoder layers only against every layer (the default before), the same seeds and lists,
+    paired per list (experiments/paired_runs.py). Validation picks; the test columns are read after the choice."""
+    labels = {"all_layers": "all 30 layers", "top_15": "top 15 layers (the default)", "top_8": "top 8 layers"}
+    rows = []
+    for name, group in d.items():
+        for seed, r in enumerate(group["seeds"]):
+            paired = pm(r["minus_all_layers"], r["minus_all_layers_se"], signed=True) if "minus_all_layers" in r else ""
+            rows.append([labels[name], str(seed), f3(r["best_val/ndcg@5"]), f3(r["llm_ndcg@5"]),
+                         s3(r["llm_ndcg@5"] - r["item_mean_ndcg@5"]), paired,
+                         f"{r['speed/train_s']:.0f} s" if "speed/train_s" in r else "", f"{r['wall_time_s']:.0f} s"])
+    top, ref = d["top_15"]["seeds"], d["all_layers"]["seeds"]
+    val = {name: statistics.mean(r["best_val/ndcg@5"] for r in group["seeds"]) for name, group in d.items()}
+    wins = sum(a["best_val/ndcg@5"] > b["best_val/ndcg@5"] for a, b in zip(top, ref))
+    saved = statistics.mean(b["wall_time_s"] - a["wall_time_s"] for a, b in zip(top, ref))
+    return "\n\n".join([
+        "## LoRA on the top layers only (`model.lora.top_layers`)",
+        facts("lora_top_layers_candidate.json",
+              command="`python -m rankexp.run seed=S model.lora.top_layers=K` (K = 15 for S = 0, 1, 2; K = 8 for S = 0; "
+                      "at 0ce780a, before top 15 became the default), then `python experiments/paired_runs.py --ref "
+                      "all_layers all_layers=<the default's runs with every layer> top_15=<3 runs> top_8=<1 run> --out "
+                      "experiments/results/lora_top_layers_candidate.json`; the every-layer runs are the headline's "
+                      "(seed 0 repeated at 15214cb with its phase times, every number as before)",
+              machine="2-core AVX512-BF16 CPU, idle, trainer=cpu in bf16-mixed", lists="100 validation, 707 test"),
+        table(["LoRA on", "seed", "best val NDCG@5", "test NDCG@5", "LLM minus item mean",
+               "minus all layers, paired (s.e.)", "training steps", "wall time"], rows),
+        (f"Mean best validation NDCG@5: top 15 layers {f3(val['top_15'])}, all layers {f3(val['all_layers'])} "
+         f"(top 15 higher on {wins} of {len(top)} seeds); top 8 layers {f3(val['top_8'])} on seed 0, below top 15's "
+         f"{f3(top[0]['best_val/ndcg@5'])} there, so it ran on no other seed. Validation picks the top 15 layers, so they are the "
+         f"default; a run takes {saved:.0f} s less on average. Test, top 15 minus all layers, paired: "
+         f"{s3(d['top_15']['minus_all_layers_mean'])} ± {f3(d['top_15']['minus_all_layers_sd'])} (mean ± s.d. over "
+         f"seeds). A training token costs 2N + 2N x 15 / 30 = 3N FLOPs instead of 4N (1.33x fewer); on seed 0 the "
+         f"training steps ran {top[0]['speed/train_tokens_per_s'] / ref[0]['speed/train_tokens_per_s']:.2f}x the "
+         "tokens per second: the lower layers also keep no activations for a backward.")])
 
 
 def speed(d: dict, name: str = "bench_speed.json", heading: str = "Speed against the machine's limit (the default "
@@ -676,13 +726,15 @@ def speed(d: dict, name: str = "bench_speed.json", heading: str = "Speed against
               lora=f"r {d['lora']['r']}, dropout {d['lora']['dropout']}, {len(d['lora']['target_modules'])} modules"),
         (f"Matmul rate at the model's shapes, GFLOP/s (best of 6 stretches): {rates}. The limit below is "
          f"{limit:.0f} GFLOP/s ({d['limit_shape']}). N = {n / 1e6:.0f} M weights multiply every token (the decoder's "
-         "projections); a LoRA training token costs 4N FLOPs (forward, and backward to the inputs only), an "
-         f"evaluation token 2N.{compile_note}{plain_note}"),
+         "projections); a LoRA training token costs 4N FLOPs (forward, and backward to the inputs only) with every "
+         "layer adapted, 2N + 2N K / layers with LoRA on the top K layers only (`model.lora.top_layers`: the backward "
+         f"stops below them), an evaluation token 2N.{compile_note}{plain_note}"),
         table(["loop", "tokens/s", "MFLOP per token", "share of the matmul rate", "ours over it"], rows),
         "Levers, each alone against the default on the same machine and run:",
         table(["override", "train tokens/s", "x default", "eval tokens/s", "x default"], lever_rows),
-        ("LoRA dropout and the training steps' attention kernel do not run at evaluation, so their rows' eval "
-         "column shows how much the eval rate moves between two measurements on this machine.")])
+        ("LoRA dropout, the training steps' attention kernel and which layers LoRA adapts change nothing at "
+         "evaluation (the adapter is folded into the weights), so their rows' eval column shows how much the eval "
+         "rate moves between two measurements on this machine.")])
 
 
 def costs(train: dict, inference: dict, trained: dict, hybrid: dict, sampling: dict) -> str:
@@ -765,7 +817,8 @@ KNOWN = {"make_commands.json", "candidate_ml100k.json", "alro_ml100k_slot.json",
          "hint_value_rank_candidate.json", "order_averaging.json", "probe_order_averaging.json",
          "weight_ema_candidate.json", "probe_hint_rounding.json", "probe_rating_ceiling.json",
          "bench_retrievers.json", "rerank_candidate.json", "recranker_ml100k_corrected_split.json",
-         "probe_cross_fit.json", "bench_speed.json", "bench_speed_avx2.json", "bench_threads.json", "lora_dropout_candidate.json", "lora_dropout_candidate_b2.json", "batch_candidate.json", "bench_train.json", "bench_inference.json", "bench_inference_trained.json",
+         "probe_cross_fit.json", "bench_speed.json", "bench_speed_avx2.json", "bench_threads.json", "lora_dropout_candidate.json", "lora_dropout_candidate_b2.json", "lora_top_layers_candidate.json",
+         "batch_candidate.json", "bench_train.json", "bench_inference.json", "bench_inference_trained.json",
          "bench_hybrid.json", "bench_sampling.json", "probe_calibration.json", "mutation.json"}
 
 
@@ -795,8 +848,9 @@ def render() -> tuple[str, dict[str, str]]:
         candidate_text,
         lever_history(cand, slot, load("ablation_candidate.json"), load("hint_value_rank_candidate.json"),
                       load("order_averaging.json"), load("weight_ema_candidate.json"), load("batch_candidate.json"),
-                      load("lora_dropout_candidate_b2.json")),
+                      load("lora_dropout_candidate_b2.json"), load("lora_top_layers_candidate.json")),
         batch_size(load("batch_candidate.json")),
+        lora_top_layers(load("lora_top_layers_candidate.json")),
         lora_dropout_seeds(load("lora_dropout_candidate_b2.json"), load("batch_candidate.json")),
         ablation_candidate(load("ablation_candidate.json")),
         alro_slot(slot),

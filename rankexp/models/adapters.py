@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -19,6 +20,8 @@ import torch
 from rankexp.errors import ConfigError
 from rankexp.models.dropout import use_fast_lora_dropout
 from rankexp.models.integrity import SafetensorError, safetensors_damage
+
+log = logging.getLogger(__name__)
 
 BASE_FILE = "rankexp_base.json"  # next to a saved adapter: which base model it was trained on
 WEIGHTS_FILE = "adapter_model.safetensors"  # peft's name for the adapter's weights
@@ -49,15 +52,21 @@ def lora_config(lora: dict, num_layers: int | None = None):
 
 
 def adapted_layers(lora: dict, num_layers: int | None) -> list[int] | None:
-    """The decoder layers `model.lora.top_layers` adapts (None: all of them)."""
+    """The decoder layers `model.lora.top_layers` adapts (None: all of them).
+
+    A model with no more than K layers adapts all of them, so an experiment that sets K for its model still runs
+    on a smaller one (the tests' 2-layer random Llama); the run's log says so.
+    """
     top = lora.get("top_layers")
     if top is None:
         return None
     if num_layers is None:
         raise ConfigError("`model.lora.top_layers` needs the model's layer count; this model's config has none")
-    if not 1 <= int(top) <= num_layers:
-        raise ConfigError(f"`model.lora.top_layers` must be in [1, {num_layers}] (this model's decoder layers), "
-                          f"got {top}")
+    if int(top) < 1:
+        raise ConfigError(f"`model.lora.top_layers` must be >= 1 (or null: every layer), got {top}")
+    if int(top) >= num_layers:
+        log.info("model.lora.top_layers=%s: the model has %d decoder layers, LoRA adapts all of them", top, num_layers)
+        return None
     return list(range(num_layers - int(top), num_layers))
 
 
@@ -166,7 +175,7 @@ def load_adapter(base_model, path: str | os.PathLike, *, is_trainable: bool = Fa
         if set(saved.target_modules or ()) != set(current.target_modules or ()):
             diff["target_modules"] = (sorted(saved.target_modules), sorted(current.target_modules))
         if _layers(saved) != _layers(current):
-            diff["layers_to_transform"] = (_layers(saved), _layers(current))
+            diff["adapted layers (model.lora.top_layers)"] = (_layers(saved), _layers(current))
         if diff:
             raise ConfigError(f"adapter checkpoint {path} has another LoRA config than `model.lora` "
                               f"(saved vs current: {diff}); set `model.lora` to match it")
@@ -180,12 +189,13 @@ def load_adapter(base_model, path: str | os.PathLike, *, is_trainable: bool = Fa
         raise ConfigError(f"adapter checkpoint {path} does not fit this base model / LoRA config: {error}") from error
 
 
-def _layers(config) -> list[int] | None:
-    """The layers a peft LoraConfig adapts, as a sorted list (None: all)."""
+def _layers(config) -> str:
+    """The layers a peft LoraConfig adapts, as text: "all", or the first to the last index."""
     layers = getattr(config, "layers_to_transform", None)
     if layers is None:
-        return None
-    return sorted([layers] if isinstance(layers, int) else layers)
+        return "all"
+    layers = sorted([layers] if isinstance(layers, int) else layers)
+    return f"{layers[0]}-{layers[-1]}" if layers == list(range(layers[0], layers[-1] + 1)) else str(layers)
 
 
 def damaged(file: Path, why: str, folder: Path) -> str:
