@@ -663,7 +663,7 @@ def lora_top_layers(d: dict) -> str:
         "## LoRA on the top layers only (`model.lora.top_layers`)",
         facts("lora_top_layers_candidate.json",
               command="`python -m rankexp.run seed=S model.lora.top_layers=K` (K = 15 for S = 0, 1, 2; K = 8 for S = 0; "
-                      "at 0ce780a, before top 15 became the default), then `python experiments/paired_runs.py --ref "
+                      "at 0ce780a, before top 15 became the default at 26d52a5), then `python experiments/paired_runs.py --ref "
                       "all_layers all_layers=<the default's runs with every layer> top_15=<3 runs> top_8=<1 run> --out "
                       "experiments/results/lora_top_layers_candidate.json`; the every-layer runs are the headline's "
                       "(seed 0 repeated at 15214cb with its phase times, every number as before)",

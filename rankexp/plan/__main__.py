@@ -86,7 +86,7 @@ def plan(cfg, sizes: Sequence[str], n_lists: int, measure: bool) -> dict:
                                                    "autocast": str(regime.autocast).removeprefix("torch."),
                                                    "checkpointing": regime.checkpointing,
                                                    "load_in_4bit": regime.load_in_4bit, "cuda": regime.cuda},
-           "per_layer_bytes": count.per_layer, "estimate": est.as_dict(),
+           "per_layer_bytes": count.per_layer, "adapted_layers": arch.layers if regime.checkpointing else arch.adapted_layers(lora), "estimate": est.as_dict(),
            "fits": {size: est.fits(cap) for size, cap in capacities.items()},
            "spare_gib": {size: (cap - est.total) / 2**30 for size, cap in capacities.items()}}
     if measure:
@@ -135,7 +135,8 @@ def render(p: dict) -> str:
     lines = _header(p) + [
         f"  weights          {_gib(e['weights'])}",
         f"  LoRA + AdamW     {_gib(e['lora_states'])}  ({p['lora_params'] / 1e6:.2f} M params x 16 B)",
-        f"  activations      {_gib(e['activations'])}  ({p['per_layer_bytes'] / 2**20:.1f} MiB per layer{recompute})",
+        f"  activations      {_gib(e['activations'])}  ({p['per_layer_bytes'] / 2**20:.1f} MiB per layer x "
+        f"{p.get('adapted_layers', p['architecture']['layers'])} layers{recompute})",
         f"  autocast copies  {_gib(e['weight_copies'])}",
         f"  CUDA reserve     {_gib(e['reserve'])}",
         f"  total            {_gib(e['total'])}",

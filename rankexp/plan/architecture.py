@@ -58,8 +58,12 @@ class Architecture:
             raise ConfigError(f"`model.lora.target_modules` has {unknown}, which the estimator does not know; "
                               f"it knows {sorted(MODULE_SHAPES)} (Llama-style decoders)")
         r = int(lora["r"])
-        layers = self.layers if lora.get("top_layers") is None else min(int(lora["top_layers"]), self.layers)
-        return layers * sum(r * sum(MODULE_SHAPES[name](self)) for name in lora["target_modules"])
+        return self.adapted_layers(lora) * sum(r * sum(MODULE_SHAPES[name](self)) for name in lora["target_modules"])
+
+    def adapted_layers(self, lora: dict | None) -> int:
+        """How many decoder layers hold LoRA and run a backward: `top_layers` of them (at most all), or all."""
+        top = lora.get("top_layers") if lora is not None else None
+        return self.layers if top is None else min(int(top), self.layers)
 
     def as_dict(self) -> dict:
         return asdict(self)

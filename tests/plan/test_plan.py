@@ -48,6 +48,23 @@ def test_tiny_llama_counts_equal_the_real_modules():
     assert arch.lora_params(top) * 2 == arch.lora_params(lora)
 
 
+def test_only_the_adapted_layers_keep_activations_and_weight_copies():
+    """`model.lora.top_layers`: the frozen layers below run a backward-free forward, so the estimate counts the
+    per-layer activations and autocast's saved weight copies of the adapted layers only."""
+    from rankexp.plan.memory import ActivationCount, Regime, estimate
+
+    arch = Architecture(**KNOWN["meta-llama/Llama-2-7b-hf"], source="table")
+    count = ActivationCount(per_layer=1000, outside=77, recompute=0, weight_copy_bytes_per_param=2.0)
+    regime = Regime(torch.bfloat16, None, False, False, True)
+    lora = {"r": 8, "target_modules": ["q_proj", "v_proj"]}
+    every = estimate(arch, regime, lora, count)
+    top = estimate(arch, regime, {**lora, "top_layers": 8}, count)
+    assert every.activations == 32 * 1000 + 77 and top.activations == 8 * 1000 + 77
+    assert top.weight_copies * 4 == every.weight_copies == round(2.0 * arch.linear_params())
+    assert top.lora_states * 4 == every.lora_states
+    assert estimate(arch, regime, {**lora, "top_layers": 40}, count).activations == every.activations
+
+
 def test_unknown_lora_target_and_bad_sizes_are_errors():
     arch = Architecture(**KNOWN["meta-llama/Llama-2-7b-hf"], source="table")
     with pytest.raises(ConfigError, match="model.lora.target_modules"):
