@@ -8,7 +8,8 @@ Figures (docs/results.md "Speed"):
   fp32, and bf16 where the CPU has native bf16 (`bf16_native` says which);
 - FLOPs per token from the model's config: N = the decoder's matmul parameters (embedding and LM head
   excluded: the readout multiplies only a few rows of the head); a LoRA training token costs 4N (forward,
-  and the backward to the inputs: the frozen base gets no weight gradient), an evaluation token 2N;
+  and the backward to the inputs: the frozen base gets no weight gradient) with every layer adapted, and
+  2N + 2N K / layers with `model.lora.top_layers` K (the backward stops below them); an evaluation token 2N;
 - train and eval tokens/s of the default recipe (the run's own Lightning module, datamodule, precision
   and LoRA settings) on real ML-100K lists, and each as a share of the matmul rate of the run's precision;
 - a plain transformers + peft loop on the same model, the same batches (token for token), the same LoRA

@@ -33,7 +33,6 @@ from rankexp.data.recranker import (  # noqa: F401  (RECRANKER_TASKS, default_re
 )
 from rankexp.data.splits import MIN_CANDIDATES
 from rankexp.errors import ConfigError
-from rankexp.models.loading import ATTENTION, DTYPES, MIN_PROMPT_TOKENS, SOURCES
 
 
 @dataclass(frozen=True)
@@ -223,12 +222,14 @@ class LoraSchema:
 class ModelSchema:
     """`model.*` (besides `lora`): which base model, in which precision."""
 
-    source: str = key(choice(*SOURCES), "where the base model comes from")
-    attn_implementation: str = key(choice(*ATTENTION), "transformers' attention kernel")
-    dtype: str = key(choice(*DTYPES), "weight dtype")
+    # The model rules are written out (not imported from rankexp.models.loading) so that `import rankexp`, which
+    # reads this schema, stays free of torch; tests/config/test_schema.py checks they equal loading's constants.
+    source: str = key(choice("gguf_package", "hub", "tiny_random"), "where the base model comes from")
+    attn_implementation: str = key(choice("sdpa", "eager", "flash_attention_2"), "transformers' attention kernel")
+    dtype: str = key(choice("float32", "bfloat16", "float16"), "weight dtype")
     load_in_4bit: bool = key(FLAG, "NF4 quantisation (CUDA only)")
     gradient_checkpointing: bool = key(FLAG, "recompute activations in backward")
-    max_length: int = key(count(MIN_PROMPT_TOKENS), "token budget of one prompt")
+    max_length: int = key(count(16), "token budget of one prompt")
 
 
 @dataclass

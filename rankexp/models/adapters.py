@@ -177,8 +177,12 @@ def load_adapter(base_model, path: str | os.PathLike, *, is_trainable: bool = Fa
         if _layers(saved) != _layers(current):
             diff["adapted layers (model.lora.top_layers)"] = (_layers(saved), _layers(current))
         if diff:
+            hint = ""
+            if "adapted layers (model.lora.top_layers)" in diff:
+                layers = saved.layers_to_transform
+                hint = f" (`model.lora.top_layers={'null' if layers is None else len(_as_list(layers))}`)"
             raise ConfigError(f"adapter checkpoint {path} has another LoRA config than `model.lora` "
-                              f"(saved vs current: {diff}); set `model.lora` to match it")
+                              f"(saved vs current: {diff}); set `model.lora` to match it{hint}")
         result = set_peft_model_state_dict(base_model, load_peft_weights(str(path), device="cpu"))
         if result.unexpected_keys:
             raise ConfigError(f"adapter checkpoint {path} has weights this model lacks: {result.unexpected_keys[:3]}")
@@ -189,12 +193,16 @@ def load_adapter(base_model, path: str | os.PathLike, *, is_trainable: bool = Fa
         raise ConfigError(f"adapter checkpoint {path} does not fit this base model / LoRA config: {error}") from error
 
 
+def _as_list(layers: int | list[int]) -> list[int]:
+    return sorted([layers] if isinstance(layers, int) else layers)
+
+
 def _layers(config) -> str:
     """The layers a peft LoraConfig adapts, as text: "all", or the first to the last index."""
     layers = getattr(config, "layers_to_transform", None)
     if layers is None:
         return "all"
-    layers = sorted([layers] if isinstance(layers, int) else layers)
+    layers = _as_list(layers)
     return f"{layers[0]}-{layers[-1]}" if layers == list(range(layers[0], layers[-1] + 1)) else str(layers)
 
 

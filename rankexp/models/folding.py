@@ -18,12 +18,14 @@ class FoldedLora:
     `unmerge_adapter` subtracts the update again, which leaves the base off by rounding (~1e-7), so training
     after a validation would continue from other weights: the base weights are copied before folding and
     copied back after. Folding is skipped where it does not pay or would be lossy: off the CPU, and for a
-    quantized base (4-bit weights cannot take the update exactly).
+    quantized base (4-bit weights cannot take the update exactly). Under bf16 autocast the projections LoRA does
+    not adapt (below `model.lora.top_layers`) are held in bf16 while scoring too, and put back afterwards.
     """
 
     def __init__(self, model) -> None:
         self.model = model
         self.saved: list[tuple[object, torch.Tensor]] | None = None
+        self.cast: list[tuple[torch.nn.Linear, torch.Tensor]] = []  # unadapted projections cast while scoring
         self.decided = False  # fold() ran in this loop: later batches return at once, folded or not
 
     def layers(self) -> list:
@@ -60,6 +62,20 @@ class FoldedLora:
                     weight = layer.get_base_layer().weight
                     if weight.dtype != cast_to:
                         weight.data = weight.data.to(cast_to)
+                # The projections LoRA does not adapt (the layers below `model.lora.top_layers`) are cast too, for
+                # the same reason; their fp32 weights are kept and put back by `unfold`.
+                for linear in self.unadapted_linears():
+                    if linear.weight.dtype != cast_to:
+                        self.cast.append((linear, linear.weight.data))
+                        linear.weight.data = linear.weight.data.to(cast_to)
+
+    def unadapted_linears(self) -> list[torch.nn.Linear]:
+        """The frozen `nn.Linear`s of the decoder layers that hold no adapter (the head and embeddings stay)."""
+        bases = {id(layer.get_base_layer()) for layer in self.layers()}
+        adapted = {id(module) for layer in self.layers() for module in layer.modules()}
+        return [module for name, module in self.model.named_modules()
+                if isinstance(module, torch.nn.Linear) and ".layers." in f".{name}."
+                and id(module) not in bases and id(module) not in adapted and not module.weight.requires_grad]
 
     def unfold(self) -> None:
         self.decided = False
@@ -73,4 +89,6 @@ class FoldedLora:
                 else:  # folded and cast (`fold(cast_to=...)`): the saved copy becomes the weight again
                     base.data = weight
                 layer.merged_adapters.clear()  # what peft's unmerge ends with, without its subtraction
-        self.saved = None
+            for linear, weight in self.cast:
+                linear.weight.data = weight
+        self.saved, self.cast = None, []

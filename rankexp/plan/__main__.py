@@ -69,7 +69,7 @@ def _compose(overrides: list[str]):
 def plan(cfg, sizes: Sequence[str], n_lists: int, measure: bool) -> dict:
     """Everything the CLI prints, as one dict."""
     from rankexp.plan.architecture import architecture_of
-    from rankexp.plan.memory import activation_bytes, estimate, parse_capacity, regime_of
+    from rankexp.plan.memory import activation_bytes, estimate, parse_capacity, regime_of, saving_layers
     from rankexp.plan.tokens import load_tokenizer_for, token_stats, training_batches
 
     capacities = {size: parse_capacity(size) for size in sizes}
@@ -86,7 +86,7 @@ def plan(cfg, sizes: Sequence[str], n_lists: int, measure: bool) -> dict:
                                                    "autocast": str(regime.autocast).removeprefix("torch."),
                                                    "checkpointing": regime.checkpointing,
                                                    "load_in_4bit": regime.load_in_4bit, "cuda": regime.cuda},
-           "per_layer_bytes": count.per_layer, "adapted_layers": arch.layers if regime.checkpointing else arch.adapted_layers(lora), "estimate": est.as_dict(),
+           "per_layer_bytes": count.per_layer, "saving_layers": saving_layers(arch, regime, lora), "estimate": est.as_dict(),
            "fits": {size: est.fits(cap) for size, cap in capacities.items()},
            "spare_gib": {size: (cap - est.total) / 2**30 for size, cap in capacities.items()}}
     if measure:
@@ -136,7 +136,7 @@ def render(p: dict) -> str:
         f"  weights          {_gib(e['weights'])}",
         f"  LoRA + AdamW     {_gib(e['lora_states'])}  ({p['lora_params'] / 1e6:.2f} M params x 16 B)",
         f"  activations      {_gib(e['activations'])}  ({p['per_layer_bytes'] / 2**20:.1f} MiB per layer x "
-        f"{p.get('adapted_layers', p['architecture']['layers'])} layers{recompute})",
+        f"{p.get('saving_layers', p['architecture']['layers'])} layers{recompute})",
         f"  autocast copies  {_gib(e['weight_copies'])}",
         f"  CUDA reserve     {_gib(e['reserve'])}",
         f"  total            {_gib(e['total'])}",

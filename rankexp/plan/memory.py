@@ -171,7 +171,11 @@ def _replica(arch: Architecture, k: int, layers: int, cfg: DictConfig, regime: R
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     lora = cfg.model.get("lora")
-    return add_lora(model, dict(lora)) if lora is not None else model
+    if lora is None:
+        return model
+    # Every replica layer is adapted: the counts are per adapted layer, and `estimate` multiplies them by the
+    # layers `model.lora.top_layers` adapts (a 2-layer replica with top_layers=1 would measure a frozen layer).
+    return add_lora(model, {key: value for key, value in dict(lora).items() if key != "top_layers"})
 
 
 def _count(arch, k, layers, cfg, regime, tokenizer, encoder, losses, batch) -> SavedTensors:
@@ -254,6 +258,12 @@ def weight_bytes(arch: Architecture, regime: Regime) -> int:
     return arch.params() * DTYPE_BYTES[regime.weights]
 
 
+def saving_layers(arch: Architecture, regime: Regime, lora: dict | None) -> int:
+    """The decoder layers whose activations a step keeps: the adapted ones, or every layer under checkpointing
+    (see `estimate`)."""
+    return arch.layers if regime.checkpointing else arch.adapted_layers(lora)
+
+
 def estimate(arch: Architecture, regime: Regime, lora: dict | None, count: ActivationCount) -> Estimate:
     """The step's bytes from the counted replicas. With `model.lora.top_layers` K only the top K layers save
     activations and autocast's weight copies for a backward: the layers below run with nothing that requires grad,
@@ -262,7 +272,7 @@ def estimate(arch: Architecture, regime: Regime, lora: dict | None, count: Activ
     checkpointed input is counted."""
     lora_params = arch.lora_params(lora) if lora is not None else 0
     adapted = arch.adapted_layers(lora)
-    activations = (arch.layers if regime.checkpointing else adapted) * count.per_layer + count.outside + count.recompute
+    activations = saving_layers(arch, regime, lora) * count.per_layer + count.outside + count.recompute
     copies = 0 if regime.load_in_4bit else round(count.weight_copy_bytes_per_param * arch.linear_params()
                                                  * adapted / arch.layers)
     return Estimate(weights=weight_bytes(arch, regime), lora_states=16 * lora_params, lora_grads=4 * lora_params,

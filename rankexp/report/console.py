@@ -46,8 +46,8 @@ def formatted_table(results: Mapping[str, Any]) -> tuple[list[str], list[list[st
 
 
 def wall_time_line(results: Mapping[str, Any]) -> str:
-    """The run's wall time and, where results.json has them (`speed/*`), its phases: `wall time: 867 s (training
-    steps 397 s at 324 tokens/s, 5 validations 185 s at 884 tokens/s, test 247 s at 934 tokens/s)`."""
+    """The run's wall time and, where results.json has them (`speed/*`), its phases: `wall time: 749 s (training
+    steps 273 s at 472 tokens/s, 5 validations 184 s at 889 tokens/s, test 254 s at 908 tokens/s)`."""
     parts = []
     for phase, label in (("train", "training steps"), ("val", "validation"), ("test", "test")):
         if f"speed/{phase}_s" not in results:

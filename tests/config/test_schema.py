@@ -151,3 +151,18 @@ def _accepted(override: str) -> bool:
     except ConfigError:
         return False
     return True
+
+
+def test_the_model_rules_equal_what_loading_accepts_and_import_rankexp_loads_no_torch():
+    """The schema writes the model's choices out so that `import rankexp` (which reads it) stays free of torch;
+    they must stay the ones `rankexp.models.loading` accepts."""
+    from dataclasses import fields
+
+    from rankexp.config.schema import ModelSchema
+    from rankexp.models.loading import ATTENTION, DTYPES, MIN_PROMPT_TOKENS, SOURCES
+
+    rules = {spec.name: spec.metadata["rule"] for spec in fields(ModelSchema)}
+    assert rules["source"].choices == SOURCES and rules["attn_implementation"].choices == ATTENTION
+    assert rules["dtype"].choices == tuple(DTYPES) and rules["max_length"].low == MIN_PROMPT_TOKENS
+    probe = "import sys, rankexp; from rankexp.config import schema; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "False\n"

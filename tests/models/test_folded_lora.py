@@ -136,3 +136,39 @@ def test_under_bf16_autocast_the_folded_weights_are_kept_in_bf16_with_the_same_s
     after = _weights(ranker)
     assert all(torch.equal(after[name], w) and after[name].dtype == w.dtype for name, w in before.items())
     assert ranker.folded.saved is None and not any(layer.merged for layer in ranker.folded.layers())
+
+
+def test_with_lora_on_the_top_layers_only_the_unadapted_projections_are_cast_too(synthetic, tmp_path):
+    """`model.lora.top_layers`: the layers below hold plain frozen projections, which autocast would otherwise cast
+    at every scoring forward. They are held in bf16 while the ranker scores under bf16-mixed, the scores equal bit
+    for bit those of a test that keeps every weight in fp32, and their fp32 weights come back afterwards."""
+    from contextlib import nullcontext
+    from unittest import mock
+
+    from rankexp.models.base import RankerBase
+    from rankexp.models.loading import load_model
+    from rankexp.recipes.alro import tested_scores
+    from tests.helpers.models import LORA, SMOL
+
+    ranker, data = _ranker(load_model("tiny_random", **SMOL, lora={**LORA, "top_layers": 1}), synthetic)
+    lower = ranker.model.get_base_model().model.layers[0].self_attn.q_proj
+    assert type(lower) is torch.nn.Linear  # not adapted
+    before = _weights(ranker)
+    seen = []
+    real_score = ranker.score
+    ranker.score = lambda batch: (seen.append(lower.weight.dtype), real_score(batch))[1]
+
+    def test_scores(cast: bool) -> torch.Tensor:
+        trainer = L.Trainer(accelerator="cpu", precision="bf16-mixed", logger=False, enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                            inference_mode=False)
+        with mock.patch.object(RankerBase, "scoring_dtype", lambda self: None) if not cast else nullcontext():
+            trainer.test(ranker, datamodule=data, verbose=False)
+        return tested_scores(ranker, len(data.test_lists))
+
+    cast, kept_fp32 = test_scores(cast=True), test_scores(cast=False)
+    assert seen[:len(seen) // 2] == [torch.bfloat16] * (len(seen) // 2)
+    assert seen[len(seen) // 2:] == [torch.float32] * (len(seen) // 2)
+    assert torch.equal(cast, kept_fp32)
+    after = _weights(ranker)
+    assert all(torch.equal(after[name], w) and after[name].dtype == w.dtype for name, w in before.items())
