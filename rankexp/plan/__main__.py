@@ -132,11 +132,11 @@ def _header(p: dict) -> list[str]:
 def render(p: dict) -> str:
     e = p["estimate"]
     recompute = " + one layer recomputed" if p["regime"]["checkpointing"] else ""
+    layers = p.get("saving_layers", p["architecture"]["layers"])
     lines = _header(p) + [
         f"  weights          {_gib(e['weights'])}",
         f"  LoRA + AdamW     {_gib(e['lora_states'])}  ({p['lora_params'] / 1e6:.2f} M params x 16 B)",
-        f"  activations      {_gib(e['activations'])}  ({p['per_layer_bytes'] / 2**20:.1f} MiB per layer x "
-        f"{p.get('saving_layers', p['architecture']['layers'])} layers{recompute})",
+        f"  activations      {_gib(e['activations'])}  ({p['per_layer_bytes'] / 2**20:.1f} MiB x {layers} layers{recompute})",
         f"  autocast copies  {_gib(e['weight_copies'])}",
         f"  CUDA reserve     {_gib(e['reserve'])}",
         f"  total            {_gib(e['total'])}",
