@@ -118,10 +118,21 @@ class RankerBase(L.LightningModule):
         expected = sorted(name for name, p in self.named_parameters() if p.requires_grad)
         saved = checkpoint.get("rankexp_trainable_keys")
         if saved is not None and saved != expected:
+            layers = f"; adapted layers saved {_layer_span(saved)}, this config's {_layer_span(expected)} " \
+                     "(`model.lora.top_layers`)" if _layer_span(saved) != _layer_span(expected) else ""
             raise ConfigError(
                 "checkpoint was saved for another model or LoRA config: its adapter weights "
-                f"({len(saved)} tensors) do not match this model's ({len(expected)}); check `ckpt_path`"
+                f"({len(saved)} tensors) do not match this model's ({len(expected)}){layers}; check `ckpt_path` "
+                "and `model.lora` against the run that saved it"
             )
+
+
+def _layer_span(names: list[str]) -> str:
+    """'0-29': the decoder layers whose weights a list of parameter names holds ('' when none is in a layer)."""
+    import re
+
+    layers = sorted({int(m.group(1)) for name in names if (m := re.search(r"\.layers\.(\d+)\.", name))})
+    return f"{layers[0]}-{layers[-1]}" if layers else ""
 
 
 def lr_factor(schedule: str, warmup: int, total: int, min_ratio: float):

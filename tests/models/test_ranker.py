@@ -107,3 +107,22 @@ def test_nan_loss_stops_with_the_step_and_batch(tiny_model, synthetic, synthetic
     batch = next(iter(dm.train_dataloader()))
     with pytest.raises(TrainingDivergedError, match=r"loss is nan at global step 0, batch 7 .*optim.lr"):
         ranker.training_step(batch, 7)
+
+
+def test_a_checkpoint_of_other_adapted_layers_is_refused_naming_top_layers(synthetic, synthetic_lists):
+    """Resuming (`ckpt_path`) a checkpoint trained on every layer into a config that adapts the top layer only is a
+    ConfigError naming both layer spans and `model.lora.top_layers`, not a state-dict traceback."""
+    import pytest
+
+    from rankexp.errors import ConfigError
+    from rankexp.models.loading import load_model
+    from tests.helpers.models import LORA, SMOL
+
+    lists = synthetic_lists[1]
+    every, _ = _setup(load_model("tiny_random", **SMOL, lora=LORA), synthetic, lists)
+    top, _ = _setup(load_model("tiny_random", **SMOL, lora={**LORA, "top_layers": 1}), synthetic, lists)
+    checkpoint = {"state_dict": every.state_dict()}
+    every.on_save_checkpoint(checkpoint)
+    every.on_load_checkpoint(checkpoint)  # its own checkpoint loads
+    with pytest.raises(ConfigError, match=r"saved 0-1, this config's 1-1 \(`model\.lora\.top_layers`\)"):
+        top.on_load_checkpoint(checkpoint)
