@@ -90,7 +90,7 @@ def phase_gflops(phases: dict, phase: str, speed_figures: dict) -> float:
 def run_phases(m: dict, speed_figures: dict | None = None) -> str:
     """Where a `make run` row's time went, from its run's results.json `speed/*` (rankexp.recipes.callbacks.
     PhaseTimes); with `speed_figures` (bench_speed.json of the same machine kind and precision), each phase's
-    share of that machine's matmul rate (4N FLOPs per training token, 2N per scored one)."""
+    share of that machine's matmul rate (bench_speed.json's FLOPs per training token, 2N per scored one)."""
     phases = m.get("phases")
     if not phases:
         return ""
@@ -188,7 +188,7 @@ def candidate_main(d: dict) -> tuple[str, float]:
 
 
 def lever_history(cand: dict, slot: dict, ablation: dict, value_rank: dict, orders: dict, ema: dict,
-                  batch: dict, dropout: dict, top_layers: dict) -> str:
+                  batch: dict, dropout: dict, top_layers: dict, batch3: dict) -> str:
     """Each lever on the candidate readout and what it gave, as LLM minus item mean on the same lists. Levers
     measured before the fix of the bf16 expected rating are compared with the default as measured then."""
     def gap_row(lever, override, gaps, measured, vs_default=""):
@@ -215,6 +215,10 @@ def lever_history(cand: dict, slot: dict, ablation: dict, value_rank: dict, orde
         rows.append(gap_row(label, override, [r["llm_ndcg@5"] - r["item_mean_ndcg@5"] for r in seeds],
                             f"707 lists, seed{'s' if len(seeds) > 1 else ''} "
                             f"{' / '.join(str(i) for i in range(len(seeds)))}", vs))
+    three = batch3["batch_3"]["seeds"]
+    rows.append(gap_row("three lists per step (the time the top layers saved)", "`train.batch_size=3`",
+                        [r["llm_ndcg@5"] - r["item_mean_ndcg@5"] for r in three], "707 lists, seeds 0 / 1 / 2",
+                        seeds_text([r["minus_batch_2"] for r in three], s3) + " (paired)"))
     b = list(batch["seeds"].values())
     paired = [-r["minus_dropout_0.05"] for r in dropout["dropout_0"]["seeds"] if "minus_dropout_0.05" in r]
     rows.append(gap_row("LoRA dropout 0.05, 2 lists per step, every layer", "`model.lora.dropout=0.05 "
@@ -267,7 +271,8 @@ def lever_history(cand: dict, slot: dict, ablation: dict, value_rank: dict, orde
         "## Levers on the candidate readout and what each gave (ML-100K)",
         ("- Sources: `candidate_ml100k.json`, `alro_ml100k_slot.json`, `ablation_candidate.json`, "
         "`hint_value_rank_candidate.json`, `order_averaging.json`, `weight_ema_candidate.json`, "
-        "`batch_candidate.json`, `lora_dropout_candidate_b2.json`, `lora_top_layers_candidate.json`\n"
+        "`batch_candidate.json`, `lora_dropout_candidate_b2.json`, `lora_top_layers_candidate.json`, "
+        "`batch3_candidate.json`\n"
         "- Measure: test NDCG@5 of the LLM minus the item mean on the same lists (negative: below the item mean); "
         "\"vs the default\": the paired difference to the default run of the same seed (mean ± s.d. over seeds), "
         "or the difference of the means. Rows measured before the fix of the bf16 expected rating (commit 87cc4ed), "
@@ -659,6 +664,9 @@ def lora_top_layers(d: dict) -> str:
     val = {name: statistics.mean(r["best_val/ndcg@5"] for r in group["seeds"]) for name, group in d.items()}
     wins = sum(a["best_val/ndcg@5"] > b["best_val/ndcg@5"] for a, b in zip(top, ref))
     saved = statistics.mean(b["wall_time_s"] - a["wall_time_s"] for a, b in zip(top, ref))
+    verdict = ("Validation picks the top 15 layers (higher on the mean and on most seeds), so they are the default."
+               if val["top_15"] > val["all_layers"] and wins > len(top) / 2 else
+               "Validation does not pick the top 15 layers.")
     return "\n\n".join([
         "## LoRA on the top layers only (`model.lora.top_layers`)",
         facts("lora_top_layers_candidate.json",
@@ -671,13 +679,47 @@ def lora_top_layers(d: dict) -> str:
         table(["LoRA on", "seed", "best val NDCG@5", "test NDCG@5", "LLM minus item mean",
                "minus all layers, paired (s.e.)", "training steps", "wall time"], rows),
         (f"Mean best validation NDCG@5: top 15 layers {f3(val['top_15'])}, all layers {f3(val['all_layers'])} "
-         f"(top 15 higher on {wins} of {len(top)} seeds); top 8 layers {f3(val['top_8'])} on seed 0, below top 15's "
-         f"{f3(top[0]['best_val/ndcg@5'])} there, so it ran on no other seed. Validation picks the top 15 layers, so they are the "
-         f"default; a run takes {saved:.0f} s less on average. Test, top 15 minus all layers, paired: "
+         f"(top 15 higher on {wins} of {len(top)} seeds); top 8 layers {f3(val['top_8'])} on seed 0, "
+         f"{'below' if val['top_8'] < top[0]['best_val/ndcg@5'] else 'not below'} top 15's "
+         f"{f3(top[0]['best_val/ndcg@5'])} there, so it ran on no other seed. {verdict} A run takes {saved:.0f} s less "
+         "on average. Test, top 15 minus all layers, paired: "
          f"{s3(d['top_15']['minus_all_layers_mean'])} ± {f3(d['top_15']['minus_all_layers_sd'])} (mean ± s.d. over "
          f"seeds). A training token costs 2N + 2N x 15 / 30 = 3N FLOPs instead of 4N (1.33x fewer); on seed 0 the "
          f"training steps ran {top[0]['speed/train_tokens_per_s'] / ref[0]['speed/train_tokens_per_s']:.2f}x the "
          "tokens per second: the lower layers also keep no activations for a backward.")])
+
+
+def batch_three(d: dict) -> str:
+    """Three lists per step against the default's two, with LoRA on the top 15 layers: the training time the top
+    layers saved, spent on a larger batch (the same seeds and lists, paired per list)."""
+    rows = []
+    for name, label in (("batch_2", "2 (the default)"), ("batch_3", "3")):
+        for seed, r in enumerate(d[name]["seeds"]):
+            paired = pm(r["minus_batch_2"], r["minus_batch_2_se"], signed=True) if "minus_batch_2" in r else ""
+            rows.append([label, str(seed), f3(r["best_val/ndcg@5"]), f3(r["llm_ndcg@5"]),
+                         s3(r["llm_ndcg@5"] - r["item_mean_ndcg@5"]), paired, f"{r['speed/train_s']:.0f} s",
+                         f"{r['wall_time_s']:.0f} s"])
+    two, three = d["batch_2"]["seeds"], d["batch_3"]["seeds"]
+    val = {n: statistics.mean(r["best_val/ndcg@5"] for r in d[n]["seeds"]) for n in ("batch_2", "batch_3")}
+    wins = sum(b["best_val/ndcg@5"] > a["best_val/ndcg@5"] for a, b in zip(two, three))
+    picks = val["batch_3"] > val["batch_2"] and wins > len(two) / 2
+    verdict = ("Validation picks three lists per step (higher on the mean and on most seeds), so it is the default."
+               if picks else "Validation does not pick three lists per step, so the default stays at two.")
+    return "\n\n".join([
+        "## Three lists per step with the time the top layers saved",
+        facts("batch3_candidate.json",
+              command="`python -m rankexp.run seed=S train.batch_size=3` (S = 0, 1, 2, at 23c299b), then `python "
+                      "experiments/paired_runs.py --ref batch_2 batch_2=<the default's three runs> batch_3=<the three "
+                      "runs> --out experiments/results/batch3_candidate.json`",
+              machine="2-core AVX512-BF16 CPU, idle, trainer=cpu in bf16-mixed", lists="100 validation, 707 test"),
+        table(["lists per step", "seed", "best val NDCG@5", "test NDCG@5", "LLM minus item mean",
+               "3 minus 2, paired (s.e.)", "training steps", "wall time"], rows),
+        (f"Mean best validation NDCG@5: {val['batch_3']:.4f} with three lists per step, {val['batch_2']:.4f} with two "
+         f"(three higher on {wins} of {len(two)} seeds). {verdict} Test, three minus two, paired: "
+         f"{pm(d['batch_3']['minus_batch_2_mean'], d['batch_3']['minus_batch_2_sd'], signed=True)} (mean ± s.d. "
+         f"over seeds); training steps {statistics.mean(r['speed/train_s'] for r in three):.0f} s against "
+         f"{statistics.mean(r['speed/train_s'] for r in two):.0f} s. Seed 0's run with three lists shared the machine "
+         "with short single-thread test runs for a few minutes, so its times are long; its numbers are not affected.")])
 
 
 def speed(d: dict, name: str = "bench_speed.json", heading: str = "Speed against the machine's limit (the default "
@@ -818,7 +860,7 @@ KNOWN = {"make_commands.json", "candidate_ml100k.json", "alro_ml100k_slot.json",
          "weight_ema_candidate.json", "probe_hint_rounding.json", "probe_rating_ceiling.json",
          "bench_retrievers.json", "rerank_candidate.json", "recranker_ml100k_corrected_split.json",
          "probe_cross_fit.json", "bench_speed.json", "bench_speed_avx2.json", "bench_threads.json", "lora_dropout_candidate.json", "lora_dropout_candidate_b2.json", "lora_top_layers_candidate.json",
-         "batch_candidate.json", "bench_train.json", "bench_inference.json", "bench_inference_trained.json",
+         "batch3_candidate.json", "batch_candidate.json", "bench_train.json", "bench_inference.json", "bench_inference_trained.json",
          "bench_hybrid.json", "bench_sampling.json", "probe_calibration.json", "mutation.json"}
 
 
@@ -848,9 +890,11 @@ def render() -> tuple[str, dict[str, str]]:
         candidate_text,
         lever_history(cand, slot, load("ablation_candidate.json"), load("hint_value_rank_candidate.json"),
                       load("order_averaging.json"), load("weight_ema_candidate.json"), load("batch_candidate.json"),
-                      load("lora_dropout_candidate_b2.json"), load("lora_top_layers_candidate.json")),
+                      load("lora_dropout_candidate_b2.json"), load("lora_top_layers_candidate.json"),
+                      load("batch3_candidate.json")),
         batch_size(load("batch_candidate.json")),
         lora_top_layers(load("lora_top_layers_candidate.json")),
+        batch_three(load("batch3_candidate.json")),
         lora_dropout_seeds(load("lora_dropout_candidate_b2.json"), load("batch_candidate.json")),
         ablation_candidate(load("ablation_candidate.json")),
         alro_slot(slot),
