@@ -132,7 +132,7 @@ def _header(p: dict) -> list[str]:
 def render(p: dict) -> str:
     e = p["estimate"]
     recompute = " + one layer recomputed" if p["regime"]["checkpointing"] else ""
-    layers = p.get("saving_layers", p["architecture"]["layers"])
+    layers = p["saving_layers"]
     lines = _header(p) + [
         f"  weights          {_gib(e['weights'])}",
         f"  LoRA + AdamW     {_gib(e['lora_states'])}  ({p['lora_params'] / 1e6:.2f} M params x 16 B)",
