@@ -649,24 +649,38 @@ def lora_dropout_seeds(d: dict, batch: dict) -> str:
          "at step 50 took 59 s, the others ~34 s), so its wall time is ~25 s long.")])
 
 
+def paired_rows(d: dict, labels: dict[str, str], ref: str) -> list[list[str]]:
+    """One table row per group and seed of a paired_runs.py JSON: best val, test, LLM minus item mean, the paired
+    difference to `ref`, training steps and wall time."""
+    rows = []
+    for name, label in labels.items():
+        for seed, r in enumerate(d[name]["seeds"]):
+            paired = pm(r[f"minus_{ref}"], r[f"minus_{ref}_se"], signed=True) if f"minus_{ref}" in r else ""
+            rows.append([label, str(seed), f3(r["best_val/ndcg@5"]), f3(r["llm_ndcg@5"]),
+                         s3(r["llm_ndcg@5"] - r["item_mean_ndcg@5"]), paired,
+                         f"{r['speed/train_s']:.0f} s" if "speed/train_s" in r else "", f"{r['wall_time_s']:.0f} s"])
+    return rows
+
+
+def validation_choice(lever: list[dict], ref: list[dict]) -> tuple[float, float, int, bool]:
+    """(mean best val of the lever, of the reference, seeds the lever is higher on, whether validation picks it:
+    higher on the mean and on most seeds)."""
+    mine, theirs = (statistics.mean(r["best_val/ndcg@5"] for r in runs) for runs in (lever, ref))
+    wins = sum(a["best_val/ndcg@5"] > b["best_val/ndcg@5"] for a, b in zip(lever, ref))
+    return mine, theirs, wins, mine > theirs and wins > len(ref) / 2
+
+
 def lora_top_layers(d: dict) -> str:
     """LoRA on the top K decoder layers only against every layer (the default before), the same seeds and lists,
     paired per list (experiments/paired_runs.py). Validation picks; the test columns are read after the choice."""
-    labels = {"all_layers": "all 30 layers", "top_15": "top 15 layers (the default)", "top_8": "top 8 layers"}
-    rows = []
-    for name, group in d.items():
-        for seed, r in enumerate(group["seeds"]):
-            paired = pm(r["minus_all_layers"], r["minus_all_layers_se"], signed=True) if "minus_all_layers" in r else ""
-            rows.append([labels[name], str(seed), f3(r["best_val/ndcg@5"]), f3(r["llm_ndcg@5"]),
-                         s3(r["llm_ndcg@5"] - r["item_mean_ndcg@5"]), paired,
-                         f"{r['speed/train_s']:.0f} s" if "speed/train_s" in r else "", f"{r['wall_time_s']:.0f} s"])
+    rows = paired_rows(d, {"all_layers": "all 30 layers", "top_15": "top 15 layers (the default)",
+                           "top_8": "top 8 layers"}, "all_layers")
     top, ref = d["top_15"]["seeds"], d["all_layers"]["seeds"]
     val = {name: statistics.mean(r["best_val/ndcg@5"] for r in group["seeds"]) for name, group in d.items()}
-    wins = sum(a["best_val/ndcg@5"] > b["best_val/ndcg@5"] for a, b in zip(top, ref))
+    *_, wins, picks = validation_choice(top, ref)
     saved = statistics.mean(b["wall_time_s"] - a["wall_time_s"] for a, b in zip(top, ref))
     verdict = ("Validation picks the top 15 layers (higher on the mean and on most seeds), so they are the default."
-               if val["top_15"] > val["all_layers"] and wins > len(top) / 2 else
-               "Validation does not pick the top 15 layers.")
+               if picks else "Validation does not pick the top 15 layers.")
     return "\n\n".join([
         "## LoRA on the top layers only (`model.lora.top_layers`)",
         facts("lora_top_layers_candidate.json",
@@ -692,17 +706,10 @@ def lora_top_layers(d: dict) -> str:
 def batch_three(d: dict) -> str:
     """Three lists per step against the default's two, with LoRA on the top 15 layers: the training time the top
     layers saved, spent on a larger batch (the same seeds and lists, paired per list)."""
-    rows = []
-    for name, label in (("batch_2", "2 (the default)"), ("batch_3", "3")):
-        for seed, r in enumerate(d[name]["seeds"]):
-            paired = pm(r["minus_batch_2"], r["minus_batch_2_se"], signed=True) if "minus_batch_2" in r else ""
-            rows.append([label, str(seed), f3(r["best_val/ndcg@5"]), f3(r["llm_ndcg@5"]),
-                         s3(r["llm_ndcg@5"] - r["item_mean_ndcg@5"]), paired, f"{r['speed/train_s']:.0f} s",
-                         f"{r['wall_time_s']:.0f} s"])
+    rows = paired_rows(d, {"batch_2": "2 (the default)", "batch_3": "3"}, "batch_2")
     two, three = d["batch_2"]["seeds"], d["batch_3"]["seeds"]
-    val = {n: statistics.mean(r["best_val/ndcg@5"] for r in d[n]["seeds"]) for n in ("batch_2", "batch_3")}
-    wins = sum(b["best_val/ndcg@5"] > a["best_val/ndcg@5"] for a, b in zip(two, three))
-    picks = val["batch_3"] > val["batch_2"] and wins > len(two) / 2
+    mean_3, mean_2, wins, picks = validation_choice(three, two)
+    val = {"batch_3": mean_3, "batch_2": mean_2}
     verdict = ("Validation picks three lists per step (higher on the mean and on most seeds), so it is the default."
                if picks else "Validation does not pick three lists per step, so the default stays at two.")
     return "\n\n".join([

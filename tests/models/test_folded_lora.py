@@ -33,6 +33,22 @@ def _ranker(tiny_model, synthetic):
     return ranker, data
 
 
+def _test_scores(ranker, data, tmp_path, precision: str, cast: bool) -> torch.Tensor:
+    """The test loop's scores; `cast=False` keeps the scoring weights in fp32 (`scoring_dtype` returning None)."""
+    from contextlib import nullcontext
+    from unittest import mock
+
+    from rankexp.models.base import RankerBase
+    from rankexp.recipes.alro import tested_scores
+
+    trainer = L.Trainer(accelerator="cpu", precision=precision, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                        inference_mode=False)
+    with mock.patch.object(RankerBase, "scoring_dtype", lambda self: None) if not cast else nullcontext():
+        trainer.test(ranker, datamodule=data, verbose=False)
+    return tested_scores(ranker, len(data.test_lists))
+
+
 def _weights(module) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in module.named_parameters()}
 
@@ -107,12 +123,6 @@ def test_under_bf16_autocast_the_folded_weights_are_kept_in_bf16_with_the_same_s
     autocast's does: the test scores equal, bit for bit, those of a test that keeps the weights in fp32, and the
     fp32 base comes back bit for bit. Under `32-true` nothing is cast. Mutation checked by hand: without the cast
     (`scoring_dtype` returning None) the dtype assertion fails; casting before folding fails the equality."""
-    from contextlib import nullcontext
-    from unittest import mock
-
-    from rankexp.models.base import RankerBase
-    from rankexp.recipes.alro import tested_scores
-
     ranker, data = _ranker(tiny_model, synthetic)
     before = _weights(ranker)
     dtypes = []
@@ -120,15 +130,7 @@ def test_under_bf16_autocast_the_folded_weights_are_kept_in_bf16_with_the_same_s
     ranker.score = lambda batch: (dtypes.append({layer.get_base_layer().weight.dtype
                                                  for layer in ranker.folded.layers()}), real_score(batch))[1]
 
-    def test_scores(cast: bool) -> torch.Tensor:
-        trainer = L.Trainer(accelerator="cpu", precision=precision, logger=False, enable_checkpointing=False,
-                            enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
-                            inference_mode=False)
-        with mock.patch.object(RankerBase, "scoring_dtype", lambda self: None) if not cast else nullcontext():
-            trainer.test(ranker, datamodule=data, verbose=False)
-        return tested_scores(ranker, len(data.test_lists))
-
-    cast, kept_fp32 = test_scores(cast=True), test_scores(cast=False)
+    cast, kept_fp32 = (_test_scores(ranker, data, tmp_path, precision, cast) for cast in (True, False))
     expected = torch.bfloat16 if precision == "bf16-mixed" else torch.float32
     assert all(seen == {expected} for seen in dtypes[:len(dtypes) // 2]), dtypes
     assert all(seen == {torch.float32} for seen in dtypes[len(dtypes) // 2:]), dtypes  # the fp32 reference run
@@ -142,12 +144,7 @@ def test_with_lora_on_the_top_layers_only_the_unadapted_projections_are_cast_too
     """`model.lora.top_layers`: the layers below hold plain frozen projections, which autocast would otherwise cast
     at every scoring forward. They are held in bf16 while the ranker scores under bf16-mixed, the scores equal bit
     for bit those of a test that keeps every weight in fp32, and their fp32 weights come back afterwards."""
-    from contextlib import nullcontext
-    from unittest import mock
-
-    from rankexp.models.base import RankerBase
     from rankexp.models.loading import load_model
-    from rankexp.recipes.alro import tested_scores
     from tests.helpers.models import LORA, SMOL
 
     ranker, data = _ranker(load_model("tiny_random", **SMOL, lora={**LORA, "top_layers": 1}), synthetic)
@@ -158,15 +155,7 @@ def test_with_lora_on_the_top_layers_only_the_unadapted_projections_are_cast_too
     real_score = ranker.score
     ranker.score = lambda batch: (seen.append(lower.weight.dtype), real_score(batch))[1]
 
-    def test_scores(cast: bool) -> torch.Tensor:
-        trainer = L.Trainer(accelerator="cpu", precision="bf16-mixed", logger=False, enable_checkpointing=False,
-                            enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
-                            inference_mode=False)
-        with mock.patch.object(RankerBase, "scoring_dtype", lambda self: None) if not cast else nullcontext():
-            trainer.test(ranker, datamodule=data, verbose=False)
-        return tested_scores(ranker, len(data.test_lists))
-
-    cast, kept_fp32 = test_scores(cast=True), test_scores(cast=False)
+    cast, kept_fp32 = (_test_scores(ranker, data, tmp_path, "bf16-mixed", cast) for cast in (True, False))
     assert seen[:len(seen) // 2] == [torch.bfloat16] * (len(seen) // 2)
     assert seen[len(seen) // 2:] == [torch.float32] * (len(seen) // 2)
     assert torch.equal(cast, kept_fp32)
