@@ -58,7 +58,7 @@ def main() -> None:
 
     from hydra.utils import instantiate
 
-    from rankexp.ensemble import HybridEvaluator, HybridOptions
+    from rankexp.models.hybrid import HybridEvaluator, HybridOptions
     from rankexp.recipes.lists import build_lists
     from rankexp.recipes.recranker import build_encoder, hint_functions
 

@@ -27,11 +27,12 @@ from typing import Any
 import numpy as np
 
 from rankexp.config.conf_dir import CONF_DIR
+from rankexp.config.stored import read_manifest
 from rankexp.data.examples import ListwiseExample
 from rankexp.data.requests import Request, checked_hints, parse_request, request_of  # noqa: F401 - parse_request: re-exported
 from rankexp.errors import ConfigError, RequestError, out_of_memory
 from rankexp.io.quiet import quiet_loading
-from rankexp.models.manifest import manifest_from_config, read_manifest
+from rankexp.models.manifest import manifest_from_config
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "smollm2_135m"
@@ -282,7 +283,7 @@ def default_manifest() -> dict[str, Any]:
         return OmegaConf.to_container(OmegaConf.load(CONF_DIR / group / f"{name}.yaml"), resolve=False)
 
     task = load("task", "listwise")
-    cfg = {"task": {**task, "hints": False}, "data": {"rating_scale": [1.0, 5.0], "item_noun": "movie"},
+    cfg = {"recipe": "alro", "task": {**task, "hints": False}, "data": {"rating_scale": [1.0, 5.0], "item_noun": "movie"},
            "model": model_config(DEFAULT_MODEL), "prompt": {"listwise": load("prompt", "listwise")},
            "protocol": {"m": len(task.get("labels", ""))}}
     return manifest_from_config(cfg)

@@ -54,8 +54,8 @@ def _save(tmp_path: Path, overrides: list[str], model_source: str = "smollm2_135
     import torch
     from omegaconf import OmegaConf
 
+    from rankexp.config.stored import resolved_config
     from rankexp.models.adapters import save_adapter
-    from rankexp.recipes.loop import resolved_config
 
     cfg = compose(*overrides, f"model={model_source}", "model.lora.r=4")
     manifest = manifest_from_config(resolved_config(cfg))
@@ -150,7 +150,7 @@ def test_the_prompt_is_the_training_prompt(tmp_path):
 
 
 def test_refuses_a_recranker_adapter_naming_both(tmp_path):
-    cfg = {"task": {"name": "hybrid", "chat_template": True}, "model": {"source": "tiny_random"}, "data": {},
+    cfg = {"recipe": "recranker", "task": {"name": "hybrid", "chat_template": True}, "model": {"source": "tiny_random"}, "data": {},
            "protocol": {"m": 10}, "prompt": {"recranker": {}}}
     adapter = tmp_path / "adapter"
     adapter.mkdir()

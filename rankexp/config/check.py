@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import fields
 
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from rankexp.config.schema import (
     GROUPS,
@@ -21,7 +21,7 @@ from rankexp.config.schema import (
     node_at,
     number,
 )
-from rankexp.data.recranker import RECRANKER_TASKS
+from rankexp.data.recranker import RECRANKER_TASKS, default_recipe
 from rankexp.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,10 @@ def _labels(task: DictConfig) -> list[str]:
 def upgrade_deprecated_keys(cfg: DictConfig) -> None:
     """Map the keys older configs and commands used onto today's, with one warning line each, so they mean
     what they meant: `recranker=true` is `recipe=recranker`; `mode=retrieval` is `recipe=retrieval`;
-    `task.scoring=X` is `readout=X`."""
+    `task.scoring=X` is `readout=X`. A config stored before `recipe` existed gets the recipe it ran."""
     flag = cfg.get("recranker")
+    if "recipe" not in cfg:  # a config stored before the key existed: the rule run.yaml's resolver applies
+        cfg.recipe = "recranker" if flag else default_recipe(OmegaConf.select(cfg, "task.name"))
     if flag is not None:
         if not isinstance(flag, bool):
             raise ConfigError(f"`recranker` must be true or false (deprecated: use recipe=recranker), got {flag!r}")

@@ -1,7 +1,7 @@
 """RecRanker's three instruction tasks as training data (docs/recranker.md).
 
 Evaluation instances are in `recranker_eval`, prompt text in `rankexp.prompts`, the hybrid in
-`rankexp.ensemble`. Training instances come from TRAIN interactions only: pointwise shows one
+`rankexp.models.hybrid`. Training instances come from TRAIN interactions only: pointwise shows one
 train item, pairwise a liked and a non-liked one, listwise 3 top-tier + 2 second-tier rated items
 among 5 random unrated ones. The history is the user's train rows before the latest shown rated
 item, *minus every shown item*, so no answer sits in the history (the official code leaks listwise
@@ -43,14 +43,6 @@ def default_recipe(task_name: str | None) -> str:
     its recipe's, every other task is ALRO's (`recipe=recranker` puts task=listwise under RecRanker)."""
     return "recranker" if task_name in RECRANKER_TASKS else "alro"
 
-
-def recipe_of(cfg) -> str:
-    """The `recipe` of a config mapping. A config read unresolved (run.yaml's default is a resolver) or written
-    before the key existed (then `recranker: true` said it) gets the rule the resolver applies."""
-    recipe = cfg.get("recipe")
-    if isinstance(recipe, str) and not recipe.startswith("${"):
-        return recipe
-    return "recranker" if cfg.get("recranker") else default_recipe((cfg.get("task") or {}).get("name"))
 
 PredictRating = Callable[[int, np.ndarray], np.ndarray]  # (user, items) -> predicted ratings
 Score = Callable[[int, np.ndarray], np.ndarray]  # (user, items) -> scores, higher = preferred

@@ -1,8 +1,8 @@
 """RecRanker at evaluation: one user's pointwise, pairwise and listwise instances over the retriever's top-m.
 
-The hybrid formula that combines their answers is `rankexp.ensemble`.
+The hybrid formula that combines their answers is `rankexp.models.hybrid`.
 
-All of one user's prompts show the same history order (one shared prefix to cache, `rankexp.ensemble`);
+All of one user's prompts show the same history order (one shared prefix to cache, `rankexp.models.hybrid`);
 candidate and pair orders are shuffled (position shifting) unless `shuffle=False`.
 """
 

@@ -17,11 +17,11 @@ import numpy as np
 from omegaconf import DictConfig
 
 from rankexp.data.sampling import instruction_set_hash
-from rankexp.ensemble import HybridEvaluator
 from rankexp.errors import ConfigError
 from rankexp.export.jsonl import plain
 from rankexp.export.records import COMMON_FIELDS, RawIds, Split
 from rankexp.export.text import decode, exact, prompt_fields
+from rankexp.models.hybrid import HybridEvaluator
 from rankexp.models.instruction import STAGES
 from rankexp.prompts.instruction_datamodule import InstructionSet
 from rankexp.recipes.recranker import build_encoder, build_tasks, hint_functions, hybrid_options, sample_users, task_mix

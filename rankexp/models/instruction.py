@@ -4,7 +4,7 @@ Training: SFT on the answer tokens of pointwise / pairwise / listwise instructio
 (`rankexp.prompts.instructions`); LM-head logits are computed only where the next token is an answer
 token (never [B, T, vocab]), as for the listwise ranker (`rankexp.models.scoring.answer_logits`).
 Evaluation: one user per step (misses skipped when `score_misses` is false), the hybrid of the three tasks' single-pass scores over the
-retriever's top-m by the `evaluator` it is given (`rankexp.ensemble.HybridEvaluator`: the ensemble
+retriever's top-m by the `evaluator` it is given (`rankexp.models.hybrid.HybridEvaluator`: the ensemble
 sits on top of the models, so this module does not import it); validation selects the checkpoint, test runs once.
 Optimizer, LR schedule and adapter-only checkpoints come from `RankerBase`, as for the listwise rankers.
 """
@@ -39,7 +39,7 @@ class InstructionRanker(RankerBase):
         self.metrics = nn.ModuleDict({f"{stage}_{method}": RankingMetrics(ks=self.ks)
                                       for stage in ("val", "test", "test_subset") for method in evaluator.methods})
         self._costs: dict[str, list[float]] = {}
-        self.test_results: list = []  # the evaluator's per-user results (rankexp.ensemble.UserResult)
+        self.test_results: list = []  # the evaluator's per-user results (rankexp.models.hybrid.UserResult)
         self.test_examples: list = []  # the ListwiseExample each result scored (this process's share under DDP)
 
     # ---- training ------------------------------------------------------------------------------

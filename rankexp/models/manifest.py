@@ -14,13 +14,10 @@ cache conversion runs).
 from __future__ import annotations
 
 import importlib.metadata
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from rankexp.data.hints import hint_label
-from rankexp.data.recranker import recipe_of
 from rankexp.errors import ConfigError
 from rankexp.models.readouts import readout_class, readout_spec
 from rankexp.prompts.style import LABELS
@@ -60,7 +57,7 @@ def base_model_id(base: Mapping[str, Any]) -> str:
 def manifest_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The manifest of a run's (resolved, plain) config: task, readout, prompt settings, base model."""
     task, data, model = dict(cfg["task"]), dict(cfg.get("data") or {}), dict(cfg["model"])
-    recipe = recipe_of(cfg)
+    recipe = cfg.get("recipe")
     readout = readout_spec(cfg)
     if readout is None:
         raise ConfigError(f"`recipe={recipe}` trains no LLM: it has no adapter to describe")
@@ -153,26 +150,6 @@ def check_adapter_fits(saved: Mapping[str, Any], wanted: Mapping[str, Any], sour
     if diff:
         raise ConfigError(f"adapter {source} was trained on other prompts than this config builds ({'; '.join(diff)}); "
                           "use the experiment it was trained with, or set these keys to the adapter's values")
-
-
-def read_manifest(adapter: Path) -> dict[str, Any]:
-    """The adapter's `rankexp.json`; for an adapter saved before it existed, built from the run's config."""
-    path = Path(adapter) / MANIFEST_FILE
-    if path.is_file():
-        try:
-            manifest = json.loads(path.read_text())
-        except ValueError as error:
-            raise ConfigError(f"{path} is not valid JSON ({error}); re-save the adapter with a run") from error
-        if manifest.get("format") != FORMAT:
-            raise ConfigError(f"{path} has format {manifest.get('format')!r}; this rankexp reads format {FORMAT}")
-        return manifest
-    run_config = Path(adapter).parent / ".hydra" / "config.yaml"
-    if run_config.is_file():
-        from omegaconf import OmegaConf
-
-        return manifest_from_config(OmegaConf.to_container(OmegaConf.load(run_config), resolve=False))
-    raise ConfigError(f"{adapter} has no {MANIFEST_FILE} and no run config (../.hydra/config.yaml) beside it: "
-                      "rankexp cannot tell the prompt it was trained on; pass the `adapter` folder of a run")
 
 
 def _version() -> str:

@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rankexp.config.conf_dir import CONF_DIR
-from rankexp.data.recranker import recipe_of
 from rankexp.errors import ConfigError
 from rankexp.prompts.core import ListEncoder
 from rankexp.prompts.style import LABELS, labels_for
@@ -151,7 +150,7 @@ class CandidateReadout(Readout):
 
 class InstructionReadout(Readout):
     """RecRanker's instruction answers (pointwise rating, pairwise yes/no, listwise labels), combined by the
-    hybrid (`rankexp.ensemble`); trained and evaluated by `recipe=recranker` only, which passes the task's
+    hybrid (`rankexp.models.hybrid`); trained and evaluated by `recipe=recranker` only, which passes the task's
     answers as encoder options and the hybrid evaluator to the ranker."""
 
     name, prompt_shape, recipe = "instruction", "recranker", "recranker"
@@ -182,7 +181,7 @@ def readout_spec(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
     """
     from omegaconf import DictConfig, OmegaConf
 
-    recipe = recipe_of(cfg)
+    recipe = cfg.get("recipe")  # resolved: a composed run config, or a stored one read by rankexp.config.stored
     if recipe not in DEFAULT_READOUT:
         return None
     node = cfg.get("readout")

@@ -87,7 +87,7 @@ class InstructionDataModule(L.LightningDataModule):
                           collate_fn=lambda rows: collate_sft(rows, self.pad_id))
 
     def _users(self, lists: list[ListwiseExample]) -> DataLoader:
-        # One user per step: a user's prompts (up to 56) are the batch (rankexp.ensemble).
+        # One user per step: a user's prompts (up to 56) are the batch (rankexp.models.hybrid).
         return DataLoader(lists, batch_size=1, collate_fn=lambda rows: rows)
 
     def val_dataloader(self) -> DataLoader:

@@ -4,7 +4,7 @@ Every prompt is rendered in two pieces, tokenized separately and concatenated as
 at training and at inference:
 - prefix: chat-template head + instruction + the user's history (`recranker_text.history_lines`);
   identical for all of one user's evaluation prompts, so its KV cache is computed once
-  (`rankexp.ensemble`);
+  (`rankexp.models.hybrid`);
 - suffix: the task's question (pointwise / pairwise / listwise) + chat-template tail.
 With `candidates_in_prefix` the prefix also shows the m labelled candidates (the retriever's top-m
 at evaluation, the asked items among random unrated ones in training) and each question is one short

@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from omegaconf import DictConfig
 
+from rankexp.config.stored import resolved_config
 from rankexp.report.wandb_run import continued_run, log_adapter, log_config
 
 
@@ -32,30 +33,6 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Tra
     if trainer.is_global_zero:
         log_config(trainer.loggers, resolved_config(cfg))
     return trainer
-
-
-def resolved_config(cfg: DictConfig) -> dict[str, Any]:
-    """The run's config with interpolations resolved, secrets dropped (what W&B shows as hyperparameters)."""
-    from omegaconf import OmegaConf
-
-    from rankexp.io.results import scrub_secrets
-
-    data: dict[str, Any] = {}
-    for key in cfg:
-        if key == "hydra":
-            continue
-        try:
-            data[key] = _resolved(cfg, key)
-        except Exception:  # noqa: BLE001 - e.g. ${hydra:...} outside a Hydra app: keep it as written
-            data[key] = OmegaConf.to_container(cfg, resolve=False)[key]
-    return scrub_secrets(data)
-
-
-def _resolved(cfg: DictConfig, key: str) -> Any:
-    from omegaconf import OmegaConf
-
-    value = cfg[key]
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def best_checkpoint(trainer: L.Trainer) -> str | None:
@@ -129,9 +106,10 @@ def load_eval_adapter(cfg: DictConfig, module: L.LightningModule) -> str:
     been trained on the prompts and readout this config writes (its `rankexp.json` against the
     config's own manifest), and with the same `model.lora` shape. Returns the folder, for results.json.
     """
+    from rankexp.config.stored import read_manifest
     from rankexp.errors import ConfigError
     from rankexp.models.adapters import load_adapter
-    from rankexp.models.manifest import check_adapter_fits, manifest_from_config, read_manifest
+    from rankexp.models.manifest import check_adapter_fits, manifest_from_config
 
     path = Path(str(cfg.adapter)).expanduser()
     if not (path / "adapter_config.json").is_file():

@@ -22,8 +22,8 @@ from rankexp.data.hints import CROSS_FITTED, hint_values
 from rankexp.data.recranker import PAIRWISE_ANSWERS, POINTWISE_ANSWERS, TASKS, FoldedHint
 from rankexp.data.recranker_tasks import RecRankerTasks, held_out_rows
 from rankexp.data.sampling import build_sampler, instruction_set_hash, liked_counts
-from rankexp.ensemble import HybridEvaluator, HybridOptions
 from rankexp.errors import ConfigError
+from rankexp.models.hybrid import HybridEvaluator, HybridOptions
 from rankexp.models.instruction import InstructionRanker
 from rankexp.models.readouts import readout_of
 from rankexp.prompts.instruction_datamodule import InstructionDataModule, InstructionSet

@@ -58,7 +58,7 @@ KEY_METRICS = (
     # position bias of the ranked-first slot over 5 candidate orders (before/after PSL: compare rows)
     + ["position_bias/top1_agreement", "position_bias/slot_bias_tv"]
 )
-# RecRanker runs (rankexp.ensemble.summarize): every method on the same users, the retriever beside them.
+# RecRanker runs (rankexp.models.hybrid.summarize): every method on the same users, the retriever beside them.
 RECRANKER_METHODS = ("retriever", "pointwise", "pairwise", "listwise", "hybrid")
 RECRANKER_METRICS = tuple(f"test/{method}/{name}" for method in RECRANKER_METHODS
                           for name in ("hr@3", "hr@5", "ndcg@3", "ndcg@5")) + ("test/seconds_per_user", "test/users")

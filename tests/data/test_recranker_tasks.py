@@ -23,8 +23,8 @@ from rankexp.data.recranker import (
 from rankexp.data.recranker_eval import listwise_eval, pairwise_eval, pointwise_eval
 from rankexp.data.recranker_tasks import RecRankerTasks
 from rankexp.data.splits import leave_one_out
-from rankexp.ensemble import hybrid_scores, pair_wins, pointwise_rating
 from rankexp.errors import ConfigError
+from rankexp.models.hybrid import hybrid_scores, pair_wins, pointwise_rating
 from rankexp.prompts.recranker_text import (
     listwise_top_target,
     pairwise_prompt,

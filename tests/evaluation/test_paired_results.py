@@ -28,7 +28,7 @@ def test_alro_rows_write_every_paired_key():
 
 
 def test_recranker_paired_to_retriever_writes_every_paired_key():
-    from rankexp.ensemble import UserResult
+    from rankexp.models.hybrid import UserResult
     from rankexp.recipes.recranker import paired_to_retriever
 
     hit = np.eye(5, dtype=np.float32)[0]

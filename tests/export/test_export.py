@@ -88,7 +88,7 @@ def test_candidate_readout_export_keeps_the_ids_and_readout_positions(tmp_path):
 
 
 def test_recranker_export_equals_the_instructions_and_evaluation_prompts(tmp_path):
-    from rankexp.ensemble import HybridEvaluator
+    from rankexp.models.hybrid import HybridEvaluator
     from rankexp.prompts.instruction_datamodule import InstructionSet
     from rankexp.recipes import recranker
 

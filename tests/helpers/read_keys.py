@@ -21,7 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 BOOKKEEPING = frozenset({
     "validate_config",  # rankexp.config.check: every key's rule
     "check_closed_groups",
-    "resolved_config",  # recipes.loop: the hyperparameters a logger shows
+    "resolved_config",  # config.stored: the hyperparameters a logger shows
     "config_hash",  # io.results: provenance
     "config_tree",  # recipes.experiment: the printed tree
     "manifest_from_config",  # models.manifest: what an adapter was trained with, saved beside it

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from rankexp.config.stored import resolved_config
 from rankexp.errors import ConfigError
 from rankexp.models.manifest import check_adapter_fits, manifest_from_config, prompt_mismatches
-from rankexp.recipes.loop import resolved_config
 from tests.helpers.runs import compose
 
 

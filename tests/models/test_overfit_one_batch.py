@@ -140,7 +140,7 @@ def _assert_gain_order(scores: torch.Tensor, gains: torch.Tensor) -> None:
 def test_instruction_readout_overfits_one_batch(fit_model, rerank, synthetic):
     """RecRanker's instructions: one pointwise, one pairwise and one listwise row, SFT on the answer tokens."""
     from rankexp.data.recranker_tasks import RecRankerTasks
-    from rankexp.ensemble import HybridEvaluator, HybridOptions
+    from rankexp.models.hybrid import HybridEvaluator, HybridOptions
     from rankexp.models.instruction import InstructionRanker
     from rankexp.prompts.instruction_datamodule import InstructionSet, collate_sft
     from rankexp.recipes.recranker import build_encoder as instruction_encoder

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rankexp.data.recranker_tasks import RecRankerTasks
-from rankexp.ensemble import HybridEvaluator, HybridOptions
+from rankexp.models.hybrid import HybridEvaluator, HybridOptions
 from rankexp.prompts.instruction_datamodule import InstructionSet
 from rankexp.recipes.recranker import build_encoder, hint_functions
 from tests.helpers.recranker import first_hit, rerank_cfg

@@ -54,7 +54,7 @@ def test_training_ids_are_prefix_suffix_answer_with_checked_answers(encoder, ins
 
 
 def test_one_user_prompts_share_one_prefix(encoder, rerank):
-    from rankexp.ensemble import HybridEvaluator, HybridOptions
+    from rankexp.models.hybrid import HybridEvaluator, HybridOptions
 
     _, lists = rerank
     prompts = HybridEvaluator(encoder, HybridOptions()).prompts(lists.test[0], 2)

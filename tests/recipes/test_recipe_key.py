@@ -9,7 +9,6 @@ import pytest
 
 from rankexp.config.check import validate_config
 from rankexp.errors import ConfigError
-from rankexp.models.manifest import recipe_of
 from rankexp.models.readouts import Readout
 from rankexp.recipes import model_stage
 from tests.helpers.runs import compose
@@ -69,15 +68,37 @@ def test_a_bad_recipe_is_one_line_naming_the_key(overrides, named):
         validate_config(compose(*overrides))
 
 
-def test_manifests_of_old_and_unresolved_configs_name_the_recipe():
-    """read_manifest builds an old adapter's manifest from its run's config.yaml, read unresolved."""
-    resolver = "${rankexp.default_recipe:${oc.select:task.name,null}}"
-    assert recipe_of({"recipe": "retrieval", "task": {"name": "hybrid"}}) == "retrieval"
-    assert recipe_of({"recipe": resolver, "task": {"name": "hybrid"}}) == "recranker"
-    assert recipe_of({"recipe": resolver, "task": {"name": "listwise"}}) == "alro"
-    assert recipe_of({"recranker": True, "task": {"name": "listwise"}}) == "recranker"  # before `recipe`
-    assert recipe_of({"recranker": False, "task": {"name": "pairwise"}}) == "recranker"
-    assert recipe_of({"task": {"name": "listwise"}}) == "alro"
+@pytest.mark.parametrize("stored, recipe", [
+    ({"recipe": "retrieval", "task": {"name": "hybrid"}}, "retrieval"),
+    ({"recipe": "${rankexp.default_recipe:${oc.select:task.name,null}}", "task": {"name": "hybrid"}}, "recranker"),
+    ({"recipe": "${rankexp.default_recipe:${oc.select:task.name,null}}", "task": {"name": "listwise"}}, "alro"),
+    ({"recranker": True, "task": {"name": "listwise"}}, "recranker"),  # written before `recipe` existed
+    ({"recranker": False, "task": {"name": "pairwise"}}, "recranker"),
+    ({"task": {"name": "listwise"}}, "alro"),
+])
+def test_a_stored_run_config_reads_back_with_the_recipe_it_ran(tmp_path, stored, recipe):
+    """An old run folder's .hydra/config.yaml (as Hydra writes it: unresolved) names the recipe it ran, mapped
+    by the one upgrade every live run goes through (`rankexp.config.check.upgrade_deprecated_keys`)."""
+    import yaml
+
+    from rankexp.config.stored import read_run_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(stored))
+    read = read_run_config(path)
+    assert read["recipe"] == recipe and read.get("recranker") is None
+
+
+def test_an_unreadable_run_config_is_one_line_naming_the_file(tmp_path):
+    from rankexp.config.stored import read_run_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("- a list, not a run config\n")
+    with pytest.raises(ConfigError, match=r"config.yaml holds a ListConfig"):
+        read_run_config(path)
+    path.write_text("task: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"config.yaml is not a readable run config"):
+        read_run_config(path)
 
 
 @pytest.mark.parametrize("override", ["readout=candidate", "readout=slot", "task.scoring=candidate"])

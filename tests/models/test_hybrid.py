@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rankexp.ensemble import HybridEvaluator, HybridOptions, UserResult, pointwise_rating, summarize
+from rankexp.models.hybrid import HybridEvaluator, HybridOptions, UserResult, pointwise_rating, summarize
 from rankexp.models.scoring import last_hidden_shared, last_hidden_unshared, length_groups
 from rankexp.recipes.recranker import build_encoder, hint_functions
 from tests.helpers.recranker import first_hit
