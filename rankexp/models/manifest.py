@@ -72,7 +72,7 @@ def manifest_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "scoring": readout_class(readout).name,
         "readout": readout,  # the readout's resolved config: `rankexp.Ranker` builds it again from this
         "m": int((cfg.get("protocol") or {}).get("m", 0)),
-        "labels": str(task.get("labels", "")),
+        "labels": str(readout.get("labels", "")),  # what the readout was built with (a typed readout.labels too)
         "rating_scale": scale,
         "rating_values": list(range(max(int(scale[0]), 1), int(scale[1]) + 1)),
         "item_noun": str(data.get("item_noun", "movie")),
@@ -80,7 +80,7 @@ def manifest_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
                   "history_with_ratings": bool(task.get("history_with_ratings", True)),
                   "rating_max": int(scale[1]), "hints": bool(task.get("hints", False))},
         "strip_year": bool(task.get("strip_year", False)),
-        "chat_template": bool(task.get("chat_template", False)),
+        "chat_template": bool(readout.get("chat_template", False)),
         "hint_source": hint_source,
         "hint_label": hint_label(hint_source) if hint_source else None,
         "hint_format": str(task.get("hint_format", "value")) if hint_source else None,
@@ -100,7 +100,7 @@ def manifest_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
 PROMPT_DEFINING = (("recipe", "recipe"), ("scoring", "readout"),
                    ("style.title_max_chars", "task.title_max_chars"),
                    ("style.history_with_ratings", "task.history_with_ratings"), ("style.hints", "task.hints"),
-                   ("strip_year", "task.strip_year"), ("chat_template", "task.chat_template"),
+                   ("strip_year", "task.strip_year"),
                    ("hint_label", "task.hint_source"), ("hint_format", "task.hint_format"),
                    ("hint_signal", "task.hint_signal"), ("base.source", "model.source"),
                    ("base.name_or_path", "model.name_or_path"), ("base.package", "model.name_or_path"),
@@ -123,13 +123,15 @@ def prompt_mismatches(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> li
     """`config key: adapter X, config Y` for every prompt- or readout-defining setting that differs.
 
     A key the older manifest lacks is not compared. What the readout itself fixes (its `fit_keys`: the slot
-    readout's labels, the candidate readout's rating tokens) and the prompt wording, key by key, are
+    readout's labels and chat template, the candidate readout's rating tokens; an older manifest's readout is
+    rebuilt by `manifest_readout`) and the prompt wording, key by key, are
     compared when both use the same readout.
     """
     checks = list(PROMPT_DEFINING)
     same_readout = saved.get("scoring") == wanted.get("scoring")
-    if same_readout:  # what the readout itself fixes (slot: its labels; candidate: its rating tokens)
+    if same_readout:  # what the readout itself fixes (slot: its labels and chat template; candidate: its rating tokens)
         checks += readout_class(manifest_readout(saved)).fit_keys
+        saved, wanted = ({**m, "readout": manifest_readout(m)} for m in (saved, wanted))
     out = []
     for dotted, config_key in checks:
         have, want = _at(saved, dotted), _at(wanted, dotted)

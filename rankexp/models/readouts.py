@@ -39,7 +39,8 @@ class Readout(ABC):
     prompt_shape: ClassVar[str] = ""  # conf/prompt/<shape>.yaml: the wording `template` holds
     recipe: ClassVar[str] = "alro"  # the recipe that trains and evaluates it
     decodes: ClassVar[bool] = False  # eval.methods constrained / generate can decode its answers
-    fit_keys: ClassVar[tuple[tuple[str, str], ...]] = ()  # (manifest key, config key) an adapter must match
+    # (manifest key, config key) an adapter must match; `readout.<key>` is a setting of the readout itself
+    fit_keys: ClassVar[tuple[tuple[str, str], ...]] = ()
     # `python -m rankexp.export`: the fields `record` writes next to `prompt_ids`, each with its meaning
     # (empty: the readout has no list record format), and those written for training lists only
     record_fields: ClassVar[Mapping[str, str]] = {}
@@ -82,7 +83,8 @@ class SlotReadout(Readout):
     by the label probabilities at the first answer slot (one forward)."""
 
     name, prompt_shape, decodes = "slot", "listwise", True
-    fit_keys = (("labels", "task.labels"),)
+    fit_keys = (("readout.labels", "readout.labels (from task.labels)"),
+                ("readout.chat_template", "readout.chat_template (from task.chat_template)"))
 
     def __init__(self, template: Mapping[str, Any] | None = None, labels: str = LABELS, chat_template: bool = False,
                  y_over: str = "vocab") -> None:
@@ -154,6 +156,7 @@ class InstructionReadout(Readout):
     answers as encoder options and the hybrid evaluator to the ranker."""
 
     name, prompt_shape, recipe = "instruction", "recranker", "recranker"
+    fit_keys = (("readout.chat_template", "readout.chat_template (from task.chat_template)"),)
 
     def __init__(self, template: Mapping[str, Any] | None = None, chat_template: bool = True) -> None:
         super().__init__(template)

@@ -42,3 +42,30 @@ def test_keys_an_older_manifest_lacks_are_not_compared():
     saved = manifest("+experiment=alro_ml100k_candidate")
     older = {k: v for k, v in saved.items() if k not in ("hint_format", "hint_signal")}
     assert prompt_mismatches(older, manifest("+experiment=alro_ml100k_candidate", "task.hint_format=rank")) == []
+
+
+def test_what_the_readout_was_built_with_is_what_is_saved_and_compared():
+    """The slot readout's labels and chat template come from the readout node (a typed `readout.labels` wins over
+    `task.labels`); the candidate readout takes no chat template, so that setting does not refuse its adapter."""
+    typed = manifest("+experiment=alro_ml100k", "readout=slot", "readout.labels=ZYXWVUTSRQPONMLKJIHG")
+    assert typed["labels"] == "ZYXWVUTSRQPONMLKJIHG"
+    diff = prompt_mismatches(manifest("+experiment=alro_ml100k"), typed)
+    assert diff == [("readout.labels (from task.labels): adapter 'ABCDEFGHIJKLMNOPQRST', "
+                     "config 'ZYXWVUTSRQPONMLKJIHG'")], diff
+    diff = prompt_mismatches(manifest("+experiment=alro_ml100k"), manifest("+experiment=alro_ml100k",
+                                                                             "task.chat_template=false"))
+    assert diff == ["readout.chat_template (from task.chat_template): adapter True, config False"], diff
+    candidate = manifest("+experiment=alro_ml100k_candidate")
+    assert prompt_mismatches(candidate, manifest("+experiment=alro_ml100k_candidate", "task.chat_template=false")) == []
+
+
+def test_an_older_manifest_without_a_readout_still_compares_the_labels():
+    saved = {k: v for k, v in manifest("+experiment=alro_ml100k").items() if k != "readout"}
+    diff = prompt_mismatches(saved, manifest("+experiment=alro_ml100k", "task.labels=ZYXWVUTSRQPONMLKJIHG"))
+    assert diff and diff[0].startswith("readout.labels (from task.labels): adapter 'ABCDEFGHIJKLMNOPQRST'"), diff
+
+
+def test_a_recranker_adapter_keeps_its_chat_template():
+    diff = prompt_mismatches(manifest("+experiment=recranker_ml100k"),
+                             manifest("+experiment=recranker_ml100k", "task.chat_template=false"))
+    assert diff == ["readout.chat_template (from task.chat_template): adapter True, config False"], diff
