@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from rankexp.data.examples import ListwiseExample, permuted_copy
 from rankexp.data.listwise import TrainWindows, rng_for
-from rankexp.prompts.listwise import ListwiseEncoder
+from rankexp.prompts.core import ListEncoder
 
 
 def in_order_sampler(dataset, trainer):
@@ -36,7 +36,7 @@ def in_order_sampler(dataset, trainer):
 class TrainDraws(Dataset):
     """`size` training instances per epoch, re-drawn each epoch (position shifting)."""
 
-    def __init__(self, source: TrainWindows, encoder: ListwiseEncoder, size: int, seed: int,
+    def __init__(self, source: TrainWindows, encoder: ListEncoder, size: int, seed: int,
                  permute: bool, users: np.ndarray | None = None) -> None:
         self.source, self.encoder, self.size, self.seed = source, encoder, size, seed
         self.permute, self.users, self.epoch = permute, users, 0
@@ -57,7 +57,7 @@ class TrainDraws(Dataset):
 
 
 class EvalLists(Dataset):
-    def __init__(self, examples: list[ListwiseExample], encoder: ListwiseEncoder) -> None:
+    def __init__(self, examples: list[ListwiseExample], encoder: ListEncoder) -> None:
         self.examples, self.encoder = examples, encoder
 
     def __len__(self) -> int:
@@ -71,7 +71,7 @@ class RankingDataModule(L.LightningDataModule):
     """Serves training draws and fixed, seeded evaluation lists."""
 
     def __init__(self, train_source: TrainWindows, val_lists: list[ListwiseExample],
-                 test_lists: list[ListwiseExample], encoder: ListwiseEncoder, *, seed: int, draws_per_epoch: int,
+                 test_lists: list[ListwiseExample], encoder: ListEncoder, *, seed: int, draws_per_epoch: int,
                  batch_size: int, eval_batch_size: int, permute: bool, train_users: np.ndarray | None = None,
                  num_workers: int = 0) -> None:
         super().__init__()

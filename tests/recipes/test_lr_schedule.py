@@ -107,7 +107,7 @@ def test_no_max_steps_means_warmup_then_constant():
 
 
 def test_recrankers_instruction_ranker_follows_optim_schedule():
-    """`optim.schedule` and `optim.min_lr_ratio` reach RecRanker's ranker (once validated, then ignored)."""
+    """`optim.schedule` and `optim.min_lr_ratio` reach RecRanker's ranker (they were once validated, then ignored)."""
     from rankexp.recipes.recranker import build_ranker
     from tests.helpers.runs import compose
 
