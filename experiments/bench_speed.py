@@ -16,6 +16,10 @@ Figures (docs/results.md "Speed"):
   settings and the same loss positions, eager and under `torch.compile` (dynamic shapes: the padded length
   changes from batch to batch), and our rate over each; the plain loop runs the model as those libraries
   build it (sdpa attention, peft's `nn.Dropout`).
+- where training and evaluation time go (`ours.train_time_split`, `ours.eval_time_split`: torch.profiler's self
+  CPU time per op, grouped): matmul kernels, the attention kernel, copies and casts, the rest; from the eval
+  split the matmul kernels' own rate and the eval share of the matmul rate that the run would reach if every
+  other op took no time.
 The first steps of every loop are warm-up and are not timed (compilation happens there).
 """
 
@@ -109,8 +113,36 @@ def trainer_for(cfg, steps: int, clock: Clock) -> L.Trainer:
                      gradient_clip_val=cfg.trainer.gradient_clip_val, inference_mode=False)
 
 
-def ours(cfg, lists, model, encoder, train_steps: int, eval_lists: int, warmup: int) -> tuple[dict, list]:
-    """The recipe's own module and datamodule: `train_steps` steps after warm-up, then `eval_lists` test lists."""
+# torch.profiler op names by what they do, for the split of evaluation time (self CPU time of each op)
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+ATTENTION_PREFIX = "aten::_scaled_dot_product"
+COPY_OPS = ("aten::copy_", "aten::_to_copy")
+SPLIT_STEPS = 4  # training steps profiled for `train_time_split` (a fresh fit: optimizer and all)
+
+
+def time_split(run) -> dict:
+    """Where `run()`'s time goes under torch.profiler: each op's self CPU time grouped into matmul kernels
+    (under eager attention, as in bf16 training, its two bmm too), the sdpa attention kernel, copies and
+    casts, and everything else (elementwise: norms, activations, rotary, residual adds, the optimizer;
+    Python). Shares of the profiled total."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run()
+    groups = {"matmul": 0.0, "attention": 0.0, "copies_and_casts": 0.0, "other": 0.0}
+    for event in prof.key_averages():
+        name = event.key
+        group = ("matmul" if name in MATMUL_OPS else "attention" if name.startswith(ATTENTION_PREFIX)
+                 else "copies_and_casts" if name in COPY_OPS else "other")
+        groups[group] += event.self_cpu_time_total
+    total = sum(groups.values())
+    return {group: round(value / total, 3) for group, value in groups.items()}
+
+
+def ours(cfg, lists, model, encoder, train_steps: int, eval_lists: int, warmup: int,
+         split: bool = False) -> tuple[dict, list]:
+    """The recipe's own module and datamodule: `train_steps` steps after warm-up, then `eval_lists` test lists
+    (and, with `split`, the same lists once more under the profiler: `eval_time_split`)."""
     losses = active_losses(cfg)
     datamodule = RankingDataModule(
         lists.train_source, [], lists.test[:eval_lists], encoder, seed=cfg.seed, draws_per_epoch=train_steps + warmup,
@@ -123,7 +155,13 @@ def ours(cfg, lists, model, encoder, train_steps: int, eval_lists: int, warmup: 
     batches = [batch for batch in datamodule.train_dataloader()]
     clock = Clock(1)
     trainer_for(cfg, 1, clock).test(ranker, datamodule=datamodule, verbose=False)
-    return {"train": train, "eval": clock.rate()}, batches
+    measured = {"train": train, "eval": clock.rate()}
+    if split:  # a few more training steps, then the same test lists, each under the profiler
+        more = trainer_for(cfg, SPLIT_STEPS, Clock(0))
+        measured["train_time_split"] = time_split(lambda: more.fit(ranker, datamodule=datamodule))
+        measured["eval_time_split"] = time_split(
+            lambda: trainer_for(cfg, 1, Clock(1)).test(ranker, datamodule=datamodule, verbose=False))
+    return measured, batches
 
 
 def plain_loop(model, batches: list, rating_ids: list[int], *, compiled: bool, warmup: int, precision: str) -> dict:
@@ -252,7 +290,7 @@ def main() -> None:
                 "eval_share_of_matmul": round(measured["eval"]["tokens_per_s"] * 2 * n / 1e9 / limit, 3)}
 
     started = time.perf_counter()
-    measured, batches = ours(cfg, lists, model, encoder, args.train_steps, args.eval_lists, args.warmup)
+    measured, batches = ours(cfg, lists, model, encoder, args.train_steps, args.eval_lists, args.warmup, split=True)
     phases["ours_s"] = round(time.perf_counter() - started, 1)
     results = {
         "experiment": "default (alro_ml100k_candidate)", "overrides": args.overrides,
@@ -262,6 +300,12 @@ def main() -> None:
         "flops_per_token": {"train": train_flops(cfg), "eval": 2 * n},
         "ours": measured, **shares(measured, train_flops(cfg)),
     }
+    # The matmul kernels' own rate in evaluation (their share of its time), and the eval share of the matmul
+    # rate if every other op took no time: what faster attention, casts and elementwise work could reach.
+    matmul_share = measured["eval_time_split"]["matmul"]
+    results["eval_matmul_kernel_gflops"] = round(
+        2 * n * measured["eval"]["padded_tokens"] / (matmul_share * measured["eval"]["seconds"]) / 1e9, 1)
+    results["eval_share_if_only_matmul"] = round(results["eval_share_of_matmul"] / matmul_share, 3)
     if not args.no_plain:
         as_plain(model)
         rating_ids = list(encoder.rating_ids)
