@@ -729,6 +729,22 @@ def batch_three(d: dict) -> str:
          "with short single-thread test runs for a few minutes, so its times are long; its numbers are not affected.")])
 
 
+def time_split(d: dict) -> str:
+    """Where the default recipe's training steps and evaluation spend their time (bench_speed's profiler split)."""
+    def parts(split: dict) -> str:
+        return ", ".join(f"{label} {split[key]:.0%}" for key, label in (
+            ("matmul", "matmul kernels"), ("attention", "the sdpa attention kernel"),
+            ("copies_and_casts", "copies and casts"), ("other", "everything else")) if split[key])
+
+    train, evaluation = d["ours"]["train_time_split"], d["ours"]["eval_time_split"]
+    return (f"Where the time goes (torch.profiler, self CPU time per op): training steps: {parts(train)} (training "
+            f"runs eager attention, whose two bmm count as matmul); evaluation: {parts(evaluation)}. In evaluation the "
+            f"matmul kernels themselves run at {d['eval_matmul_kernel_gflops']:.0f} GFLOP/s against the limit of "
+            f"{d['limit_gflops']:.0f}; were every other op free, evaluation would reach "
+            f"{d['eval_share_if_only_matmul']:.0%} of the matmul rate. So the gap to the limit is the attention kernel, "
+            "the casts and the elementwise work, not the matmuls.")
+
+
 def speed(d: dict, name: str = "bench_speed.json", heading: str = "Speed against the machine's limit (the default "
           "recipe)", note: str = "") -> str:
     """Our training and evaluation rates against the machine's matmul rate and a plain transformers + peft loop."""
@@ -770,6 +786,7 @@ def speed(d: dict, name: str = "bench_speed.json", heading: str = "Speed against
         f"## {heading}",
         *([note] if note else []),
         *([d["note"]] if d.get("note") else []),
+        *([time_split(d)] if "eval_time_split" in d["ours"] else []),
         facts(name, command="`python experiments/bench_speed.py`", machine=f"{d['machine']}, "
               f"{'native bf16 (AVX512-BF16/AMX)' if d['bf16_native'] else 'AVX2, no native bf16'}, {d['torch_threads']} threads, trainer.precision={d['precision']}",
               lora=f"r {d['lora']['r']}, dropout {d['lora']['dropout']}, {len(d['lora']['target_modules'])} modules"),
