@@ -185,6 +185,9 @@ def readout_spec(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
     from omegaconf import DictConfig, OmegaConf
 
     recipe = cfg.get("recipe")  # resolved: a composed run config, or a stored one read by rankexp.config.stored
+    if not isinstance(recipe, str) or recipe.startswith("${"):
+        raise ConfigError(f"the config's `recipe` is {recipe!r}: read a stored run config with "
+                          "rankexp.config.stored.read_run_config, which resolves it")
     if recipe not in DEFAULT_READOUT:
         return None
     node = cfg.get("readout")

@@ -42,9 +42,8 @@ def write_ml100k_as(name: str, ml100k_folder: Path, root: Path, *, category: str
         isbn = {i: f"{int(i):09d}X" for i in titles}
         lines = ['"User-ID";"ISBN";"Book-Rating"'] + [f'"{u}";"{isbn[i]}";"{2 * r}"' for u, i, r, _ in rows]
         (folder / "BX-Book-Ratings.csv").write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
-        books = ['"ISBN";"Book-Title";"Book-Author";"Year-Of-Publication";"Publisher";"Image-URL-S";"Image-URL-M";'
-                 '"Image-URL-L"'] + [f'"{isbn[i]}";"{title}";"A. Author";"2000";"Pub";"u";"u";"u"'
-                                     for i, title in titles.items()]
+        header = '"ISBN";"Book-Title";"Book-Author";"Year-Of-Publication";"Publisher";"Image-URL-S";"Image-URL-M";"Image-URL-L"'
+        books = [header] + [f'"{isbn[i]}";"{title}";"A. Author";"2000";"Pub";"u";"u";"u"' for i, title in titles.items()]
         (folder / "BX-Books.csv").write_bytes(("\n".join(books) + "\n").encode("latin-1", errors="replace"))
     else:
         folder = root / "amazon"

@@ -164,3 +164,11 @@ def test_a_readout_class_missing_part_of_the_contract_is_one_line():
         cfg.readout._target_ = f"{__name__}.HalfReadout"
     with pytest.raises(ConfigError, match=r"`readout` \(half\) cannot be built.*abstract method.*ranker"):
         readout_of(cfg)
+
+
+def test_a_config_with_its_recipe_unresolved_is_refused_not_read_as_no_readout():
+    from rankexp.models.readouts import readout_spec
+
+    for cfg in ({"task": {"name": "listwise"}}, {"recipe": "${rankexp.default_recipe:listwise}"}):
+        with pytest.raises(ConfigError, match="read_run_config"):
+            readout_spec(cfg)
