@@ -180,7 +180,8 @@ def plain_loop(model, batches: list, rating_ids: list[int], *, compiled: bool, w
     cross-entropy, backward, AdamW. Same model object and batches as ours (LoRA weights move; fine
     for a timing).
 
-    Compiled, every batch is right-padded to one length (the longest batch's), so the decoder compiles once,
+    Both loops take the batches of the full batch size only. Compiled, every batch is right-padded to one length
+    (the longest batch's), so the decoder compiles once,
     statically, in the warm-up steps, where batches of their own lengths would recompile it for each new
     length inside the timed steps. It then multiplies more padding than ours, so the comparison with ours is
     per token processed, padding included (`padded_tokens_per_s`). `graphs_compiled_while_timed` counts what
@@ -190,6 +191,8 @@ def plain_loop(model, batches: list, rating_ids: list[int], *, compiled: bool, w
 
     decoder = model.get_decoder()
     run = torch.compile(decoder, dynamic=False) if compiled else decoder
+    # the epoch's last batch may hold fewer lists; a new batch size would recompile inside the timed steps
+    batches = [batch for batch in batches if batch["input_ids"].shape[0] == batches[0]["input_ids"].shape[0]]
     if compiled:
         batches = padded_to(batches, max(int(b["input_ids"].shape[1]) for b in batches), pad_id=pad_id)
     head = model.get_output_embeddings().weight
