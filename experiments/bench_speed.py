@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from _bench_common import save, setup
 from omegaconf import OmegaConf
 
+from rankexp.models.adapters import adapted_layer_count
 from rankexp.models.loading import cpu_bf16_is_fast
 from rankexp.prompts.datamodule import RankingDataModule
 from rankexp.recipes.alro import active_losses, build_ranker
@@ -68,9 +69,7 @@ def decoder_matmul_params(config) -> int:
 def train_flops_per_token(n: int, layers: int, lora) -> int:
     """FLOPs of one LoRA training token: the forward (2N) and the backward to the inputs (2N) with every layer
     adapted; with `model.lora.top_layers` K the backward runs through the top K layers only: 2N + 2N K / layers."""
-    top = lora.get("top_layers") if lora is not None else None
-    adapted = layers if top is None else min(int(top), layers)
-    return 2 * n + 2 * n * adapted // layers
+    return 2 * n + 2 * n * adapted_layer_count(lora, layers) // layers
 
 
 class Clock(L.Callback):

@@ -51,6 +51,13 @@ def lora_config(lora: dict, num_layers: int | None = None):
                       bias=lora["bias"], layers_to_transform=adapted_layers(lora, num_layers))
 
 
+def adapted_layer_count(lora: dict | None, num_layers: int) -> int:
+    """How many decoder layers LoRA adapts, and a training step runs its backward through: `model.lora.top_layers`
+    of them, at most all (None or no key: all). The planner and the speed benchmark count with it too."""
+    top = lora.get("top_layers") if lora is not None else None
+    return num_layers if top is None else min(int(top), num_layers)
+
+
 def adapted_layers(lora: dict, num_layers: int | None) -> list[int] | None:
     """The decoder layers `model.lora.top_layers` adapts (None: all of them).
 
@@ -64,10 +71,11 @@ def adapted_layers(lora: dict, num_layers: int | None) -> list[int] | None:
         raise ConfigError("`model.lora.top_layers` needs the model's layer count; this model's config has none")
     if int(top) < 1:
         raise ConfigError(f"`model.lora.top_layers` must be >= 1 (or null: every layer), got {top}")
-    if int(top) >= num_layers:
+    count = adapted_layer_count(lora, num_layers)
+    if count == num_layers:
         log.info("model.lora.top_layers=%s: the model has %d decoder layers, LoRA adapts all of them", top, num_layers)
         return None
-    return list(range(num_layers - int(top), num_layers))
+    return list(range(num_layers - count, num_layers))
 
 
 def add_lora(model, lora: dict):
@@ -174,13 +182,12 @@ def load_adapter(base_model, path: str | os.PathLike, *, is_trainable: bool = Fa
         diff = {f: (getattr(saved, f), getattr(current, f)) for f in fields if getattr(saved, f) != getattr(current, f)}
         if set(saved.target_modules or ()) != set(current.target_modules or ()):
             diff["target_modules"] = (sorted(saved.target_modules), sorted(current.target_modules))
+        hint = ""
         if _layers(saved) != _layers(current):
             diff["adapted layers (model.lora.top_layers)"] = (_layers(saved), _layers(current))
+            layers = saved.layers_to_transform
+            hint = f" (`model.lora.top_layers={'null' if layers is None else len(_as_list(layers))}`)"
         if diff:
-            hint = ""
-            if "adapted layers (model.lora.top_layers)" in diff:
-                layers = saved.layers_to_transform
-                hint = f" (`model.lora.top_layers={'null' if layers is None else len(_as_list(layers))}`)"
             raise ConfigError(f"adapter checkpoint {path} has another LoRA config than `model.lora` "
                               f"(saved vs current: {diff}); set `model.lora` to match it{hint}")
         result = set_peft_model_state_dict(base_model, load_peft_weights(str(path), device="cpu"))

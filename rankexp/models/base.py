@@ -118,8 +118,9 @@ class RankerBase(L.LightningModule):
         expected = sorted(name for name, p in self.named_parameters() if p.requires_grad)
         saved = checkpoint.get("rankexp_trainable_keys")
         if saved is not None and saved != expected:
-            layers = f"; adapted layers saved {_layer_span(saved)}, this config's {_layer_span(expected)} " \
-                     "(`model.lora.top_layers`)" if _layer_span(saved) != _layer_span(expected) else ""
+            spans = _layer_span(saved), _layer_span(expected)
+            layers = (f"; adapted layers saved {spans[0]}, this config's {spans[1]} (`model.lora.top_layers`)"
+                      if spans[0] != spans[1] else "")
             raise ConfigError(
                 "checkpoint was saved for another model or LoRA config: its adapter weights "
                 f"({len(saved)} tensors) do not match this model's ({len(expected)}){layers}; check `ckpt_path` "

@@ -71,11 +71,10 @@ class FoldedLora:
 
     def unadapted_linears(self) -> list[torch.nn.Linear]:
         """The frozen `nn.Linear`s of the decoder layers that hold no adapter (the head and embeddings stay)."""
-        bases = {id(layer.get_base_layer()) for layer in self.layers()}
-        adapted = {id(module) for layer in self.layers() for module in layer.modules()}
+        adapted = {id(module) for layer in self.layers() for module in layer.modules()}  # base layer and LoRA's own
         return [module for name, module in self.model.named_modules()
                 if isinstance(module, torch.nn.Linear) and ".layers." in f".{name}."
-                and id(module) not in bases and id(module) not in adapted and not module.weight.requires_grad]
+                and id(module) not in adapted and not module.weight.requires_grad]
 
     def unfold(self) -> None:
         self.decided = False

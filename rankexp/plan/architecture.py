@@ -62,8 +62,9 @@ class Architecture:
 
     def adapted_layers(self, lora: dict | None) -> int:
         """How many decoder layers hold LoRA and run a backward: `top_layers` of them (at most all), or all."""
-        top = lora.get("top_layers") if lora is not None else None
-        return self.layers if top is None else min(int(top), self.layers)
+        from rankexp.models.adapters import adapted_layer_count  # here: reading an architecture needs no torch
+
+        return adapted_layer_count(lora, self.layers)
 
     def as_dict(self) -> dict:
         return asdict(self)
